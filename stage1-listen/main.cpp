@@ -13,12 +13,12 @@
 // See also: docs/stage1-listen.md; socket(2), bind(2), listen(2), accept(2),
 // ipv6(7); OpenBSD nc -l; Stevens, UNIX Network Programming, chapter 4.
 
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 #include <csignal>
 #include <cstdint>
 #include <cstring>

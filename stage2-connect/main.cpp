@@ -15,13 +15,13 @@
 // See also: docs/stage2-connect.md; getaddrinfo(3), connect(2), gai_strerror(3);
 // OpenBSD nc; Beej's Guide to Network Programming, section 5.
 
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 #include <csignal>
 #include <cstdint>
 #include <cstring>
