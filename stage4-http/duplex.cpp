@@ -1,0 +1,189 @@
+// duplex.cpp: both directions of a conversation at once, in one thread.
+//
+// Stage 2 could only send: while it waits in read() for the keyboard, it
+// cannot notice that the network has something to print. The way out is
+// poll(): hand the kernel a list of "I would like to read this / write that"
+// and sleep until at least one of them can be done without waiting. Then do
+// exactly that much, and ask again.
+//
+// Four slots, two buffers, as in OpenBSD nc's readwrite():
+//
+//   stdin  --read-->  [ up buffer ]  --write-->  socket
+//   socket --read-->  [down buffer]  --write-->  stdout
+//
+// A slot is watched only when it can make progress: a source while its
+// buffer has room, a sink while its buffer has data. A full buffer therefore
+// stops reading from its source until the sink catches up (backpressure), so
+// memory stays at two buffers whatever the amount moved.
+//
+// Why this cannot deadlock: the blocking loop of stage 2, made to go both
+// ways, would sit in write(socket) while the peer sits in write(socket) too,
+// each waiting for the other to read. Here the socket is non-blocking, so a
+// write takes what fits and returns, and the loop always goes back to poll(),
+// where the peer's bytes are still read while ours wait for room.
+//
+// The directions end separately, as TCP's do. End of stdin: send what is
+// buffered, then shutdown(SHUT_WR), so the peer reads end of file, and keep
+// printing what it sends (the reply may come only now). End of the peer's
+// stream: print what is buffered; then stop if stdin is a terminal, or else
+// keep sending stdin to its end (the peer may still be reading).
+//
+// See also: poll(2), shutdown(2), fcntl(2) O_NONBLOCK; Stevens, UNIX Network
+// Programming, section 6.7 (str_cli with select and shutdown) and 16.2.
+
+#include "duplex.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "error.hpp"
+#include "io.hpp"
+
+namespace {
+
+// One direction: bytes read from `from` wait in data[start, end) until
+// written to `to`. Reading appends at `end`; writing takes from `start`.
+struct Direction {
+  int from;
+  int to;
+  const char* read_attempt;
+  const char* write_attempt;
+  std::vector<char> data;
+  std::size_t start = 0;
+  std::size_t end = 0;
+  bool open = true;   // false once `from` has reached end of file
+  bool crlf = false;  // -C: add CR before LF (the up direction only)
+  char previous = 0;  // the last byte read, for -C: a CR may end one read
+
+  // With -C, a read must leave room for a CR before every byte it brings.
+  std::size_t room() const { return (data.size() - end) / (crlf ? 2 : 1); }
+  bool has_room() const { return room() > 0; }
+  bool has_data() const { return start < end; }
+  bool done() const { return !open && !has_data(); }
+};
+
+// Both calls below return how many bytes moved; 0 when the descriptor was
+// not ready after all (a non-blocking socket says EAGAIN) or a signal came.
+bool try_again(ssize_t result) {
+  return result == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+}
+
+// -C: turns each LF in data[0, size) not preceded by CR into CR LF, in
+// place, working from the back so nothing is overwritten before it moves.
+// `previous` is the byte before data[0]. Returns the new size.
+std::size_t add_cr(char* data, std::size_t size, char& previous) {
+  std::size_t added = 0;
+  for (std::size_t i = 0; i < size; ++i) {
+    if (data[i] == '\n' && (i > 0 ? data[i - 1] : previous) != '\r') ++added;
+  }
+  const std::size_t grown = size + added;
+  for (std::size_t i = size; added > 0; --i) {
+    bool lone_lf = data[i - 1] == '\n' && (i > 1 ? data[i - 2] : previous) != '\r';
+    data[i - 1 + added] = data[i - 1];
+    if (lone_lf) data[i - 1 + --added] = '\r';
+  }
+  if (size > 0) previous = data[grown - 1];
+  return grown;
+}
+
+std::size_t fill(Direction& d) {
+  ssize_t got = read(d.from, d.data.data() + d.end, d.room());
+  if (try_again(got)) return 0;
+  if (check(got, d.read_attempt) == 0) d.open = false;  // end of file
+  std::size_t size = static_cast<std::size_t>(got);
+  if (d.crlf) size = add_cr(d.data.data() + d.end, size, d.previous);
+  d.end += size;
+  return size;
+}
+
+std::size_t drain(Direction& d) {
+  ssize_t put = write(d.to, d.data.data() + d.start, d.end - d.start);
+  if (try_again(put)) return 0;
+  d.start += static_cast<std::size_t>(check(put, d.write_attempt));
+  if (d.start == d.end) d.start = d.end = 0;  // empty: the whole buffer has room again
+  return static_cast<std::size_t>(put);
+}
+
+// The descriptor to watch in one poll slot, or -1, which poll() skips.
+int watch(bool wanted, int fd) {
+  return wanted ? fd : -1;
+}
+
+enum Slot { kInput, kSocketOut, kSocketIn, kOutput, kSlots };
+
+// True when the copy is over: both ways ended, or the peer's ended with a
+// terminal as input and nothing typed is left to send.
+bool finished(const Direction& up, const Direction& down, const DuplexOptions& options) {
+  if (!down.done()) return false;
+  return up.done() || (options.input_is_terminal && !up.has_data());
+}
+
+void copy_both_ways(Direction& up, Direction& down, int socket, const DuplexOptions& options,
+                    Counts& counts) {
+  bool shut = false;  // shutdown(SHUT_WR) done
+  while (!finished(up, down, options)) {
+    pollfd slots[kSlots] = {
+        {watch(up.open && up.has_room(), up.from), POLLIN, 0},
+        {watch(up.has_data(), up.to), POLLOUT, 0},
+        {watch(down.open && down.has_room(), down.from), POLLIN, 0},
+        {watch(down.has_data(), down.to), POLLOUT, 0},
+    };
+    int ready = poll(slots, kSlots, options.idle_timeout_ms);
+    if (ready == -1 && errno == EINTR) continue;
+    check(ready, "poll");
+    if (ready == 0) {
+      throw std::system_error(
+          ETIMEDOUT, std::generic_category(),
+          "nothing moved for " + std::to_string(options.idle_timeout_ms / 1000) + " seconds");
+    }
+    for (const pollfd& slot : slots) {
+      if (slot.revents & POLLNVAL) throw std::system_error(EBADF, std::generic_category(), "poll");
+    }
+    // Any event, POLLHUP and POLLERR included, is answered with the call
+    // itself: read() and write() tell exactly what happened (data, end of
+    // file with 0, or the error). POLLHUP with POLLIN still means "read the
+    // rest first", and read() does just that.
+    if (slots[kInput].revents) fill(up);
+    if (slots[kSocketOut].revents) counts.sent += drain(up);
+    if (slots[kSocketIn].revents) counts.received += fill(down);
+    if (slots[kOutput].revents) drain(down);
+    if (up.done() && !shut) {
+      // All of stdin has gone out: tell the peer, and keep listening.
+      check(shutdown(socket, SHUT_WR), "shutdown");
+      shut = true;
+    }
+  }
+}
+
+}  // namespace
+
+void duplex(int input, int socket, int output, const DuplexOptions& options, Counts& counts) {
+  // Only the socket is made non-blocking: it is ours. stdin and stdout are
+  // shared with the shell, which would find them non-blocking after we exit.
+  int flags = check(fcntl(socket, F_GETFL), "fcntl F_GETFL");
+  check(fcntl(socket, F_SETFL, flags | O_NONBLOCK), "fcntl O_NONBLOCK");
+
+  Direction up{input, socket, "read from stdin", "write to network",
+               std::vector<char>(options.buffer_size)};
+  up.crlf = options.crlf;
+  Direction down{socket, output, "read from network", "write to stdout",
+                 std::vector<char>(options.buffer_size)};
+  try {
+    copy_both_ways(up, down, socket, options, counts);
+  } catch (const std::system_error&) {
+    // Print what was received before the failure (a reset, say), if stdout
+    // still takes it; the failure itself is what gets reported.
+    try {
+      write_all(down.to, down.data.data() + down.start, down.end - down.start, "write to stdout");
+    } catch (const std::system_error&) {
+    }
+    throw;
+  }
+}

@@ -1,0 +1,318 @@
+// stage4-http: talk HTTP/1.1 to a web server, by hand or from a URL.
+//
+// The lesson: HTTP is text over the TCP connection of stage 3. By hand, -C
+// makes each typed line end with CR LF, as HTTP requires, and the rest is
+// stage 3. With a URL, the program writes the request itself (GET, Host,
+// Connection: close) and reads the response exactly to its end: after
+// Content-Length bytes, after the last chunk, or when the server closes.
+// It never waits for a server that keeps the connection open.
+//
+// Usage: stage4-http [-v] [-4|-6] [-w SECONDS] [-C] -l [ADDRESS] PORT
+//        stage4-http [-v] [-4|-6] [-w SECONDS] [-C] HOST PORT
+//        stage4-http [-v] [-4|-6] [-w SECONDS] [--body] http://HOST[:PORT][/PATH]
+//   e.g. stage4-http -C localhost 8080     then type: GET / HTTP/1.1, Host: localhost
+//        stage4-http -v http://localhost:8080/
+//
+// See also: docs/stage4-http.md, http_client.cpp, http_response.hpp;
+// RFC 9112 (HTTP/1.1 messages); curl -v.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "address.hpp"
+#include "duplex.hpp"
+#include "error.hpp"
+#include "fd.hpp"
+#include "http_client.hpp"
+#include "number.hpp"
+#include "port.hpp"
+
+namespace {
+
+const char kUsage[] =
+    "usage: stage4-http [-v] [-4|-6] [-w SECONDS] [-C] -l [ADDRESS] PORT\n"
+    "       stage4-http [-v] [-4|-6] [-w SECONDS] [-C] HOST PORT\n"
+    "       stage4-http [-v] [-4|-6] [-w SECONDS] [--body] http://HOST[:PORT][/PATH]\n"
+    "  URL              GET it, print the response as received, stop at its end\n"
+    "  HOST PORT        connect to HOST (a name or an address), then talk both ways\n"
+    "  -l ADDRESS PORT  listen on ADDRESS (numeric) and PORT, accept one client\n"
+    "  -l PORT          listen on every address, IPv4 and IPv6\n"
+    "  -4, -6           IPv4 only, IPv6 only\n"
+    "  -w SECONDS       give up connecting, or when nothing moves, after SECONDS\n"
+    "  -C               send each typed line end as CR LF, as HTTP wants\n"
+    "  --body           with a URL: print the body alone, without its framing\n"
+    "  -v               tell what happens on stderr\n"
+    "  -h, --help       show this help\n";
+
+struct Options {
+  bool help = false;
+  bool verbose = false;
+  bool listen = false;
+  int family = AF_UNSPEC;  // AF_INET for -4, AF_INET6 for -6
+  std::string host;        // HOST, or ADDRESS (empty for every address)
+  std::uint16_t port = 0;
+  int timeout_ms = -1;     // -w in milliseconds, as poll() takes it; -1 waits forever
+  bool crlf = false;       // -C
+  bool body_only = false;  // --body
+  std::optional<Url> url;  // URL mode
+  const char* note = "";   // "* " before -v lines in URL mode, as curl -v writes them
+};
+
+const int kBody = 256;  // --body has no one-letter form
+
+// URL mode: HOST and PORT come from the URL; -w is 30 seconds unless given.
+Options with_url(Options options, const char* text) {
+  if (options.crlf) throw UsageError("-C is for requests typed by hand, not with a URL");
+  if (options.listen) throw UsageError("-l does not go with a URL");
+  options.url = parse_url(text);
+  options.host = options.url->host;
+  options.port = options.url->port;
+  if (options.timeout_ms == -1) options.timeout_ms = 30000;
+  options.note = "* ";
+  return options;
+}
+
+// -w SECONDS, 1 to a day, in milliseconds as poll() takes it.
+int parse_timeout(const char* text) {
+  unsigned long seconds = parse_number(text, 86400, "timeout");
+  if (seconds == 0) throw UsageError("invalid timeout \"0\": at least 1 second");
+  return static_cast<int>(seconds) * 1000;
+}
+
+Options parse_args(int argc, char* argv[]) {
+  static const option kLongOptions[] = {
+      {"help", no_argument, nullptr, 'h'}, {"body", no_argument, nullptr, kBody}, {}};
+  Options options;
+  opterr = 0;  // getopt stays quiet: main prints the error and the usage
+  for (int c; (c = getopt_long(argc, argv, ":hvl46w:C", kLongOptions, nullptr)) != -1;) {
+    switch (c) {
+      case 'h': options.help = true; break;
+      case 'v': options.verbose = true; break;
+      case 'l': options.listen = true; break;
+      case '4': options.family = AF_INET; break;
+      case '6': options.family = AF_INET6; break;
+      case 'w': options.timeout_ms = parse_timeout(optarg); break;
+      case 'C': options.crlf = true; break;
+      case kBody: options.body_only = true; break;
+      case ':': throw UsageError("option " + std::string(argv[optind - 1]) + " needs a value");
+      default: throw UsageError("unknown option " + std::string(argv[optind - 1]));
+    }
+  }
+  if (options.help) return options;
+  int operands = argc - optind;
+  if (operands == 1 && std::string_view(argv[optind]).find("://") != std::string_view::npos) {
+    return with_url(options, argv[optind]);
+  }
+  if (options.body_only) throw UsageError("--body goes with a URL");
+  if (operands != 2 && !(options.listen && operands == 1)) {
+    throw UsageError("expected -l [ADDRESS] PORT or HOST PORT");
+  }
+  if (operands == 2) options.host = argv[optind];
+  options.port = parse_port(argv[argc - 1]);
+  if (!options.listen && options.port == 0) throw UsageError("port 0 is only for listening");
+  return options;
+}
+
+// The address to listen on. Without ADDRESS, the wildcard: "::" serves IPv4
+// and IPv6 clients alike (IPV6_V6ONLY off, see open_listener), "0.0.0.0"
+// with -4. ADDRESS must be numeric: turning names into addresses is stage 2.
+sockaddr_storage listen_address(const Options& options) {
+  sockaddr_storage storage{};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+  const char* host = options.host.c_str();
+  if (options.host.empty() && options.family == AF_INET) {
+    v4->sin_family = AF_INET;
+    v4->sin_addr.s_addr = htonl(INADDR_ANY);
+  } else if (options.host.empty()) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_addr = in6addr_any;
+  } else if (options.family != AF_INET6 && inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+  } else if (options.family != AF_INET && inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+  } else {
+    throw UsageError("invalid address \"" + options.host + "\": not a numeric " +
+                     (options.family == AF_INET    ? "IPv4 address"
+                      : options.family == AF_INET6 ? "IPv6 address"
+                                                   : "IPv4 or IPv6 address"));
+  }
+  // Both structures keep the port at the same place, in network byte order.
+  v4->sin_port = htons(options.port);
+  return storage;
+}
+
+socklen_t address_size(const sockaddr_storage& address) {
+  return address.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+}
+
+// socket, bind, listen: a socket that the kernel fills with connections.
+Fd open_listener(const Options& options) {
+  sockaddr_storage address = listen_address(options);
+  auto* where = reinterpret_cast<sockaddr*>(&address);
+  Fd listener(check(socket(address.ss_family, SOCK_STREAM, 0), "socket"));
+
+  // Without SO_REUSEADDR, restarting the server right after a conversation
+  // fails for a minute or two while the old connection sits in TIME_WAIT.
+  // It does not let two programs listen on the same port: that stays EADDRINUSE.
+  int on = 1;
+  check(setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on),
+        "setsockopt SO_REUSEADDR");
+  if (address.ss_family == AF_INET6) {
+    // Off: one IPv6 socket also accepts IPv4 clients (as ::ffff:a.b.c.d).
+    // On with -6. Systems differ in the default, so always say which.
+    int v6only = options.family == AF_INET6;
+    check(setsockopt(listener.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only),
+          "setsockopt IPV6_V6ONLY");
+  }
+  check(bind(listener.get(), where, address_size(address)), "bind to " + describe(where));
+  // A backlog of 1: this program serves one client, and nc does the same.
+  check(listen(listener.get(), 1), "listen on " + describe(where));
+  return listener;
+}
+
+// Waits for the first client, then closes the listening socket: later
+// clients are refused, as with nc -l.
+Fd accept_client(const Options& options) {
+  Fd listener = open_listener(options);
+  sockaddr_storage address{};
+  auto* where = reinterpret_cast<sockaddr*>(&address);
+  socklen_t size = sizeof address;
+  if (options.verbose) {
+    // getsockname tells the port the system chose when PORT was 0.
+    check(getsockname(listener.get(), where, &size), "getsockname");
+    std::cerr << "listening on " << describe(where) << std::endl;
+  }
+  int client = -1;
+  do {
+    size = sizeof address;
+    client = accept(listener.get(), where, &size);
+  } while (client == -1 && errno == EINTR);
+  Fd connection(check(client, "accept"));
+  if (options.verbose) std::cerr << "connection from " << describe(where) << std::endl;
+  return connection;
+}
+
+// connect() within `timeout_ms` (-1: no limit); false with errno set if not.
+// A blocking connect() to a silent host waits for the system's own limit,
+// minutes. A non-blocking one returns at once with EINPROGRESS, and poll()
+// waits for the socket to become writable: connected, or failed, as
+// SO_ERROR then tells.
+bool connect_within(int fd, const addrinfo* address, int timeout_ms) {
+  int flags = check(fcntl(fd, F_GETFL), "fcntl F_GETFL");
+  check(fcntl(fd, F_SETFL, flags | O_NONBLOCK), "fcntl O_NONBLOCK");
+  if (connect(fd, address->ai_addr, address->ai_addrlen) == 0) return true;
+  if (errno != EINPROGRESS) return false;
+  pollfd slot{fd, POLLOUT, 0};
+  int ready = poll(&slot, 1, timeout_ms);
+  if (ready == -1) return false;
+  int error = ETIMEDOUT;
+  socklen_t size = sizeof error;
+  if (ready == 1) check(getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size), "getsockopt SO_ERROR");
+  errno = error;
+  return error == 0;
+}
+
+// getaddrinfo, then socket and connect on each address found, in order,
+// until one connects. "localhost" may mean ::1 and 127.0.0.1: a server
+// listening on only one of them is still reached.
+Fd connect_to_server(const Options& options) {
+  addrinfo hints{};
+  hints.ai_family = options.family;  // AF_UNSPEC: IPv4 and IPv6 addresses alike
+  hints.ai_socktype = SOCK_STREAM;   // TCP
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(options.port);
+  check_gai(getaddrinfo(options.host.c_str(), port.c_str(), &hints, &found), options.host);
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> addresses(found, freeaddrinfo);
+
+  int error = 0;
+  std::string where;
+  for (const addrinfo* address = found; address != nullptr; address = address->ai_next) {
+    where = describe(address->ai_addr);
+    Fd connection(socket(address->ai_family, address->ai_socktype, address->ai_protocol));
+    if (connection && connect_within(connection.get(), address, options.timeout_ms)) {
+      if (options.verbose) std::cerr << options.note << "connected to " << where << std::endl;
+      return connection;
+    }
+    error = errno;
+    if (options.verbose) {
+      std::cerr << options.note << "connect to " << where << " failed: " << std::strerror(error)
+                << std::endl;
+    }
+  }
+  throw std::system_error(error, std::generic_category(), "connect to " + where);
+}
+
+// URL mode: the request is written for you, and the response read to its end.
+void fetch_url(const Options& options, Counts& counts) {
+  if (options.verbose) std::cerr << "* resolving " << options.host << std::endl;
+  Fd connection = connect_to_server(options);
+  FetchOptions fetch_options;
+  fetch_options.body_only = options.body_only;
+  fetch_options.verbose = options.verbose;
+  fetch_options.timeout_ms = options.timeout_ms;
+  fetch(connection.get(), request_for(*options.url), STDOUT_FILENO, fetch_options, counts);
+}
+
+void transfer(const Options& options, Counts& counts) {
+  if (options.url) return fetch_url(options, counts);
+  Fd connection = options.listen ? accept_client(options) : connect_to_server(options);
+  DuplexOptions duplex_options;
+  duplex_options.idle_timeout_ms = options.timeout_ms;
+  duplex_options.input_is_terminal = isatty(STDIN_FILENO);
+  duplex_options.crlf = options.crlf;
+  duplex(STDIN_FILENO, connection.get(), STDOUT_FILENO, duplex_options, counts);
+}
+
+// "bin/stage1-listen" is called "stage1-listen" in messages.
+std::string program_name(const char* argv0) {
+  std::string_view path = argv0;
+  return std::string(path.substr(path.find_last_of('/') + 1));
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+  const std::string program = program_name(argc > 0 ? argv[0] : "nc");
+  // A write to a connection the peer has closed raises SIGPIPE, which kills
+  // the process silently. Ignored, the write fails with EPIPE instead, and
+  // the program says so.
+  std::signal(SIGPIPE, SIG_IGN);
+  Options options;
+  Counts counts;
+  int status = 0;
+  try {
+    options = parse_args(argc, argv);
+    if (options.help) {
+      std::cout << kUsage;
+      return 0;
+    }
+    transfer(options, counts);
+  } catch (const UsageError& e) {
+    std::cerr << program << ": " << e.what() << '\n' << kUsage;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << program << ": " << e.what() << '\n';
+    status = 1;
+  }
+  if (options.verbose) {
+    std::cerr << "sent " << counts.sent << " bytes, received " << counts.received << " bytes\n";
+  }
+  return status;
+}
