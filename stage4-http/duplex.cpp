@@ -58,7 +58,8 @@ struct Direction {
   std::vector<char> data;
   std::size_t start = 0;
   std::size_t end = 0;
-  bool open = true;   // false once `from` has reached end of file
+  bool open = true;  // false once `from` has reached end of file
+
   bool crlf = false;  // -C: add CR before LF (the up direction only)
   char previous = 0;  // the last byte read, for -C: a CR may end one read
 

@@ -67,7 +67,8 @@ struct Options {
   int family = AF_UNSPEC;  // AF_INET for -4, AF_INET6 for -6
   std::string host;        // HOST, or ADDRESS (empty for every address)
   std::uint16_t port = 0;
-  int timeout_ms = -1;     // -w in milliseconds, as poll() takes it; -1 waits forever
+  int timeout_ms = -1;  // -w in milliseconds, as poll() takes it; -1 waits forever
+
   bool crlf = false;       // -C
   bool body_only = false;  // --body
   std::optional<Url> url;  // URL mode
