@@ -101,15 +101,17 @@ Url parse_url(std::string_view text) {
   if (scheme != "http") throw UsageError("unsupported scheme " + scheme + "://: only http://");
   std::string_view rest = text.substr(scheme_end + 3);
   rest = rest.substr(0, rest.find('#'));  // the fragment stays in the browser
+  // Host and target both go into the request as text: a CR LF in either
+  // would add lines of the URL's choosing to it.
+  for (char c : rest) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == '\x7f')
+      throw UsageError("invalid URL: spaces or control characters");
+  }
   std::size_t path = rest.find_first_of("/?");
   Url url;
   parse_authority(rest.substr(0, path), url);
   url.target = path == std::string_view::npos ? "/" : std::string(rest.substr(path));
   if (url.target.front() == '?') url.target.insert(0, "/");
-  for (char c : url.target) {
-    if (static_cast<unsigned char>(c) <= ' ')
-      throw UsageError("invalid URL: spaces or control characters");
-  }
   return url;
 }
 
