@@ -1,0 +1,62 @@
+// stages.cpp: checks of the conventions every stage follows.
+
+#include "stages.hpp"
+
+#include <map>
+#include <regex>
+
+#include "process.hpp"
+
+namespace support {
+
+std::string usage_text(const std::string& program) {
+  static std::map<std::string, std::string> known;
+  const auto found = known.find(program);
+  if (found != known.end()) return found->second;
+  Result help = run(program, {"-h"});
+  if (help.exit != Exit::code(0) || help.out.rfind("usage: ", 0) != 0) {
+    throw std::runtime_error(program + " -h did not print a usage text");
+  }
+  return known[program] = help.out;
+}
+
+::testing::AssertionResult is_usage_error(const std::string& program,
+                                          const std::vector<std::string>& args,
+                                          const std::string& reason) {
+  const std::string name = program.substr(program.find_last_of('/') + 1);
+  const std::string expected = name + ": " + reason + "\n" + usage_text(program);
+  Result result = run(program, args);
+  std::string command = name;
+  for (const std::string& arg : args)
+    command += " '" + arg + "'";
+  if (result.exit == Exit::code(2) && result.out.empty() && result.err == expected) {
+    return ::testing::AssertionSuccess();
+  }
+  ::testing::AssertionResult failure = ::testing::AssertionFailure();
+  failure << command << "\n  ended with: " << result.exit << " (expected exit status 2)";
+  if (!result.out.empty()) failure << "\n  printed on stdout: " << result.out;
+  if (result.err != expected) {
+    failure << "\n  stderr:   " << ::testing::PrintToString(result.err)
+            << "\n  expected: " << ::testing::PrintToString(expected);
+  }
+  return failure;
+}
+
+::testing::AssertionResult matches(const std::string& text, const std::string& pattern) {
+  if (std::regex_match(text, std::regex(pattern))) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << ::testing::PrintToString(text) << "\n  does not match the pattern\n"
+         << ::testing::PrintToString(pattern);
+}
+
+std::string quote(std::string_view text) {
+  static const std::string special = R"(\^$.|?*+()[]{})";
+  std::string quoted;
+  for (char c : text) {
+    if (special.find(c) != std::string::npos) quoted += '\\';
+    quoted += c;
+  }
+  return quoted;
+}
+
+}  // namespace support

@@ -1,0 +1,39 @@
+// stages.hpp: what every stage program has in common, as checks: the usage
+// text, usage errors, and stderr lines matched whole.
+//
+// Purpose: DESIGN.md fixes one convention for every stage: a usage error
+// exits 2 with "PROGRAM: reason", then the usage text, on stderr, and -h
+// prints that same usage text on stdout. These checks hold each stage to it
+// and report the difference in full when a stage strays.
+//
+// Usage:
+//   EXPECT_TRUE(is_usage_error(stage_program("stage1-listen"), {"-l"},
+//                              "expected -l [ADDRESS] PORT"));
+//   EXPECT_TRUE(matches(client.stderr_text(), "connected to " + quote("::1") + " port \\d+\n"));
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace support {
+
+// What `program -h` prints on stdout (computed once per program).
+std::string usage_text(const std::string& program);
+
+// Runs `program args`: success when it exits 2 having printed nothing on
+// stdout and exactly "NAME: reason\n" followed by usage_text() on stderr,
+// NAME being the last part of the program's path.
+::testing::AssertionResult is_usage_error(const std::string& program,
+                                          const std::vector<std::string>& args,
+                                          const std::string& reason);
+
+// Success when the whole of `text` matches the ECMAScript regex `pattern`.
+::testing::AssertionResult matches(const std::string& text, const std::string& pattern);
+
+// `text` with every regex special character escaped, e.g. for addresses.
+std::string quote(std::string_view text);
+
+}  // namespace support
