@@ -1,0 +1,225 @@
+// support_test.cpp: tests of the test harness itself (tests/support/).
+//
+// The stage tests trust the harness to report exit statuses and signals
+// faithfully, to give a child an idle terminal as stdin, never to block on a
+// child's output and never to leave a child behind. Each of those promises
+// is checked here with ordinary programs (sh, cat, sleep, head).
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <iterator>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "data.hpp"
+#include "peers.hpp"
+#include "process.hpp"
+#include "stages.hpp"
+
+namespace {
+
+using namespace support;
+
+bool gone(pid_t pid) {
+  return kill(pid, 0) == -1 && errno == ESRCH;
+}
+
+TEST(Harness, ExitStatusStdoutAndStderr) {
+  Result result = run("sh", {"-c", "printf 'to stdout'; printf 'to stderr' >&2; exit 3"});
+  EXPECT_EQ(result.exit, Exit::code(3));
+  EXPECT_EQ(result.out, "to stdout");
+  EXPECT_EQ(result.err, "to stderr");
+}
+
+TEST(Harness, DeathBySignal) {
+  EXPECT_EQ(run("sh", {"-c", "kill -TERM $$"}).exit, Exit::signal(SIGTERM));
+  EXPECT_EQ(::testing::PrintToString(Exit::signal(SIGKILL)), "killed by signal 9 (Killed)");
+  EXPECT_EQ(::testing::PrintToString(Exit::code(2)), "exit status 2");
+}
+
+TEST(Harness, AProgramThatCannotRunThrows) {
+  try {
+    Process::start("/nonexistent/program", {});
+    FAIL() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "cannot run /nonexistent/program: No such file or directory");
+  }
+}
+
+TEST(Harness, TimeoutKillsAndReaps) {
+  Process sleeper = Process::start("sleep", {"30"});
+  const pid_t pid = sleeper.pid();
+  EXPECT_EQ(sleeper.wait(Millis(100)), Exit::timed_out());
+  EXPECT_TRUE(gone(pid));
+  EXPECT_FALSE(sleeper.running());
+}
+
+TEST(Harness, DestructorKillsAndReaps) {
+  pid_t pid = -1;
+  {
+    Process sleeper = Process::start("sleep", {"30"});
+    pid = sleeper.pid();
+    EXPECT_TRUE(sleeper.running());
+  }
+  EXPECT_TRUE(gone(pid));
+}
+
+TEST(Harness, SigkillWhenSigtermIsIgnored) {
+  Process stubborn = Process::start("sh", {"-c", "trap '' TERM; exec sleep 30"});
+  // Let sh install its trap before it is asked to stop.
+  ASSERT_TRUE(eventually([&] { return stubborn.running(); }));
+  std::this_thread::sleep_for(Millis(200));
+  EXPECT_EQ(stubborn.stop(), Exit::signal(SIGKILL));
+  EXPECT_TRUE(gone(stubborn.pid()));
+}
+
+TEST(Harness, StdinPipeAndStdoutPipe) {
+  Process cat = Process::start("cat", {}, Stdin::pipe(), Stdout::pipe());
+  cat.write_stdin("abc");
+  EXPECT_EQ(cat.wait_for_stdout(3), "abc");
+  cat.write_stdin(std::string("\0def", 4));
+  cat.close_stdin();
+  EXPECT_EQ(cat.wait(), Exit::code(0));
+  EXPECT_EQ(cat.stdout_text(), std::string("abc\0def", 7));
+}
+
+// wait() reads the pipe while it waits: a child writing far more than a
+// pipe holds does not block, and every byte is kept.
+TEST(Harness, WaitDrainsALargeStdoutPipe) {
+  Process head =
+      Process::start("head", {"-c", "5000000", "/dev/zero"}, Stdin::null(), Stdout::pipe());
+  EXPECT_EQ(head.wait(), Exit::code(0));
+  EXPECT_EQ(head.stdout_text(), std::string(5000000, '\0'));
+}
+
+TEST(Harness, StdinFromAFileStdoutToAFile) {
+  TempDir dir;
+  const std::string data = random_bytes(1 << 20);
+  write_file(dir.file("in"), data);
+  Process cat =
+      Process::start("cat", {}, Stdin::file(dir.file("in")), Stdout::file(dir.file("out")));
+  EXPECT_EQ(cat.wait(), Exit::code(0));
+  EXPECT_TRUE(same_bytes(data, read_file(dir.file("out"))));
+  EXPECT_EQ(cat.stdout_path(), dir.file("out"));
+}
+
+TEST(Harness, StdinKinds) {
+  const std::string probe = "if test -t 0; then echo terminal; else echo other; fi";
+  EXPECT_EQ(run("sh", {"-c", probe}, Stdin::terminal()).out, "terminal\n");
+  EXPECT_EQ(run("sh", {"-c", probe}, Stdin::pipe()).out, "other\n");
+  EXPECT_EQ(run("sh", {"-c", probe}, Stdin::null()).out, "other\n");
+}
+
+// The terminal is idle until typed into; a line is delivered at Enter;
+// Ctrl-D at the start of a line is end of input; Ctrl-C is SIGINT.
+TEST(Harness, TypingIntoTheTerminal) {
+  Process cat = Process::start("cat", {}, Stdin::terminal(), Stdout::pipe());
+  std::this_thread::sleep_for(Millis(50));
+  EXPECT_TRUE(cat.running());
+  EXPECT_EQ(cat.stdout_text(), "");
+  cat.write_stdin("Hello\n");
+  EXPECT_EQ(cat.wait_for_stdout(6), "Hello\n");
+  cat.write_stdin("\x04");
+  EXPECT_EQ(cat.wait(), Exit::code(0));
+
+  Process interrupted = Process::start("cat", {}, Stdin::terminal(), Stdout::pipe());
+  interrupted.write_stdin("\x03");
+  EXPECT_EQ(interrupted.wait(), Exit::signal(SIGINT));
+}
+
+// A child inherits only 0, 1 and 2, whatever the test has open.
+TEST(Harness, ChildrenInheritNoOtherDescriptor) {
+  if (access("/proc/self/fd", F_OK) != 0) GTEST_SKIP() << "no /proc/self/fd here";
+  LoopbackServer server;
+  int ends[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, ends), 0);  // not close-on-exec
+  Fd one(ends[0]), two(ends[1]);
+  Process cat = Process::start("cat", {}, Stdin::pipe(), Stdout::pipe());
+  // ls opens one descriptor of its own (3) to read the folder.
+  Result ls = run("sh", {"-c", "exec ls /proc/self/fd"});
+  std::istringstream words(ls.out);
+  std::set<std::string> fds{std::istream_iterator<std::string>(words), {}};
+  EXPECT_EQ(fds, (std::set<std::string>{"0", "1", "2", "3"})) << ls.out;
+  // cat inherited no copy of its own stdin's write end: closing ours ends it.
+  cat.close_stdin();
+  EXPECT_EQ(cat.wait(Millis(5000)), Exit::code(0));
+}
+
+TEST(Harness, ListeningPort) {
+  Process listener =
+      Process::start("sh", {"-c", "echo 'listening on :: port 4242' >&2; exec sleep 30"});
+  EXPECT_EQ(listener.wait_for_listening_port(), 4242);
+  Process nc_like =
+      Process::start("sh", {"-c", "echo 'Listening on 127.0.0.1 4343' >&2; exec sleep 30"});
+  EXPECT_EQ(nc_like.wait_for_listening_port(kStartTimeout, "Listening on "), 4343);
+}
+
+TEST(Harness, ListeningPortWhenTheProgramEndsFirst) {
+  Process failing = Process::start("sh", {"-c", "echo 'bind: Address already in use' >&2; exit 1"});
+  try {
+    failing.wait_for_listening_port();
+    FAIL() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("exit status 1"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("Address already in use"), std::string::npos) << e.what();
+  }
+  Process silent = Process::start("sleep", {"30"});
+  EXPECT_THROW(silent.wait_for_listening_port(Millis(100)), std::runtime_error);
+}
+
+TEST(Harness, MissingProgram) {
+  EXPECT_EQ(missing_program("no-such-program-here", "some-package"),
+            "no-such-program-here not found: install some-package "
+            "(apt-get install some-package)");
+  EXPECT_EQ(missing_program("sh", "dash"), "");
+}
+
+TEST(Harness, RandomBytesHoldEveryByteValue) {
+  const std::string data = random_bytes(4096, 3);
+  EXPECT_EQ(data.size(), 4096u);
+  EXPECT_EQ(data, random_bytes(4096, 3));
+  EXPECT_NE(data, random_bytes(4096, 4));
+  EXPECT_EQ(std::set<char>(data.begin(), data.end()).size(), 256u);
+  EXPECT_EQ(data.substr(256, 64), std::string(64, '\0'));
+}
+
+TEST(Harness, SameBytesTellsWhereTheyDiffer) {
+  EXPECT_TRUE(same_bytes("abc", "abc"));
+  const auto result = same_bytes("abcdef", "abcxef");
+  EXPECT_FALSE(result);
+  EXPECT_NE(std::string(result.message()).find("first difference at offset 3"), std::string::npos)
+      << result.message();
+}
+
+TEST(Harness, LoopbackPeers) {
+  for (int family : {AF_INET, AF_INET6}) {
+    LoopbackServer server(family);
+    Fd client = connect_to(family, server.port());
+    Fd accepted = server.accept();
+    send_all(client.get(), "ping");
+    shutdown_write(client.get());
+    EXPECT_EQ(receive_all(accepted.get()), "ping");
+    accepted.reset();
+    EXPECT_EQ(receive_all(client.get()), "");
+  }
+  LoopbackServer idle;
+  EXPECT_THROW(idle.accept(Millis(50)), std::runtime_error);
+  EXPECT_EQ(try_connect(AF_INET, unused_port(AF_INET)), ECONNREFUSED);
+}
+
+TEST(Harness, QuoteEscapesRegexCharacters) {
+  EXPECT_TRUE(matches("connect to ::1 port 80 (x)",
+                      "connect to " + quote("::1") + " port \\d+ " + quote("(x)")));
+  EXPECT_TRUE(matches("1.2.3.4", quote("1.2.3.4")));
+  EXPECT_FALSE(matches("1x2.3.4", quote("1.2.3.4")));
+}
+
+}  // namespace
