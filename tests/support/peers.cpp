@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 #include <map>
 #include <stdexcept>
 #include <system_error>
+#include <vector>
 
 #include "address.hpp"
 #include "error.hpp"
