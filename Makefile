@@ -31,7 +31,8 @@ sanitize:
 	cd build-sanitize && ctest --output-on-failure -j $(JOBS)
 
 # Only the tests a stage needs, e.g. `make test-stage1` (ctest -L stage1).
-test-stage%:
+# A static pattern rule: make skips plain pattern rules for .PHONY targets.
+test-stage1 test-stage2 test-stage3 test-stage4: test-stage%:
 	$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	$(CMAKE) --build build -j $(JOBS)
 	cd build && ctest --output-on-failure -L stage$*
