@@ -20,8 +20,11 @@ inline unsigned long parse_number(std::string_view text, unsigned long max, std:
   unsigned long value = 0;
   for (char c : text) {
     if (c < '0' || c > '9') throw UsageError(quoted + ": not a decimal number");
-    value = value * 10 + static_cast<unsigned long>(c - '0');
-    if (value > max) throw UsageError(quoted + ": greater than " + std::to_string(max));
+    auto digit = static_cast<unsigned long>(c - '0');
+    // Checked before multiplying, so a long string of digits cannot wrap around.
+    if (value > (max - digit) / 10)
+      throw UsageError(quoted + ": greater than " + std::to_string(max));
+    value = value * 10 + digit;
   }
   return value;
 }

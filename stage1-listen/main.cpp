@@ -57,6 +57,12 @@ struct Counts {
   std::uint64_t received = 0;
 };
 
+// The option getopt stopped at: optopt is the letter, even inside a group
+// such as -vx; a long option (--name) is the whole word.
+std::string option_name(char* argv[]) {
+  return optopt != 0 ? std::string("-") + static_cast<char>(optopt) : std::string(argv[optind - 1]);
+}
+
 Options parse_args(int argc, char* argv[]) {
   static const option kLongOptions[] = {{"help", no_argument, nullptr, 'h'}, {}};
   Options options;
@@ -68,7 +74,7 @@ Options parse_args(int argc, char* argv[]) {
       case 'l': options.listen = true; break;
       case '4': options.family = AF_INET; break;
       case '6': options.family = AF_INET6; break;
-      default: throw UsageError("unknown option " + std::string(argv[optind - 1]));
+      default: throw UsageError("unknown option " + option_name(argv));
     }
   }
   if (options.help) return options;

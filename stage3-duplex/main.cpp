@@ -64,6 +64,12 @@ struct Options {
   int timeout_ms = -1;  // -w in milliseconds, as poll() takes it; -1 waits forever
 };
 
+// The option getopt stopped at: optopt is the letter, even inside a group
+// such as -vx; a long option (--name) is the whole word.
+std::string option_name(char* argv[]) {
+  return optopt != 0 ? std::string("-") + static_cast<char>(optopt) : std::string(argv[optind - 1]);
+}
+
 // -w SECONDS, 1 to a day, in milliseconds as poll() takes it.
 int parse_timeout(const char* text) {
   unsigned long seconds = parse_number(text, 86400, "timeout");
@@ -83,8 +89,8 @@ Options parse_args(int argc, char* argv[]) {
       case '4': options.family = AF_INET; break;
       case '6': options.family = AF_INET6; break;
       case 'w': options.timeout_ms = parse_timeout(optarg); break;
-      case ':': throw UsageError("option " + std::string(argv[optind - 1]) + " needs a value");
-      default: throw UsageError("unknown option " + std::string(argv[optind - 1]));
+      case ':': throw UsageError("option " + option_name(argv) + " needs a value");
+      default: throw UsageError("unknown option " + option_name(argv));
     }
   }
   if (options.help) return options;

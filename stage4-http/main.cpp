@@ -89,6 +89,12 @@ Options with_url(Options options, const char* text) {
   return options;
 }
 
+// The option getopt stopped at: optopt is the letter, even inside a group
+// such as -vx; a long option (--name) is the whole word.
+std::string option_name(char* argv[]) {
+  return optopt != 0 ? std::string("-") + static_cast<char>(optopt) : std::string(argv[optind - 1]);
+}
+
 // -w SECONDS, 1 to a day, in milliseconds as poll() takes it.
 int parse_timeout(const char* text) {
   unsigned long seconds = parse_number(text, 86400, "timeout");
@@ -111,8 +117,8 @@ Options parse_args(int argc, char* argv[]) {
       case 'w': options.timeout_ms = parse_timeout(optarg); break;
       case 'C': options.crlf = true; break;
       case kBody: options.body_only = true; break;
-      case ':': throw UsageError("option " + std::string(argv[optind - 1]) + " needs a value");
-      default: throw UsageError("unknown option " + std::string(argv[optind - 1]));
+      case ':': throw UsageError("option " + option_name(argv) + " needs a value");
+      default: throw UsageError("unknown option " + option_name(argv));
     }
   }
   if (options.help) return options;

@@ -457,11 +457,9 @@ TEST(ParseNumber, UsesItsOwnLimitAndName) {
   }
 }
 
-// value * 10 + digit wraps around when `max` is near the largest unsigned
-// long, so a too-large number is then accepted as a small one. Harmless for
-// today's callers (max 65535 and 86400); enable when number.hpp checks
-// before multiplying.
-TEST(ParseNumber, DISABLED_TheLargestLimitDoesNotOverflow) {
+// Digits are checked before multiplying: one more than the largest
+// unsigned long must be refused, not wrapped around to a small number.
+TEST(ParseNumber, TheLargestLimitDoesNotOverflow) {
   const unsigned long max = std::numeric_limits<unsigned long>::max();
   EXPECT_EQ(parse_number(std::to_string(max), max, "count"), max);
   // One more than the largest unsigned long: must be refused, not wrapped.

@@ -88,10 +88,9 @@ TEST(Stage1CommandLine, UsageErrorsExitTwoWithReasonAndUsage) {
   }
 }
 
-// An unknown option in the middle of a group of options (-xv) is named by
-// the program path instead of the option: parse_args uses argv[optind - 1],
-// but getopt only advances optind at the end of a group. Enable when fixed.
-TEST(Stage1CommandLine, DISABLED_UnknownOptionInAGroupIsNamed) {
+// An unknown option in the middle of a group of options (-xv) is named as
+// the option, not as the word getopt was in (optopt, not argv[optind - 1]).
+TEST(Stage1CommandLine, UnknownOptionInAGroupIsNamed) {
   EXPECT_TRUE(is_usage_error(kProgram, {"-xv", "-l", "0"}, "unknown option -x"));
 }
 

@@ -121,8 +121,8 @@ TEST(Stage2CommandLine, UsageErrorsExitTwoWithReasonAndUsage) {
   }
 }
 
-// See Stage1CommandLine.DISABLED_UnknownOptionInAGroupIsNamed.
-TEST(Stage2CommandLine, DISABLED_UnknownOptionInAGroupIsNamed) {
+// See Stage1CommandLine.UnknownOptionInAGroupIsNamed.
+TEST(Stage2CommandLine, UnknownOptionInAGroupIsNamed) {
   EXPECT_TRUE(is_usage_error(kProgram, {"-xv", "localhost", "3000"}, "unknown option -x"));
 }
 
