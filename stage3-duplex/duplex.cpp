@@ -138,6 +138,23 @@ void copy_both_ways(Direction& up, Direction& down, int socket, const DuplexOpti
   }
 }
 
+// After a failure, prints what was received before it, if stdout still
+// takes it: the down buffer, then what the kernel still holds (data that
+// came before a reset can still be read). Stops at the first error or when
+// nothing more is ready; the failure that got here is what gets reported.
+void print_what_arrived(Direction& down, Counts& counts) {
+  try {
+    for (;;) {
+      write_all(down.to, down.data.data() + down.start, down.end - down.start, down.write_attempt);
+      down.start = down.end = 0;
+      std::size_t got = down.open ? fill(down) : 0;
+      if (got == 0) return;
+      counts.received += got;
+    }
+  } catch (const std::system_error&) {
+  }
+}
+
 }  // namespace
 
 void duplex(int input, int socket, int output, const DuplexOptions& options, Counts& counts) {
@@ -153,12 +170,7 @@ void duplex(int input, int socket, int output, const DuplexOptions& options, Cou
   try {
     copy_both_ways(up, down, socket, options, counts);
   } catch (const std::system_error&) {
-    // Print what was received before the failure (a reset, say), if stdout
-    // still takes it; the failure itself is what gets reported.
-    try {
-      write_all(down.to, down.data.data() + down.start, down.end - down.start, "write to stdout");
-    } catch (const std::system_error&) {
-    }
+    print_what_arrived(down, counts);
     throw;
   }
 }

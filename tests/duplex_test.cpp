@@ -781,12 +781,10 @@ TEST(DuplexTest, PeerResetThrowsAfterPrintingEverythingReceived) {
 // so that the write to the socket is what fails first. What the peer sent
 // before the reset, and the kernel acknowledged, must still be printed.
 //
-// DISABLED: fails today. copy_both_ways() calls drain(up) before
-// fill(down) in each round; after a reset, the write to the socket throws
-// ECONNRESET first, and duplex() prints only its down buffer: the bytes
-// still in the kernel's receive queue (here 384 of 512 KiB) are lost.
-// Run it with --gtest_also_run_disabled_tests; enable it with the fix.
-TEST(DuplexTest, DISABLED_PeerResetWhileSendingStillPrintsEverythingReceived) {
+// The write to the socket fails first here, while most of what the peer
+// sent is still in the kernel's receive queue: duplex() must read it out
+// and print it before reporting the reset.
+TEST(DuplexTest, PeerResetWhileSendingStillPrintsEverythingReceived) {
   Watchdog watchdog(kWatchdog);
   const std::string before = random_bytes(512 * kKiB, 10);
   Connection connection = tcp_pair(256 * 1024);
