@@ -45,3 +45,10 @@ diff:
 
 clean:
 	rm -rf bin build build-sanitize build-bench build-fuzz
+
+# `make demo`: the whole exercise on this machine, offline, in seconds
+# (demo/run.sh). `make demo URL=http://www.google.com/` also fetches that
+# page, online; only a URL given on the command line is used.
+.PHONY: demo
+demo: all
+	@bash demo/run.sh $(if $(filter command line,$(origin URL)),'$(URL)')
