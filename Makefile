@@ -52,3 +52,28 @@ clean:
 .PHONY: demo
 demo: all
 	@bash demo/run.sh $(if $(filter command line,$(origin URL)),'$(URL)')
+
+# The copy-loop benchmarks (bench/copy_loop_bench.cpp), built in Release in
+# their own folder. Five short repetitions of each, randomly interleaved, so
+# that a busy spell of a shared machine does not fall on one benchmark only;
+# the JSON (medians) feeds docs/benchmarks.md and bench/plot.sh. To run a
+# part without replacing the results, call the program itself, e.g.
+# build-bench/bin/copy_loop_bench --benchmark_filter='tcp/one_way/.*/131072/'
+BENCH_FLAGS := --benchmark_min_time=0.05 --benchmark_repetitions=5 \
+               --benchmark_enable_random_interleaving=true \
+               --benchmark_report_aggregates_only=true
+bench:
+	$(CMAKE) -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBUILD_BENCH=ON -DBUILD_TESTS=OFF
+	$(CMAKE) --build build-bench -j $(JOBS) --target copy_loop_bench
+	@mkdir -p bench/results
+	build-bench/bin/copy_loop_bench $(BENCH_FLAGS) \
+	  --benchmark_out=bench/results/copy-loop.json --benchmark_out_format=json
+
+# Whole programs over loopback: stages 2 and 3 against nc, ncat, socat and
+# iperf3, e.g. `make bench-peers MIB=256 ROUNDS=5` (MiB moved per transfer).
+MIB    := 1024
+ROUNDS := 5
+bench-peers: bin/stage2-connect bin/stage3-duplex
+	bench/peers.sh -o bench/results/peers.md $(MIB) $(ROUNDS)
+
+.PHONY: bench bench-peers
