@@ -862,6 +862,39 @@ TEST(DuplexTest, IdleTimeoutIsNotTriggeredWhileBytesMove) {
   EXPECT_EQ(sent, read_to_eof(output.read.get(), kLimit));
 }
 
+// -w when stdout, not the network, is what stalls (a pager paused, a pipe
+// nobody reads): nothing moves, so duplex() must give up all the same.
+//
+// DISABLED: fails today. stdout is blocking (it is shared with the shell),
+// and drain() writes the whole down buffer at once: write() of 128 KiB to a
+// pipe with 64 KiB of room blocks until the reader reads, inside the loop,
+// so poll() and its timeout are never reached again. Writing at most
+// PIPE_BUF bytes per ready stdout would not block (for a pipe).
+TEST(DuplexTest, DISABLED_IdleTimeoutFiresWhileStdoutIsStalled) {
+  Watchdog watchdog(kWatchdog);
+  Connection connection = unix_pair();
+  Pipe input = make_pipe();   // open and silent
+  Pipe output = make_pipe();  // never read
+  DuplexOptions options;
+  options.idle_timeout_ms = 1000;
+  DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), options);
+  std::thread peer([&] {
+    std::string chunk(64 * kKiB, 'd');
+    set_nonblocking(connection.peer.get());
+    while (!run.finished()) {
+      if (::write(connection.peer.get(), chunk.data(), chunk.size()) == -1)
+        std::this_thread::sleep_for(1ms);
+    }
+  });
+  const bool gave_up = run.finished_within(5000ms);
+  output.read.reset();  // unblocks a write() stuck on the full pipe (EPIPE)
+  const bool returned = run.finished_within(kLimit);
+  peer.join();
+  ASSERT_TRUE(returned);
+  EXPECT_TRUE(gave_up) << "still running 5 s into a 1 s idle limit";
+  EXPECT_EQ(system_error_text(ETIMEDOUT, "nothing moved for 1 seconds"), outcome(run.error()));
+}
+
 // stdout gone (its reader closed the pipe): EPIPE, reported, no crash.
 TEST(DuplexTest, OutputClosedThrowsBrokenPipe) {
   Watchdog watchdog(kWatchdog);
