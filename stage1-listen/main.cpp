@@ -152,9 +152,11 @@ Fd accept_client(const Options& options) {
   auto* where = reinterpret_cast<sockaddr*>(&address);
   socklen_t size = sizeof address;
   if (options.verbose) {
+    // One << per line: std::cerr writes each << at once, and a script that
+    // reads this line must never see half of it.
     // getsockname tells the port the system chose when PORT was 0.
     check(getsockname(listener.get(), where, &size), "getsockname");
-    std::cerr << "listening on " << describe(where) << std::endl;
+    std::cerr << "listening on " + describe(where) + "\n";
   }
   int client = -1;
   do {
@@ -162,7 +164,7 @@ Fd accept_client(const Options& options) {
     client = accept(listener.get(), where, &size);
   } while (client == -1 && errno == EINTR);
   Fd connection(check(client, "accept"));
-  if (options.verbose) std::cerr << "connection from " << describe(where) << std::endl;
+  if (options.verbose) std::cerr << "connection from " + describe(where) + "\n";
   return connection;
 }
 
@@ -213,14 +215,15 @@ int main(int argc, char* argv[]) {
     }
     transfer(options, counts);
   } catch (const UsageError& e) {
-    std::cerr << program << ": " << e.what() << '\n' << kUsage;
+    std::cerr << program + ": " + e.what() + "\n" << kUsage;
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << program << ": " << e.what() << '\n';
+    std::cerr << program + ": " + e.what() + "\n";
     status = 1;
   }
   if (options.verbose) {
-    std::cerr << "sent " << counts.sent << " bytes, received " << counts.received << " bytes\n";
+    std::cerr << "sent " + std::to_string(counts.sent) + " bytes, received " +
+                     std::to_string(counts.received) + " bytes\n";
   }
   return status;
 }

@@ -170,9 +170,11 @@ Fd accept_client(const Options& options) {
   auto* where = reinterpret_cast<sockaddr*>(&address);
   socklen_t size = sizeof address;
   if (options.verbose) {
+    // One << per line: std::cerr writes each << at once, and a script that
+    // reads this line must never see half of it.
     // getsockname tells the port the system chose when PORT was 0.
     check(getsockname(listener.get(), where, &size), "getsockname");
-    std::cerr << "listening on " << describe(where) << std::endl;
+    std::cerr << "listening on " + describe(where) + "\n";
   }
   int client = -1;
   do {
@@ -180,7 +182,7 @@ Fd accept_client(const Options& options) {
     client = accept(listener.get(), where, &size);
   } while (client == -1 && errno == EINTR);
   Fd connection(check(client, "accept"));
-  if (options.verbose) std::cerr << "connection from " << describe(where) << std::endl;
+  if (options.verbose) std::cerr << "connection from " + describe(where) + "\n";
   return connection;
 }
 
@@ -222,12 +224,12 @@ Fd connect_to_server(const Options& options) {
     where = describe(address->ai_addr);
     Fd connection(socket(address->ai_family, address->ai_socktype, address->ai_protocol));
     if (connection && connect_within(connection.get(), address, options.timeout_ms)) {
-      if (options.verbose) std::cerr << "connected to " << where << std::endl;
+      if (options.verbose) std::cerr << "connected to " + where + "\n";
       return connection;
     }
     error = errno;
     if (options.verbose) {
-      std::cerr << "connect to " << where << " failed: " << std::strerror(error) << std::endl;
+      std::cerr << "connect to " + where + " failed: " + std::strerror(error) + "\n";
     }
   }
   throw std::system_error(error, std::generic_category(), "connect to " + where);
@@ -266,14 +268,15 @@ int main(int argc, char* argv[]) {
     }
     transfer(options, counts);
   } catch (const UsageError& e) {
-    std::cerr << program << ": " << e.what() << '\n' << kUsage;
+    std::cerr << program + ": " + e.what() + "\n" << kUsage;
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << program << ": " << e.what() << '\n';
+    std::cerr << program + ": " + e.what() + "\n";
     status = 1;
   }
   if (options.verbose) {
-    std::cerr << "sent " << counts.sent << " bytes, received " << counts.received << " bytes\n";
+    std::cerr << "sent " + std::to_string(counts.sent) + " bytes, received " +
+                     std::to_string(counts.received) + " bytes\n";
   }
   return status;
 }

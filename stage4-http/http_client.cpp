@@ -66,7 +66,7 @@ bool ready(ssize_t result) {
 void narrate_request(const std::string& request) {
   std::size_t start = 0;
   for (std::size_t end; (end = request.find("\r\n", start)) != std::string::npos; start = end + 2) {
-    std::cerr << "> " << request.substr(start, end - start) << '\n';
+    std::cerr << "> " + request.substr(start, end - start) + "\n";
   }
 }
 
@@ -75,7 +75,7 @@ void deliver(ResponseParser& parser, const char* data, std::size_t got, std::siz
              int output, const FetchOptions& options) {
   if (options.verbose) {
     for (const std::string& line : parser.take_head_lines())
-      std::cerr << "< " << line << '\n';
+      std::cerr << "< " + line + "\n";
   }
   if (options.body_only) {
     std::string body = parser.take_body();

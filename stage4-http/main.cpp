@@ -72,7 +72,7 @@ struct Options {
   bool crlf = false;       // -C
   bool body_only = false;  // --body
   std::optional<Url> url;  // URL mode
-  const char* note = "";   // "* " before -v lines in URL mode, as curl -v writes them
+  std::string note;        // "* " before -v lines in URL mode, as curl -v writes them
 };
 
 const int kBody = 256;  // --body has no one-letter form
@@ -202,9 +202,11 @@ Fd accept_client(const Options& options) {
   auto* where = reinterpret_cast<sockaddr*>(&address);
   socklen_t size = sizeof address;
   if (options.verbose) {
+    // One << per line: std::cerr writes each << at once, and a script that
+    // reads this line must never see half of it.
     // getsockname tells the port the system chose when PORT was 0.
     check(getsockname(listener.get(), where, &size), "getsockname");
-    std::cerr << "listening on " << describe(where) << std::endl;
+    std::cerr << "listening on " + describe(where) + "\n";
   }
   int client = -1;
   do {
@@ -212,7 +214,7 @@ Fd accept_client(const Options& options) {
     client = accept(listener.get(), where, &size);
   } while (client == -1 && errno == EINTR);
   Fd connection(check(client, "accept"));
-  if (options.verbose) std::cerr << "connection from " << describe(where) << std::endl;
+  if (options.verbose) std::cerr << "connection from " + describe(where) + "\n";
   return connection;
 }
 
@@ -254,13 +256,12 @@ Fd connect_to_server(const Options& options) {
     where = describe(address->ai_addr);
     Fd connection(socket(address->ai_family, address->ai_socktype, address->ai_protocol));
     if (connection && connect_within(connection.get(), address, options.timeout_ms)) {
-      if (options.verbose) std::cerr << options.note << "connected to " << where << std::endl;
+      if (options.verbose) std::cerr << options.note + "connected to " + where + "\n";
       return connection;
     }
     error = errno;
     if (options.verbose) {
-      std::cerr << options.note << "connect to " << where << " failed: " << std::strerror(error)
-                << std::endl;
+      std::cerr << options.note + "connect to " + where + " failed: " + std::strerror(error) + "\n";
     }
   }
   throw std::system_error(error, std::generic_category(), "connect to " + where);
@@ -268,7 +269,7 @@ Fd connect_to_server(const Options& options) {
 
 // URL mode: the request is written for you, and the response read to its end.
 void fetch_url(const Options& options, Counts& counts) {
-  if (options.verbose) std::cerr << "* resolving " << options.host << std::endl;
+  if (options.verbose) std::cerr << "* resolving " + options.host + "\n";
   Fd connection = connect_to_server(options);
   FetchOptions fetch_options;
   fetch_options.body_only = options.body_only;
@@ -312,14 +313,15 @@ int main(int argc, char* argv[]) {
     }
     transfer(options, counts);
   } catch (const UsageError& e) {
-    std::cerr << program << ": " << e.what() << '\n' << kUsage;
+    std::cerr << program + ": " + e.what() + "\n" << kUsage;
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << program << ": " << e.what() << '\n';
+    std::cerr << program + ": " + e.what() + "\n";
     status = 1;
   }
   if (options.verbose) {
-    std::cerr << "sent " << counts.sent << " bytes, received " << counts.received << " bytes\n";
+    std::cerr << "sent " + std::to_string(counts.sent) + " bytes, received " +
+                     std::to_string(counts.received) + " bytes\n";
   }
   return status;
 }
