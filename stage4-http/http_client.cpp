@@ -153,7 +153,8 @@ void fetch(int socket, const std::string& request, int output, const FetchOption
         deliver(parser, buffer.data(), size, parser.feed(buffer.data(), size), output, options);
       }
     }
-    if (sent < request.size() && (slot.revents & (POLLOUT | POLLERR))) {
+    bool answered = parser.complete() || parser.failed();  // then the rest is not needed
+    if (!answered && sent < request.size() && (slot.revents & (POLLOUT | POLLERR))) {
       ssize_t put = write(socket, request.data() + sent, request.size() - sent);
       if (ready(put)) sent += static_cast<std::size_t>(check(put, "write to network"));
       counts.sent = sent;
