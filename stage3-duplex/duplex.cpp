@@ -117,7 +117,7 @@ void copy_both_ways(Direction& up, Direction& down, int socket, const DuplexOpti
     if (ready == 0) {
       throw std::system_error(
           ETIMEDOUT, std::generic_category(),
-          "nothing moved for " + std::to_string(options.idle_timeout_ms / 1000) + " seconds");
+          "nothing moved for " + std::to_string(options.idle_timeout_ms / 1000) + " s");
     }
     for (const pollfd& slot : slots) {
       if (slot.revents & POLLNVAL) throw std::system_error(EBADF, std::generic_category(), "poll");

@@ -137,7 +137,7 @@ void fetch(int socket, const std::string& request, int output, const FetchOption
     if (ready_count == 0) {
       throw std::system_error(
           ETIMEDOUT, std::generic_category(),
-          "nothing moved for " + std::to_string(options.timeout_ms / 1000) + " seconds");
+          "nothing moved for " + std::to_string(options.timeout_ms / 1000) + " s");
     }
     // Read first: a server may answer (400, say) and close before taking
     // the whole request, and that answer is worth showing.

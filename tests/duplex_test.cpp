@@ -834,7 +834,7 @@ TEST(DuplexTest, IdleTimeoutWithASilentPeerThrowsTimedOut) {
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), options);
   ASSERT_TRUE(run.finished_within(kLimit));
   const auto waited = Clock::now() - start;
-  EXPECT_EQ(system_error_text(ETIMEDOUT, "nothing moved for 1 seconds"), outcome(run.error()));
+  EXPECT_EQ(system_error_text(ETIMEDOUT, "nothing moved for 1 s"), outcome(run.error()));
   EXPECT_GE(waited, 1000ms) << "gave up before the time limit";
 }
 
@@ -892,7 +892,7 @@ TEST(DuplexTest, DISABLED_IdleTimeoutFiresWhileStdoutIsStalled) {
   peer.join();
   ASSERT_TRUE(returned);
   EXPECT_TRUE(gave_up) << "still running 5 s into a 1 s idle limit";
-  EXPECT_EQ(system_error_text(ETIMEDOUT, "nothing moved for 1 seconds"), outcome(run.error()));
+  EXPECT_EQ(system_error_text(ETIMEDOUT, "nothing moved for 1 s"), outcome(run.error()));
 }
 
 // stdout gone (its reader closed the pipe): EPIPE, reported, no crash.

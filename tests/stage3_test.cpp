@@ -378,7 +378,7 @@ TEST(Stage3Timeout, SilentPeerEndsTheProgramAfterOneSecond) {
   EXPECT_EQ(alice.wait(), Exit::code(1));
   EXPECT_GE(Clock::now() - start, std::chrono::seconds(1)) << "gave up before one second";
   EXPECT_EQ(alice.stderr_text(),
-            "stage3-duplex: nothing moved for 1 seconds: Connection timed out\n");
+            "stage3-duplex: nothing moved for 1 s: Connection timed out\n");
   EXPECT_EQ(alice.stdout_text(), "");
 }
 
@@ -391,7 +391,7 @@ TEST(Stage3Timeout, SilentClientEndsTheListenerAfterOneSecond) {
   EXPECT_TRUE(matches(bob.stderr_text(),
                       "listening on ::1 port " + std::to_string(port) +
                           "\nconnection from ::1 port \\d+\n"
-                          "stage3-duplex: nothing moved for 1 seconds: Connection timed out\n" +
+                          "stage3-duplex: nothing moved for 1 s: Connection timed out\n" +
                           quote(summary(0, 0))));
 }
 

@@ -282,7 +282,7 @@ TEST(Stage4Url, SilentServerTimesOutWithW) {
   Outcome got = run_stage4({"-w", "1", server.url("/")}, kPrompt);
   EXPECT_EQ(got.exit, Exit::code(1));
   EXPECT_EQ(got.out, "");
-  EXPECT_EQ(got.err, "stage4-http: nothing moved for 1 seconds: Connection timed out\n");
+  EXPECT_EQ(got.err, "stage4-http: nothing moved for 1 s: Connection timed out\n");
   EXPECT_GE(got.elapsed, Millis(900));
   EXPECT_LT(got.elapsed, Millis(4000));
   EXPECT_EQ(server.received(), request("/", "127.0.0.1:" + std::to_string(server.port())));
