@@ -153,9 +153,11 @@ void fetch(int socket, const std::string& request, int output, const FetchOption
         deliver(parser, buffer.data(), size, parser.feed(buffer.data(), size), output, options);
       }
     }
-    bool answered = parser.complete() || parser.failed();  // then the rest is not needed
-    if (!answered && sent < request.size() && (slot.revents & (POLLOUT | POLLERR))) {
+    if (sent < request.size() && (slot.revents & (POLLOUT | POLLERR))) {
       ssize_t put = write(socket, request.data() + sent, request.size() - sent);
+      // A server that answered at once may be gone already: with its
+      // response complete, the rest of the request is not missed.
+      if (put == -1 && parser.complete()) break;
       if (ready(put)) sent += static_cast<std::size_t>(check(put, "write to network"));
       counts.sent = sent;
     }
