@@ -30,11 +30,15 @@
 #include "data.hpp"
 #include "error.hpp"
 #include "fd.hpp"
+#include "http_samples.hpp"
 #include "stage4_peers.hpp"
 
 namespace {
 
 using support::AfterResponse;
+using support::kChunked;
+using support::kChunkedBody;
+using support::kContentLength;
 using support::Millis;
 using support::ScriptedServer;
 using Clock = std::chrono::steady_clock;
@@ -255,30 +259,6 @@ Fetched fetch_from(const std::vector<std::string>& response, AfterResponse after
 Fetched fetch_from(const std::string& response, AfterResponse after, bool body_only = false) {
   return fetch_from(std::vector<std::string>{response}, after, options_with(body_only));
 }
-
-const std::string kContentLength =
-    "HTTP/1.1 200 OK\r\n"
-    "Content-Type: text/plain\r\n"
-    "Content-Length: 6\r\n"
-    "\r\n"
-    "hello\n";
-
-// Extensions, a trailer, hex in both cases (0x1B = 27, 0x1a = 26), and a
-// chunk whose data holds CR LF.
-const std::string kChunked =
-    "HTTP/1.1 200 OK\r\n"
-    "Transfer-Encoding: chunked\r\n"
-    "\r\n"
-    "5;name=value\r\n"
-    "Hello\r\n"
-    "1B ; ext=\"x;y\"\r\n"
-    ", abcdefghijklmnopqrstuvw\r\n\r\n"
-    "1a\r\n"
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZ\r\n"
-    "0\r\n"
-    "X-Checksum: 42\r\n"
-    "\r\n";
-const std::string kChunkedBody = "Hello, abcdefghijklmnopqrstuvw\r\nABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
 TEST(Fetch, SendsTheRequestExactly) {
   const std::string request = request_for(parse_url("http://127.0.0.1:8080/path?q#frag"));

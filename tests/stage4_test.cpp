@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "data.hpp"
+#include "http_samples.hpp"
 #include "peers.hpp"
 #include "process.hpp"
 #include "stage4_peers.hpp"
@@ -79,30 +80,6 @@ bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() &&
          text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
-
-const std::string kContentLength =
-    "HTTP/1.1 200 OK\r\n"
-    "Content-Type: text/plain\r\n"
-    "Content-Length: 6\r\n"
-    "\r\n"
-    "hello\n";
-
-// Extensions, a trailer, hex in both cases (0x1B = 27, 0x1a = 26), and a
-// chunk whose data holds CR LF.
-const std::string kChunked =
-    "HTTP/1.1 200 OK\r\n"
-    "Transfer-Encoding: chunked\r\n"
-    "\r\n"
-    "5;name=value\r\n"
-    "Hello\r\n"
-    "1B ; ext=\"x;y\"\r\n"
-    ", abcdefghijklmnopqrstuvw\r\n\r\n"
-    "1a\r\n"
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZ\r\n"
-    "0\r\n"
-    "X-Checksum: 42\r\n"
-    "\r\n";
-const std::string kChunkedBody = "Hello, abcdefghijklmnopqrstuvw\r\nABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
 // ---------------------------------------------------------------- command line
 
