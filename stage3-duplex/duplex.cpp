@@ -36,9 +36,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -58,7 +62,8 @@ struct Direction {
   std::vector<char> data;
   std::size_t start = 0;
   std::size_t end = 0;
-  bool open = true;  // false once `from` has reached end of file
+  bool open = true;                       // false once `from` has reached end of file
+  std::size_t most_per_write = SIZE_MAX;  // see duplex(): PIPE_BUF for a pipe with -w
 
   bool has_room() const { return end < data.size(); }
   bool has_data() const { return start < end; }
@@ -80,7 +85,7 @@ std::size_t fill(Direction& d) {
 }
 
 std::size_t drain(Direction& d) {
-  ssize_t put = write(d.to, d.data.data() + d.start, d.end - d.start);
+  ssize_t put = write(d.to, d.data.data() + d.start, std::min(d.end - d.start, d.most_per_write));
   if (try_again(put)) return 0;
   d.start += static_cast<std::size_t>(check(put, d.write_attempt));
   if (d.start == d.end) d.start = d.end = 0;  // empty: the whole buffer has room again
@@ -167,10 +172,18 @@ void duplex(int input, int socket, int output, const DuplexOptions& options, Cou
                std::vector<char>(options.buffer_size)};
   Direction down{socket, output, "read from network", "write to stdout",
                  std::vector<char>(options.buffer_size)};
+  // -w must fire even when stdout is a pipe nobody reads. stdout stays
+  // blocking, and a write() of more than the pipe has room for waits for
+  // the reader, out of poll()'s reach; a ready pipe has room for PIPE_BUF
+  // bytes, so with -w no write to a pipe asks for more.
+  struct stat out {};
+  bool pipe = fstat(output, &out) == 0 && S_ISFIFO(out.st_mode);
+  if (options.idle_timeout_ms >= 0 && pipe) down.most_per_write = PIPE_BUF;
   try {
     copy_both_ways(up, down, socket, options, counts);
-  } catch (const std::system_error&) {
-    print_what_arrived(down, counts);
+  } catch (const std::system_error& failure) {
+    // After a timeout, stdout may be what stalled: writing to it could block.
+    if (failure.code() != std::errc::timed_out) print_what_arrived(down, counts);
     throw;
   }
 }
