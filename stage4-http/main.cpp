@@ -25,7 +25,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstring>
@@ -238,6 +240,15 @@ bool connect_within(int fd, const addrinfo* address, int timeout_ms) {
   return error == 0;
 }
 
+// What is left of `timeout_ms` since `start`, for poll(): -1 stays "no
+// limit", and a limit already spent is 0, so the next attempt times out.
+int time_left(int timeout_ms, std::chrono::steady_clock::time_point start) {
+  if (timeout_ms < 0) return -1;
+  auto spent = std::chrono::steady_clock::now() - start;
+  auto spent_ms = std::chrono::duration_cast<std::chrono::milliseconds>(spent).count();
+  return static_cast<int>(std::max<long long>(0, timeout_ms - spent_ms));
+}
+
 // getaddrinfo, then socket and connect on each address found, in order,
 // until one connects. "localhost" may mean ::1 and 127.0.0.1: a server
 // listening on only one of them is still reached.
@@ -252,10 +263,12 @@ Fd connect_to_server(const Options& options) {
 
   int error = 0;
   std::string where;
+  const auto start = std::chrono::steady_clock::now();  // -w bounds all the attempts together
   for (const addrinfo* address = found; address != nullptr; address = address->ai_next) {
     where = describe(address->ai_addr);
     Fd connection(socket(address->ai_family, address->ai_socktype, address->ai_protocol));
-    if (connection && connect_within(connection.get(), address, options.timeout_ms)) {
+    if (connection &&
+        connect_within(connection.get(), address, time_left(options.timeout_ms, start))) {
       if (options.verbose) std::cerr << options.note + "connected to " + where + "\n";
       return connection;
     }
