@@ -270,6 +270,11 @@ int main(int argc, char* argv[]) {
   // the process silently. Ignored, the write fails with EPIPE instead, and
   // the program says so.
   std::signal(SIGPIPE, SIG_IGN);
+  // Started with stdin or stdout closed (<&-), the program would get its
+  // socket as descriptor 0 or 1 and talk to itself: /dev/null fills the gap.
+  for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; ++fd) {
+    if (fcntl(fd, F_GETFD) == -1) open("/dev/null", O_RDWR);
+  }
   Options options;
   Counts counts;
   int status = 0;
