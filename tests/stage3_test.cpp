@@ -305,6 +305,26 @@ TEST(Stage3Peers, ReplyThatComesOnlyAfterTheEndOfTheRequest) {
                                      summary(request.size(), reply.size()));
 }
 
+// Started with stdin closed (<&-), the program must not get its socket as
+// descriptor 0 and send the peer's bytes back to it: stdin reads as empty,
+// and what the peer says is printed.
+TEST(Stage3Peers, ClosedStdinIsEmptyNotTheSocket) {
+  LoopbackServer server(AF_INET);
+  const std::string port = std::to_string(server.port());
+  Process alice =
+      Process::start("/bin/sh", {"-c", "exec \"$0\" -v 127.0.0.1 \"$1\" <&-", kProgram, port});
+  Fd connection = server.accept();
+  const std::string said = "hello from peer\n";
+  send_all(connection.get(), said);
+  shutdown_write(connection.get());
+  EXPECT_EQ(receive_all(connection.get()), "");
+  connection.reset();
+  ASSERT_EQ(alice.wait(), Exit::code(0)) << alice.stderr_text();
+  EXPECT_EQ(alice.stdout_text(), said);
+  EXPECT_EQ(alice.stderr_text(),
+            "connected to 127.0.0.1 port " + port + "\n" + summary(0, said.size()));
+}
+
 // The peer closes while stdin is a terminal where nobody types: the
 // conversation is over. What the peer said is printed, and the program
 // exits 0 without waiting for the keyboard.
@@ -377,8 +397,7 @@ TEST(Stage3Timeout, SilentPeerEndsTheProgramAfterOneSecond) {
   Fd connection = server.accept();
   EXPECT_EQ(alice.wait(), Exit::code(1));
   EXPECT_GE(Clock::now() - start, std::chrono::seconds(1)) << "gave up before one second";
-  EXPECT_EQ(alice.stderr_text(),
-            "stage3-duplex: nothing moved for 1 s: Connection timed out\n");
+  EXPECT_EQ(alice.stderr_text(), "stage3-duplex: nothing moved for 1 s: Connection timed out\n");
   EXPECT_EQ(alice.stdout_text(), "");
 }
 
