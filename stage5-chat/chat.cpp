@@ -1,0 +1,521 @@
+// chat.cpp: Bob hosts the whole class. One thread, one poll(), many clients.
+//
+// Stage 3 followed two descriptors with poll(): the keyboard and one peer.
+// Nothing in poll() limits it to two. Here its array holds the listening
+// socket, the host's keyboard and screen, and every client; one pass of the
+// loop asks the kernel which of them are ready, and does exactly that much
+// for each: accept who is waiting, read what was typed, write what is queued.
+//
+//   slots_:   [stop] [listener] [stdin] [stdout] [client 0] [client 1] ...
+//   clients_:                                    [client 0] [client 1] ...
+//
+// What is new, and why:
+// - State per client, beside its poll slot: its name, the unfinished line it
+//   is typing, and an outbox of bytes waiting for it to read. A client that
+//   leaves is removed by moving the last one into its place (O(1)).
+// - Lines are the unit. TCP delivers bytes, not messages: "hello\n" may
+//   arrive as "hel" then "lo\n". A line is relayed once its LF is here, so
+//   two people typing at once never see their words interleaved.
+// - Nobody waits for a slow reader. Every socket is non-blocking; what a
+//   client cannot take now waits in its outbox, which is bounded: a client
+//   whose outbox would overflow is dropped (IRC's "SendQ exceeded"). A
+//   blocking send() to each client in turn would let one student who stopped
+//   reading freeze the whole room, as it does with ncat --chat.
+// - Work per pass is bounded: one read per ready client, a bounded number of
+//   accepts, and joins and leaves announced once per pass ("* 500 clients
+//   left"), never once per departure to everyone (that is N x N).
+//
+// The cost of poll(): each pass hands the kernel the whole array, and the
+// kernel checks every entry, so a pass costs O(clients) even when one client
+// typed. That is fine for a class; epoll (Linux) and kqueue (BSD, macOS) keep
+// the interest list in the kernel and return only the ready ones, which is
+// what servers with 100,000 clients use. docs/benchmarks.md shows where the
+// scan starts to show.
+//
+// See also: poll(2), accept(2), fcntl(2) O_NONBLOCK, Beej's pollserver.c,
+// docs/stage5-chat.md.
+
+#include "chat.hpp"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "address.hpp"
+#include "error.hpp"
+#include "fd.hpp"
+
+namespace {
+
+const char kHostName[] = "host";  // the name of lines typed on stdin
+const std::size_t kReadSize = 64 * 1024;
+// Accepted per pass at most, so a crowd at the door cannot keep the loop
+// from the clients already in.
+const int kAcceptsPerPass = 1024;
+// More joins (or leaves) than this in one pass are announced as one line.
+const std::size_t kNamedAnnouncements = 3;
+// Why a client was dropped, for -v; the others read "dropped: not reading".
+const char kNotReading[] = "not reading (output queue full)";
+// How long, after SIGINT or SIGTERM, clients get to take what is queued.
+const int kGoodbyeMs = 1000;
+
+// Bytes waiting for one reader. write() takes from the front; what it
+// does not take stays, and the reader is `blocked` until poll() says POLLOUT.
+struct Outbox {
+  std::string data;
+  bool blocked = false;
+};
+
+// A client, or the host: the host reads stdin and writes stdout, a client
+// reads and writes its socket.
+struct Peer {
+  Fd socket;            // empty for the host
+  int read_fd = -1;     // -1 once there is nothing more to read
+  int write_fd = -1;    // -1 once the reader is gone
+  std::string name;     // "127.0.0.1:40000", "[::1]:40000", or its /nick
+  std::string where;    // "127.0.0.1 port 40000", for -v
+  std::string partial;  // the line being typed, until its LF arrives
+  Outbox out;
+  bool gone = false;  // leaving: closed at the end of this pass
+  std::string why;    // why it left: "" for a plain end of stream
+};
+
+// Frees a string's memory, not just its contents: thousands of idle
+// clients must not each keep the largest buffer they ever needed.
+void release(std::string& text) {
+  std::string().swap(text);
+}
+
+bool try_again(ssize_t result) {
+  return result == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+}
+
+// 1 to 32 letters, digits, '-', '_' or '.': no spaces, and no ':' or '[',
+// so nobody can pass for an address.
+bool valid_nick(std::string_view nick) {
+  if (nick.empty() || nick.size() > 32) return false;
+  return std::all_of(nick.begin(), nick.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+  });
+}
+
+// Prints a -v line in one write, so it never mixes with another.
+void say(bool verbose, const std::string& line) {
+  if (verbose) std::cerr << line + "\n";
+}
+
+enum Slot { kStop, kListener, kInput, kOutput, kClients };
+
+class Room {
+ public:
+  Room(int listener, int input, int output, int stop, const ChatOptions& options,
+       ChatCounts& counts);
+  void serve();      // until a byte arrives on `stop`
+  void close_all();  // "* server closing", a second to flush, close
+
+ private:
+  void watch();
+  void accept_clients();
+  void admit(Fd socket, const sockaddr* address);
+  void read_lines(Peer& peer);
+  void take_line(Peer& peer, std::string_view line);
+  void relay(Peer& sender, std::string_view line);
+  void rename(Peer& peer, std::string_view nick);
+  void broadcast(std::string_view text, const Peer* except, bool to_screen);
+  void send(Peer& to, std::string_view text);
+  void flush(Peer& peer);
+  void flush_all();
+  void leave(Peer& client, std::string why);
+  void input_ended(const std::string& why);
+  void screen_lost(const std::string& why);
+  void remove_departed();
+  void announce();
+
+  int listener_;
+  int stop_;
+  const ChatOptions& options_;
+  ChatCounts& counts_;
+  Peer host_;
+  bool screen_is_pipe_ = false;
+  bool accepting_ = true;  // false while out of descriptors
+  std::vector<pollfd> slots_;
+  std::vector<Peer> clients_;      // clients_[i] is in slots_[kClients + i]
+  std::vector<char> scratch_;      // every read lands here first
+  std::size_t departures_ = 0;     // marked gone, not yet removed
+  std::vector<int> joined_;        // sockets let in during this pass
+  std::vector<std::string> left_;  // "* NAME left" lines of this pass
+};
+
+Room::Room(int listener, int input, int output, int stop, const ChatOptions& options,
+           ChatCounts& counts)
+    : listener_(listener), stop_(stop), options_(options), counts_(counts), scratch_(kReadSize) {
+  host_.read_fd = input;
+  host_.write_fd = output;
+  host_.name = kHostName;
+  // stdout is the shell's and stays blocking: it is written only when poll()
+  // says it is ready, and a ready pipe takes PIPE_BUF bytes without waiting.
+  host_.out.blocked = true;
+  struct stat screen {};
+  screen_is_pipe_ = fstat(output, &screen) == 0 && S_ISFIFO(screen.st_mode);
+  slots_.resize(kClients);
+}
+
+// Fills in what each slot waits for. A descriptor of -1 is skipped by poll().
+void Room::watch() {
+  // The host's screen is the room's record: when it falls behind, the room
+  // stops reading until it catches up, and TCP makes the senders wait.
+  bool reading = host_.out.data.size() <= options_.max_queued;
+  slots_[kStop] = {stop_, POLLIN, 0};
+  slots_[kListener] = {accepting_ ? listener_ : -1, POLLIN, 0};
+  slots_[kInput] = {host_.read_fd, POLLIN, 0};
+  slots_[kOutput] = {host_.out.data.empty() ? -1 : host_.write_fd, POLLOUT, 0};
+  for (std::size_t i = 0; i < clients_.size(); ++i) {
+    const Peer& client = clients_[i];
+    short events = (reading ? POLLIN : 0) | (client.out.blocked ? POLLOUT : 0);
+    slots_[kClients + i] = {client.gone ? -1 : client.socket.get(), events, 0};
+  }
+}
+
+void Room::serve() {
+  for (;;) {
+    watch();
+    // Clients marked gone at the end of the last pass are removed in this
+    // one: don't sleep before that.
+    int ready = poll(slots_.data(), slots_.size(), departures_ > 0 ? 0 : -1);
+    if (ready == -1 && errno == EINTR) continue;
+    check(ready, "poll");
+    if (slots_[kStop].revents) return;
+    if (slots_[kListener].revents) accept_clients();
+    if (slots_[kInput].revents) read_lines(host_);
+    if (slots_[kOutput].revents) host_.out.blocked = false;
+    // Clients accepted above sit past the end of the array poll() saw.
+    std::size_t polled = slots_.size() - kClients;
+    for (std::size_t i = 0; i < polled && i < clients_.size(); ++i) {
+      short revents = slots_[kClients + i].revents;
+      if (revents & POLLOUT) clients_[i].out.blocked = false;
+      // POLLHUP and POLLERR too: read() tells what happened.
+      if (revents & (POLLIN | POLLHUP | POLLERR)) read_lines(clients_[i]);
+      if (revents & POLLNVAL) leave(clients_[i], "invalid descriptor");
+    }
+    remove_departed();
+    announce();
+    flush_all();
+  }
+}
+
+// Lets in the clients waiting in the listen queue, as many as are there
+// (up to kAcceptsPerPass): the listening socket is non-blocking, so accept()
+// says EAGAIN when the queue is empty instead of waiting.
+void Room::accept_clients() {
+  for (int n = 0; n < kAcceptsPerPass; ++n) {
+    sockaddr_storage address{};
+    socklen_t size = sizeof address;
+    int client = accept(listener_, reinterpret_cast<sockaddr*>(&address), &size);
+    if (client == -1 && (errno == EMFILE || errno == ENFILE)) {
+      // Out of descriptors: the client stays queued in the kernel. Polling
+      // the listener now would wake us at once, again and again, for a
+      // client we cannot take: stop watching it until someone leaves.
+      say(options_.verbose, std::string("not accepting: accept: ") + std::strerror(errno));
+      accepting_ = false;
+      return;
+    }
+    // ECONNABORTED and the like: that client gave up while queued.
+    if (client == -1 && (errno == EINTR || errno == ECONNABORTED)) continue;
+    if (client == -1) return;  // EAGAIN: nobody else is waiting
+    admit(Fd(client), reinterpret_cast<sockaddr*>(&address));
+  }
+}
+
+void Room::admit(Fd socket, const sockaddr* address) {
+  const std::string where = describe(address);
+  // On Linux an accepted socket does not inherit O_NONBLOCK from the
+  // listener (on the BSDs it does): set it, so no write ever waits.
+  int flags = fcntl(socket.get(), F_GETFL);
+  if (flags == -1 || fcntl(socket.get(), F_SETFL, flags | O_NONBLOCK) == -1) {
+    say(options_.verbose, "connection from " + where + " closed: fcntl: " + std::strerror(errno));
+    return;
+  }
+  if (clients_.size() >= options_.max_clients) {
+    // A new socket's send buffer is empty: this short write fits.
+    const std::string full = "* room full (" + std::to_string(options_.max_clients) + " clients)\n";
+    ssize_t ignored = write(socket.get(), full.data(), full.size());
+    (void)ignored;  // it is closing either way
+    say(options_.verbose, "connection from " + where + " refused: room full");
+    return;
+  }
+  say(options_.verbose, "connection from " + where);
+  Peer client;
+  client.name = address_and_port(address);
+  client.where = where;
+  client.read_fd = client.write_fd = socket.get();
+  client.socket = std::move(socket);
+  const std::size_t others = clients_.size();
+  send(client, "* you are " + client.name + ", " + std::to_string(others) +
+                   (others == 1 ? " other" : " others") + " here; /nick NAME changes your name\n");
+  joined_.push_back(client.socket.get());
+  clients_.push_back(std::move(client));
+  slots_.push_back({-1, 0, 0});
+  ++counts_.clients;
+}
+
+// One read() per ready peer per pass, so a client that floods the room
+// cannot starve the others. Whole lines are relayed; the rest waits in
+// `partial`, relayed in max_line pieces if it grows that long.
+void Room::read_lines(Peer& peer) {
+  ssize_t got = read(peer.read_fd, scratch_.data(), scratch_.size());
+  if (try_again(got)) return;
+  if (got <= 0) {
+    std::string why = got == 0 ? "" : std::strerror(errno);
+    if (&peer == &host_) {
+      input_ended(why);
+    } else {
+      leave(peer, why);
+    }
+    return;
+  }
+  std::string_view bytes(scratch_.data(), static_cast<std::size_t>(got));
+  for (std::size_t lf; !peer.gone && (lf = bytes.find('\n')) != std::string_view::npos;
+       bytes.remove_prefix(lf + 1)) {
+    std::string_view line = bytes.substr(0, lf);
+    if (!peer.partial.empty()) line = peer.partial.append(line);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // CRLF from nc -C, telnet
+    take_line(peer, line);
+    release(peer.partial);
+  }
+  peer.partial.append(bytes);
+  while (peer.partial.size() > options_.max_line) {
+    relay(peer, std::string_view(peer.partial).substr(0, options_.max_line));
+    peer.partial.erase(0, options_.max_line);
+  }
+}
+
+// A whole line: a command, or words for the others.
+void Room::take_line(Peer& peer, std::string_view line) {
+  const std::string_view command = "/nick ";
+  if (&peer != &host_ && line.substr(0, command.size()) == command) {
+    rename(peer, line.substr(command.size()));
+  } else {
+    relay(peer, line);
+  }
+}
+
+// "<NAME> LINE" to everyone but the sender; a line longer than max_line
+// goes in pieces.
+void Room::relay(Peer& sender, std::string_view line) {
+  do {
+    std::string_view piece = line.substr(0, options_.max_line);
+    line.remove_prefix(piece.size());
+    std::string text = "<" + sender.name + "> ";
+    text.append(piece).push_back('\n');
+    broadcast(text, &sender, &sender != &host_);
+    ++counts_.lines;
+  } while (!line.empty());
+}
+
+void Room::rename(Peer& peer, std::string_view nick) {
+  if (!valid_nick(nick)) {
+    send(peer, "* invalid nick: 1 to 32 letters, digits, '-', '_' or '.'\n");
+    return;
+  }
+  // A linear search, but names change rarely.
+  bool taken = nick == kHostName || std::any_of(clients_.begin(), clients_.end(),
+                                                [&](const Peer& c) { return c.name == nick; });
+  if (taken) {
+    send(peer, "* nick " + std::string(nick) + " is taken\n");
+    return;
+  }
+  broadcast("* " + peer.name + " is now " + std::string(nick) + "\n", nullptr, true);
+  peer.name = nick;
+}
+
+// Queues `text` for every client but `except`, and for the host's screen.
+void Room::broadcast(std::string_view text, const Peer* except, bool to_screen) {
+  for (Peer& client : clients_) {
+    if (&client != except) send(client, text);
+  }
+  if (to_screen) send(host_, text);
+}
+
+// Queues `text` for one reader; it goes out at the end of the pass, with
+// everything else queued for that reader in the meantime, in one write().
+void Room::send(Peer& to, std::string_view text) {
+  if (to.gone || to.write_fd == -1) return;
+  if (&to != &host_ && to.out.data.size() + text.size() > options_.max_queued) {
+    release(to.out.data);
+    leave(to, kNotReading);
+    return;
+  }
+  to.out.data.append(text);
+}
+
+// Writes what `peer` will take now. A socket takes what fits in its send
+// buffer and says EAGAIN when full; the rest waits for POLLOUT.
+void Room::flush(Peer& peer) {
+  Outbox& out = peer.out;
+  if (out.data.empty() || out.blocked || peer.gone || peer.write_fd == -1) return;
+  std::size_t size = out.data.size();
+  if (&peer == &host_ && screen_is_pipe_) size = std::min<std::size_t>(size, PIPE_BUF);
+  ssize_t put = write(peer.write_fd, out.data.data(), size);
+  if (try_again(put)) {
+    out.blocked = true;
+    return;
+  }
+  if (put == -1) {
+    std::string why = std::strerror(errno);
+    release(out.data);
+    if (&peer == &host_) {
+      screen_lost(why);
+    } else {
+      leave(peer, why);
+    }
+    return;
+  }
+  out.data.erase(0, static_cast<std::size_t>(put));
+  if (out.data.empty()) release(out.data);
+  // Less than offered: the socket is full. The screen always waits for poll().
+  out.blocked = !out.data.empty() || &peer == &host_;
+}
+
+void Room::flush_all() {
+  for (Peer& client : clients_)
+    flush(client);
+  flush(host_);
+}
+
+// Marks a client as leaving; it is closed and announced at the end of the
+// pass, after the others have been served. `why` is "" for a plain end of
+// stream.
+void Room::leave(Peer& client, std::string why) {
+  if (client.gone) return;
+  client.gone = true;
+  client.why = std::move(why);
+  ++departures_;
+}
+
+// The host's keyboard ended (Ctrl-D, </dev/null) or failed: the room goes
+// on, and what was typed last still goes out.
+void Room::input_ended(const std::string& why) {
+  if (!host_.partial.empty()) relay(host_, host_.partial);
+  release(host_.partial);
+  host_.read_fd = -1;
+  say(options_.verbose, why.empty() ? "end of input: the room goes on"
+                                    : "read from stdin: " + why + ": the room goes on");
+}
+
+// The host's screen is gone (a closed pipe): the room goes on unseen.
+void Room::screen_lost(const std::string& why) {
+  release(host_.out.data);
+  host_.write_fd = -1;
+  say(options_.verbose, "write to stdout: " + why + ": the room goes on");
+}
+
+// Closes the clients that left during this pass. The last client moves
+// into each free place, in clients_ and slots_ alike: no shifting.
+void Room::remove_departed() {
+  for (std::size_t i = 0; departures_ > 0 && i < clients_.size();) {
+    Peer& client = clients_[i];
+    if (!client.gone) {
+      ++i;
+      continue;
+    }
+    // The rest of an unfinished line goes out first: nothing typed is lost.
+    if (!client.partial.empty()) relay(client, client.partial);
+    say(options_.verbose, "disconnected " + client.where + ": " +
+                              (client.why.empty() ? "end of stream" : client.why));
+    if (client.why.empty()) {
+      left_.push_back("* " + client.name + " left\n");
+    } else if (client.why == kNotReading) {
+      left_.push_back("* " + client.name + " dropped: not reading\n");
+    } else {
+      left_.push_back("* " + client.name + " left: " + client.why + "\n");
+    }
+    std::swap(client, clients_.back());
+    clients_.pop_back();  // closes its socket
+    slots_.pop_back();
+    --departures_;
+    if (!accepting_) say(options_.verbose, "accepting again");
+    accepting_ = true;  // a descriptor is free again
+  }
+}
+
+// Joins and leaves of this pass: each named when few, else one line that
+// counts them, so a crowd arriving or leaving costs O(clients) per pass.
+void Room::announce() {
+  if (joined_.size() > kNamedAnnouncements) {
+    broadcast("* " + std::to_string(joined_.size()) + " clients joined\n", nullptr, true);
+  } else {
+    for (int socket : joined_) {
+      auto joiner = std::find_if(clients_.begin(), clients_.end(),
+                                 [&](const Peer& c) { return c.socket.get() == socket; });
+      if (joiner != clients_.end()) {
+        broadcast("* " + joiner->name + " joined\n", &*joiner, true);
+      }
+    }
+  }
+  if (left_.size() > kNamedAnnouncements) {
+    broadcast("* " + std::to_string(left_.size()) + " clients left\n", nullptr, true);
+  } else {
+    for (const std::string& line : left_)
+      broadcast(line, nullptr, true);
+  }
+  joined_.clear();
+  left_.clear();
+}
+
+void Room::close_all() {
+  remove_departed();
+  broadcast("* server closing\n", nullptr, true);
+  joined_.clear();
+  left_.clear();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kGoodbyeMs);
+  for (;;) {
+    flush_all();
+    remove_departed();
+    watch();
+    // Only the writing matters now: no more reading or accepting.
+    slots_[kStop].fd = slots_[kListener].fd = slots_[kInput].fd = -1;
+    bool waiting = !host_.out.data.empty() && host_.write_fd != -1;
+    for (std::size_t i = 0; i < clients_.size(); ++i) {
+      slots_[kClients + i].events = POLLOUT;
+      if (clients_[i].out.data.empty()) slots_[kClients + i].fd = -1;
+      waiting = waiting || slots_[kClients + i].fd != -1;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (!waiting || left.count() <= 0) break;
+    int ready = poll(slots_.data(), slots_.size(), static_cast<int>(left.count()));
+    if (ready == -1 && errno != EINTR) break;
+    if (slots_[kOutput].revents) host_.out.blocked = false;
+    for (std::size_t i = 0; ready > 0 && i < clients_.size(); ++i) {
+      if (slots_[kClients + i].revents) clients_[i].out.blocked = false;
+    }
+  }
+  for (const Peer& client : clients_) {
+    say(options_.verbose, "disconnected " + client.where + ": server closing");
+  }
+  clients_.clear();
+}
+
+}  // namespace
+
+void chat(int listener, int input, int output, int stop, const ChatOptions& options,
+          ChatCounts& counts) {
+  int flags = check(fcntl(listener, F_GETFL), "fcntl F_GETFL");
+  check(fcntl(listener, F_SETFL, flags | O_NONBLOCK), "fcntl O_NONBLOCK");
+  Room room(listener, input, output, stop, options, counts);
+  room.serve();
+  room.close_all();
+}
