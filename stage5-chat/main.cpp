@@ -132,11 +132,36 @@ socklen_t address_size(const sockaddr_storage& address) {
   return address.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
 }
 
+// The default listen ("::", IPv4 and IPv6 clients alike) needs IPv6, and a
+// socket that takes both families. Some systems have no IPv6 (turned off in
+// the kernel, as in some containers: socket() fails with EAFNOSUPPORT), some
+// keep IPv6 sockets IPv6 only (IPV6_V6ONLY cannot be cleared, as on OpenBSD).
+// There the default falls back to 0.0.0.0, so IPv4 clients still get in, and
+// -v says why. -6 and an ADDRESS ask for that very address: they still fail.
+bool may_fall_back(const Options& options) {
+  return options.host.empty() && options.family == AF_UNSPEC;
+}
+
+// The options for 0.0.0.0 instead, after `attempt` failed with errno.
+Options ipv4_instead(Options options, const char* attempt) {
+  const std::string reason = std::strerror(errno);
+  if (options.verbose) {
+    std::cerr << "no dual-stack socket here (" + std::string(attempt) + ": " + reason +
+                     "): listening on IPv4 only\n";
+  }
+  options.family = AF_INET;
+  return options;
+}
+
 // socket, bind, listen: a socket that the kernel fills with connections.
 Fd open_listener(const Options& options) {
   sockaddr_storage address = listen_address(options);
   auto* where = reinterpret_cast<sockaddr*>(&address);
-  Fd listener(check(socket(address.ss_family, SOCK_STREAM, 0), "socket"));
+  int fd = socket(address.ss_family, SOCK_STREAM, 0);
+  if (fd == -1 && errno == EAFNOSUPPORT && may_fall_back(options)) {
+    return open_listener(ipv4_instead(options, "socket"));
+  }
+  Fd listener(check(fd, "socket"));
 
   // Without SO_REUSEADDR, restarting the server right after a conversation
   // fails for a minute or two while the old connection sits in TIME_WAIT.
@@ -148,8 +173,11 @@ Fd open_listener(const Options& options) {
     // Off: one IPv6 socket also accepts IPv4 clients (as ::ffff:a.b.c.d).
     // On with -6. Systems differ in the default, so always say which.
     int v6only = options.family == AF_INET6;
-    check(setsockopt(listener.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only),
-          "setsockopt IPV6_V6ONLY");
+    int set = setsockopt(listener.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    if (set == -1 && may_fall_back(options)) {
+      return open_listener(ipv4_instead(options, "setsockopt IPV6_V6ONLY"));
+    }
+    check(set, "setsockopt IPV6_V6ONLY");
   }
   check(bind(listener.get(), where, address_size(address)), "bind to " + describe(where));
   // A whole class may connect within the same second: SOMAXCONN, the
