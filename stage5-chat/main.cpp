@@ -227,6 +227,8 @@ void serve(const Options& options, ChatCounts& counts) {
     sockaddr_storage address{};
     socklen_t size = sizeof address;
     auto* where = reinterpret_cast<sockaddr*>(&address);
+    // One << per line: std::cerr writes each << at once, and a script that
+    // reads this line must never see half of it.
     // getsockname tells the port the system chose when PORT was 0.
     check(getsockname(listener.get(), where, &size), "getsockname");
     std::cerr << "listening on " + describe(where) + "\n";
