@@ -201,9 +201,9 @@ void Room::serve() {
     if (slots_[kListener].revents) accept_clients();
     if (slots_[kInput].revents) read_lines(host_);
     if (slots_[kOutput].revents) host_.out.blocked = false;
-    // Clients accepted above sit past the end of the array poll() saw.
-    std::size_t polled = slots_.size() - kClients;
-    for (std::size_t i = 0; i < polled && i < clients_.size(); ++i) {
+    // Clients accepted above have no events yet (revents 0). Nobody is
+    // removed before the end of the pass, so indices hold until then.
+    for (std::size_t i = 0; i < clients_.size(); ++i) {
       short revents = slots_[kClients + i].revents;
       if (revents & POLLOUT) clients_[i].out.blocked = false;
       // POLLHUP and POLLERR too: read() tells what happened.
@@ -295,6 +295,7 @@ void Room::read_lines(Peer& peer) {
     take_line(peer, line);
     release(peer.partial);
   }
+  if (peer.gone) return;  // dropped meanwhile: the rest goes with it
   peer.partial.append(bytes);
   while (peer.partial.size() > options_.max_line) {
     relay(peer, std::string_view(peer.partial).substr(0, options_.max_line));
