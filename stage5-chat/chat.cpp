@@ -143,6 +143,7 @@ class Room {
   void screen_lost(const std::string& why);
   void remove_departed();
   void announce();
+  bool anything_queued() const;
 
   int listener_;
   int stop_;
@@ -151,6 +152,7 @@ class Room {
   Peer host_;
   bool screen_is_pipe_ = false;
   bool accepting_ = true;  // false while out of descriptors
+  bool closing_ = false;   // after SIGINT or SIGTERM
   std::vector<pollfd> slots_;
   std::vector<Peer> clients_;      // clients_[i] is in slots_[kClients + i]
   std::vector<char> scratch_;      // every read lands here first
@@ -177,15 +179,19 @@ Room::Room(int listener, int input, int output, int stop, const ChatOptions& opt
 void Room::watch() {
   // The host's screen is the room's record: when it falls behind, the room
   // stops reading until it catches up, and TCP makes the senders wait.
-  bool reading = host_.out.data.size() <= options_.max_queued;
-  slots_[kStop] = {stop_, POLLIN, 0};
-  slots_[kListener] = {accepting_ ? listener_ : -1, POLLIN, 0};
-  slots_[kInput] = {host_.read_fd, POLLIN, 0};
+  // Closing, only writing goes on.
+  bool reading = !closing_ && host_.out.data.size() <= options_.max_queued;
+  slots_[kStop] = {closing_ ? -1 : stop_, POLLIN, 0};
+  slots_[kListener] = {accepting_ && !closing_ ? listener_ : -1, POLLIN, 0};
+  slots_[kInput] = {closing_ ? -1 : host_.read_fd, POLLIN, 0};
   slots_[kOutput] = {host_.out.data.empty() ? -1 : host_.write_fd, POLLOUT, 0};
   for (std::size_t i = 0; i < clients_.size(); ++i) {
     const Peer& client = clients_[i];
     short events = (reading ? POLLIN : 0) | (client.out.blocked ? POLLOUT : 0);
-    slots_[kClients + i] = {client.gone ? -1 : client.socket.get(), events, 0};
+    // Not watched at all when nothing is wanted: poll() reports POLLHUP and
+    // POLLERR even unasked, and would wake the loop for nothing.
+    bool watched = !client.gone && events != 0;
+    slots_[kClients + i] = {watched ? client.socket.get() : -1, events, 0};
   }
 }
 
@@ -391,8 +397,9 @@ void Room::flush(Peer& peer) {
 }
 
 void Room::flush_all() {
-  for (Peer& client : clients_)
+  for (Peer& client : clients_) {
     flush(client);
+  }
   flush(host_);
 }
 
@@ -469,45 +476,46 @@ void Room::announce() {
   if (left_.size() > kNamedAnnouncements) {
     broadcast("* " + std::to_string(left_.size()) + " clients left\n", nullptr, true);
   } else {
-    for (const std::string& line : left_)
+    for (const std::string& line : left_) {
       broadcast(line, nullptr, true);
+    }
   }
   joined_.clear();
   left_.clear();
 }
 
+// After SIGINT or SIGTERM: "* server closing" to everyone, then at most
+// kGoodbyeMs for each client to take what is queued for it. Nothing more is
+// read or accepted.
 void Room::close_all() {
+  closing_ = true;
   remove_departed();
   broadcast("* server closing\n", nullptr, true);
-  joined_.clear();
-  left_.clear();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kGoodbyeMs);
   for (;;) {
     flush_all();
-    remove_departed();
-    watch();
-    // Only the writing matters now: no more reading or accepting.
-    slots_[kStop].fd = slots_[kListener].fd = slots_[kInput].fd = -1;
-    bool waiting = !host_.out.data.empty() && host_.write_fd != -1;
-    for (std::size_t i = 0; i < clients_.size(); ++i) {
-      slots_[kClients + i].events = POLLOUT;
-      if (clients_[i].out.data.empty()) slots_[kClients + i].fd = -1;
-      waiting = waiting || slots_[kClients + i].fd != -1;
-    }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+    remove_departed();  // those whose last write failed
+    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (!waiting || left.count() <= 0) break;
-    int ready = poll(slots_.data(), slots_.size(), static_cast<int>(left.count()));
+    if (!anything_queued() || remaining.count() <= 0) break;
+    watch();
+    int ready = poll(slots_.data(), slots_.size(), static_cast<int>(remaining.count()));
     if (ready == -1 && errno != EINTR) break;
     if (slots_[kOutput].revents) host_.out.blocked = false;
-    for (std::size_t i = 0; ready > 0 && i < clients_.size(); ++i) {
+    for (std::size_t i = 0; i < clients_.size(); ++i) {
       if (slots_[kClients + i].revents) clients_[i].out.blocked = false;
     }
   }
   for (const Peer& client : clients_) {
     say(options_.verbose, "disconnected " + client.where + ": server closing");
   }
-  clients_.clear();
+  clients_.clear();  // closes every socket
+}
+
+bool Room::anything_queued() const {
+  bool screen = !host_.out.data.empty() && host_.write_fd != -1;
+  return screen || std::any_of(clients_.begin(), clients_.end(),
+                               [](const Peer& c) { return !c.out.data.empty(); });
 }
 
 }  // namespace
