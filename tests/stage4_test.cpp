@@ -494,4 +494,54 @@ TEST(Stage4Duplex, MegabytesBothWaysByteForByte) {
   EXPECT_NE(bob.stderr_text().find(counts), std::string::npos) << bob.stderr_text();
 }
 
+// ---------------------------------------------------------------- without IPv6
+
+// A system without IPv6 ("socket": socket(AF_INET6) fails with EAFNOSUPPORT)
+// or one that keeps IPv6 sockets IPv6 only ("v6only": IPV6_V6ONLY cannot be
+// cleared), made for this program alone by support/no_ipv6_shim.cpp: the
+// default listens on 0.0.0.0 instead, -v says why, IPv4 clients get in.
+class Stage4WithoutIPv6 : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(Stage4WithoutIPv6, DefaultListenFallsBackToIPv4) {
+  const std::vector<std::string> env = without_ipv6(GetParam());
+  if (env.empty()) GTEST_SKIP() << "the no-IPv6 shim is built on Linux only";
+  Process bob = Process::start(kProgram, {"-v", "-l", "0"}, Stdin::null(), Stdout::file(), env);
+  const int port = bob.wait_for_listening_port();
+  Fd alice = connect_to(AF_INET, port);
+  const int alice_port = local_port(alice.get());
+  send_all(alice.get(), "over IPv4\n");
+  alice.reset();
+  ASSERT_EQ(bob.wait(), Exit::code(0)) << bob.stderr_text();
+  EXPECT_EQ(bob.stdout_text(), "over IPv4\n");
+  EXPECT_EQ(bob.stderr_text(), ipv4_fallback_line(GetParam()) + "listening on 0.0.0.0 port " +
+                                   std::to_string(port) + "\nconnection from 127.0.0.1 port " +
+                                   std::to_string(alice_port) + "\n" + summary(0, 10));
+}
+
+// -6 and an explicit address ask for IPv6 itself: no fallback, the failure
+// is reported as before.
+TEST_P(Stage4WithoutIPv6, MinusSixAndAnAddressStillFail) {
+  const std::vector<std::string> env = without_ipv6(GetParam());
+  if (env.empty()) GTEST_SKIP() << "the no-IPv6 shim is built on Linux only";
+  const bool no_socket = std::string(GetParam()) == "socket";
+  const struct {
+    std::vector<std::string> args;
+    std::string error;
+  } cases[] = {
+      {{"-6", "-l", "0"}, no_socket ? "socket: Address family not supported by protocol" : ""},
+      {{"-l", "::", "0"},
+       no_socket ? "socket: Address family not supported by protocol"
+                 : "setsockopt IPV6_V6ONLY: Invalid argument"},
+  };
+  for (const auto& c : cases) {
+    if (c.error.empty()) continue;  // -6 sets IPV6_V6ONLY, which "v6only" allows
+    SCOPED_TRACE(c.args[0] + " " + c.args[1]);
+    Process bob = Process::start(kProgram, c.args, Stdin::null(), Stdout::file(), env);
+    EXPECT_EQ(bob.wait(), Exit::code(1));
+    EXPECT_EQ(bob.stderr_text(), "stage4-http: " + c.error + "\n");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shim, Stage4WithoutIPv6, ::testing::Values("socket", "v6only"));
+
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <iterator>
 #include <set>
 #include <sstream>
@@ -220,6 +221,27 @@ TEST(Harness, QuoteEscapesRegexCharacters) {
                       "connect to " + quote("::1") + " port \\d+ " + quote("(x)")));
   EXPECT_TRUE(matches("1.2.3.4", quote("1.2.3.4")));
   EXPECT_FALSE(matches("1x2.3.4", quote("1.2.3.4")));
+}
+
+// The child gets the test's environment plus the changes asked for, and the
+// test's own environment stays as it was.
+TEST(Harness, EnvironmentAddsAndReplacesVariables) {
+  setenv("NC_TEST_KEPT", "kept", 1);
+  setenv("NC_TEST_REPLACED", "old", 1);
+  Process shell = Process::start(
+      "sh",
+      {"-c",
+       "printf '%s %s %s ' \"$NC_TEST_KEPT\" \"$NC_TEST_REPLACED\" \"$NC_TEST_ADDED\"; "
+       "env | grep -c '^NC_TEST_REPLACED='"},
+      Stdin::null(), Stdout::pipe(), {"NC_TEST_REPLACED=new", "NC_TEST_ADDED=added"});
+  EXPECT_EQ(shell.wait(), Exit::code(0));
+  EXPECT_EQ(shell.stdout_text(), "kept new added 1\n");
+  EXPECT_STREQ(std::getenv("NC_TEST_REPLACED"), "old");
+  EXPECT_EQ(std::getenv("NC_TEST_ADDED"), nullptr);
+  unsetenv("NC_TEST_KEPT");
+  unsetenv("NC_TEST_REPLACED");
+  EXPECT_THROW(Process::start("true", {}, Stdin::null(), Stdout::null(), {"NO_EQUALS_SIGN"}),
+               std::invalid_argument);
 }
 
 }  // namespace

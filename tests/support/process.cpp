@@ -17,6 +17,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -27,6 +28,8 @@
 #include <stdexcept>
 #include <thread>
 #include <utility>
+
+extern char** environ;  // the environment (declared by unistd.h on some systems only)
 
 namespace support {
 
@@ -94,6 +97,22 @@ std::vector<int> open_descriptors() {
   return fds;
 }
 
+// This process's environment, with each "NAME=VALUE" of `changes` added or
+// replacing NAME's value.
+std::vector<std::string> environment_with(const std::vector<std::string>& changes) {
+  std::vector<std::string> entries;
+  for (char** entry = environ; *entry != nullptr; ++entry)
+    entries.emplace_back(*entry);
+  for (const std::string& change : changes) {
+    const std::string name = change.substr(0, change.find('=') + 1);  // "NAME="
+    if (name.size() < 2) throw std::invalid_argument("not NAME=VALUE: " + change);
+    auto same_name = [&](const std::string& entry) { return entry.rfind(name, 0) == 0; };
+    entries.erase(std::remove_if(entries.begin(), entries.end(), same_name), entries.end());
+    entries.push_back(change);
+  }
+  return entries;
+}
+
 std::string read_whole_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
@@ -155,7 +174,7 @@ std::ostream& operator<<(std::ostream& out, const Exit& exit) {
 }
 
 Process Process::start(const std::string& program, const std::vector<std::string>& args, Stdin in,
-                       Stdout out) {
+                       Stdout out, const std::vector<std::string>& env) {
   keep_standard_descriptors_open();
   ignore_sigpipe();
   Process process;
@@ -242,6 +261,11 @@ Process Process::start(const std::string& program, const std::vector<std::string
   for (std::string& word : words)
     argv.push_back(word.data());
   argv.push_back(nullptr);
+  std::vector<std::string> environment = environment_with(env);
+  std::vector<char*> envp;
+  for (std::string& entry : environment)
+    envp.push_back(entry.data());
+  envp.push_back(nullptr);
   const std::vector<int> inherited = open_descriptors();
 
   const pid_t pid = fork();
@@ -268,6 +292,7 @@ Process Process::start(const std::string& program, const std::vector<std::string
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    environ = envp.data();  // what execvp passes on; a plain assignment, safe here
     execvp(argv[0], argv.data());
     int error = errno;
     ssize_t ignored = ::write(report[1], &error, sizeof error);

@@ -114,10 +114,13 @@ class Exit {
 class Process {
  public:
   // Starts `program` (a path, or a name looked up in PATH) with `args`;
-  // argv[0] is `program`. stderr always goes to a temporary file. Throws
-  // std::runtime_error if the program cannot be started.
+  // argv[0] is `program`. stderr always goes to a temporary file. The child
+  // gets the test's environment, with each "NAME=VALUE" of `env` added or
+  // replacing NAME's value (e.g. LD_PRELOAD). Throws std::runtime_error if
+  // the program cannot be started.
   static Process start(const std::string& program, const std::vector<std::string>& args,
-                       Stdin in = Stdin::null(), Stdout out = Stdout::file());
+                       Stdin in = Stdin::null(), Stdout out = Stdout::file(),
+                       const std::vector<std::string>& env = {});
 
   Process(Process&& other) noexcept;
   Process& operator=(Process&& other) noexcept;

@@ -2,6 +2,7 @@
 
 #include "stages.hpp"
 
+#include <cstdlib>
 #include <map>
 #include <regex>
 
@@ -57,6 +58,28 @@ std::string quote(std::string_view text) {
     quoted += c;
   }
   return quoted;
+}
+
+std::vector<std::string> without_ipv6(const std::string& mode) {
+#ifdef NO_IPV6_SHIM
+  // Sanitizer builds: the ASan runtime wants to be the first library loaded
+  // and stops the program when a preloaded one comes before it; the shim
+  // only passes calls on, so that check is turned off. Options already set
+  // are kept.
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  std::string asan_options = asan != nullptr && *asan != '\0' ? std::string(asan) + ":" : "";
+  return {"LD_PRELOAD=" NO_IPV6_SHIM, "NO_IPV6_SHIM=" + mode,
+          "ASAN_OPTIONS=" + asan_options + "verify_asan_link_order=0"};
+#else
+  (void)mode;
+  return {};
+#endif
+}
+
+std::string ipv4_fallback_line(const std::string& mode) {
+  const std::string why = mode == "v6only" ? "setsockopt IPV6_V6ONLY: Invalid argument"
+                                           : "socket: Address family not supported by protocol";
+  return "no dual-stack socket here (" + why + "): listening on IPv4 only\n";
 }
 
 }  // namespace support

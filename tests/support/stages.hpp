@@ -36,4 +36,15 @@ std::string usage_text(const std::string& program);
 // `text` with every regex special character escaped, e.g. for addresses.
 std::string quote(std::string_view text);
 
+// The environment for Process::start that makes a stage program see a system
+// without IPv6 (support/no_ipv6_shim.cpp, LD_PRELOAD): with `mode` "socket",
+// socket(AF_INET6) fails with EAFNOSUPPORT; with "v6only", IPV6_V6ONLY
+// cannot be cleared (EINVAL). Empty where the shim is not built (not
+// Linux): call GTEST_SKIP() then.
+std::vector<std::string> without_ipv6(const std::string& mode = "socket");
+
+// The -v line a stage prints when its default listen falls back to 0.0.0.0
+// under without_ipv6(mode), newline included.
+std::string ipv4_fallback_line(const std::string& mode = "socket");
+
 }  // namespace support
