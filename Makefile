@@ -57,6 +57,24 @@ clean:
 demo: all
 	@bash demo/run.sh $(if $(filter command line,$(origin URL)),'$(URL)')
 
+# `make lab`: the exercise between hosts of their own (network namespaces),
+# its packets drawn as a ladder, its failures caused for real; as root or as
+# an ordinary user (lab/run.sh, docs/lab.md). `make lab-shell HOST=bob`: a
+# shell on one host; another terminal with HOST=alice joins the same lab.
+# lab/run.sh first checks that this machine can run the lab, then builds
+# what it needs with make.
+HOST := alice
+.PHONY: lab lab-shell
+lab:
+	@bash lab/run.sh
+lab-shell:
+	@bash lab/run.sh --shell '$(HOST)'
+
+# The lab's packet capture and ladder (Linux only; a tool, not a stage).
+bin/lab-ladder: lab/ladder.cpp lab/packet.cpp lab/packet.hpp
+	@mkdir -p bin
+	$(CXX) $(CXXFLAGS) lab/ladder.cpp lab/packet.cpp -o $@
+
 # The copy-loop benchmarks (bench/copy_loop_bench.cpp), built in Release in
 # their own folder. Five short repetitions of each, randomly interleaved, so
 # that a busy spell of a shared machine does not fall on one benchmark only;

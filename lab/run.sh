@@ -1,0 +1,745 @@
+#!/usr/bin/env bash
+# lab/run.sh: the exercise between separate hosts, on one machine, with the
+# packets on screen, and its failures caused for real.
+#
+# Purpose: the exercise has Alice and Bob on two servers, and a web server
+# across the internet. Here each is a host of its own: a Linux network
+# namespace with its own interfaces, addresses, routes and hosts file,
+# joined to the others by virtual cables (veth pairs):
+#
+#   alice 192.0.2.10 --+
+#                      +-- [lan0 192.0.2.1] router [198.51.100.1] --- www 198.51.100.80
+#   bob   192.0.2.20 --+      (a bridge: the LAN's switch)
+#
+# Then it plays the exercise with the stage programs (bin/stage3-duplex,
+# bin/stage4-http; nginx as the web server when installed), records what
+# Alice's network card sees (bin/lab-ladder), and prints each program's
+# screen beside the ladder of its packets; then it causes each failure for
+# real: connection refused, host unreachable, timeout, reset.
+#
+# One code path, as root and as an ordinary user: the whole lab lives in
+# namespaces of its own, made with unshare (with a user namespace when not
+# root, where unprivileged user namespaces are allowed):
+#   - a network namespace for the lab itself: the veth cables are made there,
+#     never among the machine's own interfaces;
+#   - a PID namespace, this script being its first process: when it ends,
+#     however it ends, the kernel ends every process of the lab, and with
+#     them the hosts' namespaces, cables and mounts; nothing can be left;
+#   - per host, a network, mount and UTS namespace held open by a sleeping
+#     process; commands run there with nsenter --target PID. The mount
+#     namespace carries the host's own /etc/hosts (a bind mount), the UTS
+#     namespace its hostname.
+# tcpdump refuses to run in a user namespace (it drops privileges, and
+# setgroups is denied there); bin/lab-ladder, a packet socket of the lab's
+# own, works in both modes, and writes pcap files that tcpdump -r reads.
+#
+# Usage: lab/run.sh                 play the scenes        (make lab)
+#        lab/run.sh --shell HOST    a shell on HOST: alice, bob, router or www
+#                                   (make lab-shell HOST=alice); a second one
+#                                   joins the lab the first one started
+# Environment: LAB_BIN=DIR   the programs (default bin/, built with make)
+#              LAB_KEEP=DIR  keep the captures (.pcap) and screens in DIR
+# Exit status: 0 done, 1 a scene went wrong, 2 the lab cannot run here (the
+# message says why and what to do).
+#
+# See also: docs/lab.md, lab/ladder.cpp, demo/run.sh; ip(8), ip-netns(8),
+# unshare(1), nsenter(1), namespaces(7), veth(4), packet(7).
+
+set -euo pipefail
+cd "$(dirname "$0")/.."
+readonly ROOT=$PWD
+# ip lives in /usr/sbin on some systems, outside an ordinary user's PATH.
+export PATH=$PATH:/usr/sbin:/sbin
+export LC_ALL=C
+
+readonly PAUSE=0.3  # seconds between two things a person does
+readonly HOSTS=(alice bob router www)
+
+cannot() {
+  echo "lab: cannot run here: $*" >&2
+  exit 2
+}
+
+fail() {
+  echo "lab: FAILED: $*" >&2
+  exit 1
+}
+
+# ===========================================================================
+# Outside: check the machine, build, and enter the lab's own namespaces.
+
+# Why unshare with a user namespace fails, in words, with what to do.
+user_namespaces_problem() {
+  local rule name bad good
+  # sysctl, the value that forbids them, the value that allows them
+  for rule in kernel.apparmor_restrict_unprivileged_userns:1:0 \
+    kernel.unprivileged_userns_clone:0:1 user.max_user_namespaces:0:10000; do
+    IFS=: read -r name bad good <<<"$rule"
+    if [[ $(cat "/proc/sys/${name//.//}" 2>/dev/null) == "$bad" ]]; then
+      echo "unprivileged user namespaces are disabled here ($name = $bad)."
+      echo "Run the lab as root (sudo make lab), or allow them: sudo sysctl -w $name=$good"
+      return
+    fi
+  done
+  echo "unshare --user --map-root-user fails: $(unshare --user --map-root-user true 2>&1 | head -n 1)."
+  echo "Run the lab as root (sudo make lab)."
+}
+
+preflight() {
+  [[ $(uname -s) == Linux ]] ||
+    cannot "the lab needs Linux network namespaces; this is $(uname -s). Use a Linux machine or VM."
+  command -v ip >/dev/null || cannot "ip not found: install iproute2 (sudo apt-get install iproute2)"
+  local tool
+  for tool in unshare nsenter mount; do
+    command -v "$tool" >/dev/null ||
+      cannot "$tool not found: install util-linux (sudo apt-get install util-linux)"
+  done
+  if [[ -z ${LAB_BIN:-} ]]; then
+    command -v "${CXX:-c++}" >/dev/null ||
+      cannot "${CXX:-c++} not found: install a compiler (sudo apt-get install g++ make)"
+    command -v make >/dev/null || cannot "make not found: sudo apt-get install make"
+  fi
+  if ((EUID != 0)) && ! unshare --user --map-root-user true 2>/dev/null; then
+    cannot "$(user_namespaces_problem)"
+  fi
+  unshare "${LAB_UNSHARE[@]}" true 2>/dev/null ||
+    cannot "unshare ${LAB_UNSHARE[*]} fails: $(unshare "${LAB_UNSHARE[@]}" true 2>&1 | head -n 1)"
+}
+
+# The programs: built with make (its echoed compiler commands), unless
+# LAB_BIN names a folder that has them (the tests use CMake's).
+build() {
+  local programs=(bin/stage1-listen bin/stage2-connect bin/stage3-duplex bin/stage4-http bin/lab-ladder)
+  if [[ -n ${LAB_BIN:-} ]]; then
+    BIN=$(cd "$LAB_BIN" && pwd)
+  else
+    local output
+    output=$(make --no-print-directory "${programs[@]}" 2>&1) ||
+      fail "the programs did not build:"$'\n'"$output"
+    grep -v "is up to date" <<<"$output" || true
+    # Stage 5 too, for the shell, where it exists and builds.
+    if [[ -n $SHELL_HOST && -f stage5-chat/main.cpp ]]; then
+      make --no-print-directory bin/stage5-chat || echo "lab: stage5-chat did not build: going on without it"
+    fi
+    BIN=$ROOT/bin
+  fi
+  local program
+  for program in "${programs[@]}"; do
+    [[ -x $BIN/${program#bin/} ]] || fail "$BIN/${program#bin/} is missing"
+  done
+}
+
+# What the machine's own network looks like: the lab must leave it as it was.
+machine_network() {
+  ip -o link show | awk -F': ' '{ print $2 }' | sort
+  ip netns list 2>/dev/null | sort
+}
+
+# find_lab: the PID (seen from here) of the first process of a running lab,
+# the newest one, in `lab_init`, and its folder in `lab_dir`.
+find_lab() {
+  local dir status pid
+  for dir in $(ls -dt "${TMPDIR:-/tmp}"/netcat-lab.* 2>/dev/null); do
+    [[ -O $dir && -f $dir/hosts.pids ]] || continue
+    for status in /proc/[0-9]*/status; do
+      pid=${status#/proc/}
+      pid=${pid%/status}
+      # Its command line names the folder; in its own PID namespace it is 1.
+      tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--inside $dir " || continue
+      [[ $(awk '/^NSpid:/ { print $NF }' "$status" 2>/dev/null) == 1 ]] || continue
+      lab_init=$pid
+      lab_dir=$dir
+      return 0
+    done
+  done
+  return 1
+}
+
+# A second terminal: a shell on HOST of the lab already running.
+join_lab() {
+  local host=$1 host_pid user=()
+  host_pid=$(awk -v host="$host" '$1 == host { print $2 }' "$lab_dir/hosts.pids")
+  [[ -n $host_pid ]] || fail "no host $host in the lab"
+  ((EUID != 0)) && user=(--user)
+  echo "lab: joining the running lab ($lab_dir): a shell on $host; exit leaves it"
+  nsenter --target "$lab_init" "${user[@]}" --pid --mount -- \
+    nsenter --target "$host_pid" --net --mount --uts -- \
+    env PATH="$(cat "$lab_dir/bin.path"):$PATH" bash --rcfile "$lab_dir/bashrc" -i
+}
+
+outside() {
+  SHELL_HOST=""
+  if [[ ${1:-} == --shell ]]; then
+    SHELL_HOST=${2:-}
+    [[ " ${HOSTS[*]} " == *" $SHELL_HOST "* ]] ||
+      { echo "usage: lab/run.sh --shell HOST   (HOST: ${HOSTS[*]})" >&2; exit 2; }
+  elif [[ $# -gt 0 ]]; then
+    echo "usage: lab/run.sh [--shell HOST]" >&2
+    exit 2
+  fi
+  LAB_UNSHARE=(--net --mount --uts --pid --fork --kill-child --mount-proc)
+  ((EUID != 0)) && LAB_UNSHARE=(--user --map-root-user "${LAB_UNSHARE[@]}")
+  preflight
+  if [[ -n $SHELL_HOST ]] && find_lab; then
+    join_lab "$SHELL_HOST"
+    return
+  fi
+  build
+  local before after work status=0
+  before=$(machine_network)
+  work=$(mktemp -d "${TMPDIR:-/tmp}/netcat-lab.XXXXXX")
+  # The lab's first process cleans up after itself; whatever happens to it,
+  # its folder goes when this script ends.
+  trap 'rm -rf "$work"' EXIT
+  unshare "${LAB_UNSHARE[@]}" -- bash "$ROOT/lab/run.sh" --inside "$work" "$BIN" "$SHELL_HOST" ||
+    status=$?
+  after=$(machine_network)
+  if [[ -z $SHELL_HOST ]]; then
+    echo
+    if [[ $before == "$after" ]]; then
+      echo "Left behind: nothing. This machine's interfaces and named namespaces are as"
+      echo "before (ip link, ip netns list): the lab's died with its processes."
+    else
+      echo "lab: this machine's interfaces or namespaces changed during the lab:" >&2
+      diff <(echo "$before") <(echo "$after") >&2 || true
+      ((status != 0)) || status=1
+    fi
+  fi
+  exit "$status"
+}
+
+# ===========================================================================
+# Inside: the lab's first process, root of its namespaces.
+
+declare -A host_pid=()
+pids=()  # every process started, stopped by PID on the way out
+
+cleanup() {
+  local pid
+  for pid in ${pids[@]+"${pids[@]}"}; do
+    kill -CONT "$pid" 2>/dev/null || true  # a stopped program must wake to die of TERM
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in ${pids[@]+"${pids[@]}"}; do
+    wait "$pid" 2>/dev/null || true
+  done
+  # The hosts' namespaces, their cables and their /etc/hosts mounts end with
+  # their last process; the PID namespace, with this one.
+  rm -f "$WORK/hosts.pids"
+}
+
+# on HOST COMMAND...: runs COMMAND on HOST, in its namespaces.
+on() {
+  local host=$1
+  shift
+  nsenter --target "${host_pid[$host]}" --net --mount --uts -- "$@"
+}
+
+# enter HOST: the same command line, in the array `into`, for programs run
+# in the background: nsenter becomes the program (exec), so $! is its PID,
+# which a function run with & would not give.
+enter() {
+  into=(nsenter --target "${host_pid[$1]}" --net --mount --uts --)
+}
+
+# A host: new network, mount and UTS namespaces, kept alive by a process
+# that sleeps, with its hostname, its /etc/hosts and only hosts: files for
+# names (no DNS: nothing leaves the lab).
+add_host() {
+  local host=$1
+  unshare --net --mount --uts -- sleep infinity &
+  pids+=("$!")
+  host_pid[$host]=$!
+  local tries
+  for ((tries = 100; tries > 0; tries--)); do
+    [[ $(readlink "/proc/$!/ns/net") != "$(readlink /proc/self/ns/net)" ]] && break
+    sleep 0.01
+  done
+  on "$host" hostname "$host"
+  on "$host" mount --bind "$WORK/etc/hosts" /etc/hosts
+  on "$host" mount --bind "$WORK/etc/nsswitch.conf" /etc/nsswitch.conf
+  on "$host" ip link set lo up
+  echo "$host ${host_pid[$host]}" >>"$WORK/hosts.pids"
+}
+
+# cable A IF_A B IF_B: a veth pair, one end in each host.
+cable() {
+  ip link add "$2" netns "${host_pid[$1]}" type veth peer name "$4" netns "${host_pid[$3]}"
+  on "$1" ip link set "$2" up
+  on "$3" ip link set "$4" up
+}
+
+build_network() {
+  mkdir -p "$WORK/etc"
+  cat >"$WORK/etc/hosts" <<'EOF'
+127.0.0.1	localhost
+::1	localhost
+192.0.2.1	router
+192.0.2.10	alice
+192.0.2.20	bob
+198.51.100.1	router
+198.51.100.80	www
+EOF
+  # Names from the hosts file only; the rest as on this machine.
+  sed -E 's/^hosts:.*/hosts: files/' /etc/nsswitch.conf >"$WORK/etc/nsswitch.conf" 2>/dev/null ||
+    echo "hosts: files" >"$WORK/etc/nsswitch.conf"
+  grep -q '^hosts:' "$WORK/etc/nsswitch.conf" || echo "hosts: files" >>"$WORK/etc/nsswitch.conf"
+
+  local host
+  for host in "${HOSTS[@]}"; do add_host "$host"; done
+
+  # The LAN: a bridge in the router (its built-in switch), one port per host.
+  on router ip link add lan0 type bridge
+  cable alice eth0 router port-alice
+  cable bob eth0 router port-bob
+  on router ip link set port-alice master lan0
+  on router ip link set port-bob master lan0
+  on router ip link set lan0 up
+  on router ip addr add 192.0.2.1/24 dev lan0
+  on alice ip addr add 192.0.2.10/24 dev eth0
+  on bob ip addr add 192.0.2.20/24 dev eth0
+
+  # The web server's network, on the router's other side.
+  cable www eth0 router eth1
+  on router ip addr add 198.51.100.1/24 dev eth1
+  on www ip addr add 198.51.100.80/24 dev eth0
+
+  # Everything not on their own network goes to the router.
+  for host in alice bob; do on "$host" ip route add default via 192.0.2.1; done
+  on www ip route add default via 198.51.100.1
+  # The router forwards between its networks (in its namespace only), and
+  # throws away whatever is for 203.0.113.0/24: the timeout scene.
+  on router sh -c 'echo 1 >/proc/sys/net/ipv4/ip_forward'
+  on router ip route add blackhole 203.0.113.0/24
+  # A neighbour that does not answer ARP is given up after 3 tries 0.3 s
+  # apart, not 1 s (Linux's default): the ICMP comes before Alice's kernel
+  # sends its SYN again, one SYN, one answer.
+  on router sh -c 'echo 300 >/proc/sys/net/ipv4/neigh/eth1/retrans_time_ms'
+}
+
+# ---- screens, keyboards, waiting (as in demo/run.sh)
+
+# start NAME HOST SCREEN INPUT COMMAND...: COMMAND on HOST in the
+# background, stdin from INPUT, stdout and stderr appended to SCREEN; its PID
+# in pid_NAME. Keyboards (descriptors 3 to 6) stay with the script.
+start() {
+  local name=$1 host=$2 screen=$3 input=$4
+  shift 4
+  enter "$host"
+  "${into[@]}" "$@" <"$input" >>"$screen" 2>&1 3>&- 4>&- 5>&- 6>&- &
+  pids+=("$!")
+  printf -v "pid_$name" '%s' "$!"
+}
+
+# A keyboard: a FIFO open read-write on descriptor FD (opening never blocks;
+# the reader sees the end when FD is closed).
+keyboard() {
+  rm -f "$WORK/$1.in"
+  mkfifo "$WORK/$1.in"
+  eval "exec $2<>\"\$WORK/\$1.in\""
+}
+
+# wait_for FILE TEXT [SECONDS]: until a line of FILE contains TEXT.
+wait_for() {
+  local tries
+  for ((tries = ${3:-5} * 20; tries > 0; tries--)); do
+    grep -qF -- "$2" "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  fail "waited ${3:-5} s for \"${2//$'\r'/\\r}\" in $(basename "$1")"
+}
+
+# wait_exit PID [SECONDS]: `status` becomes its exit status.
+wait_exit() {
+  local tries
+  for ((tries = ${2:-5} * 20; tries > 0; tries--)); do
+    kill -0 "$1" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -0 "$1" 2>/dev/null && fail "process $1 still running after ${2:-5} s"
+  status=0
+  wait "$1" || status=$?
+}
+
+# type_line SCREEN FD TEXT NOTE: TEXT typed on the keyboard FD; the terminal
+# would echo it, so it goes on the screen too, with a note.
+type_line() {
+  printf '%-34s %s\n' "$3" "<- $4" >>"$1"
+  printf '%s\n' "$3" >&"$2"
+  sleep "$PAUSE"
+}
+
+# say SCREEN TEXT: a line on a screen that no program printed (Ctrl-D...).
+say() {
+  printf '%-34s %s\n' "$2" "<- $3" >>"$1"
+}
+
+show() {
+  echo
+  echo "$1"
+  sed 's/^/    | /; s/\r$//' "$2"
+}
+
+# ---- captures
+
+# capture_start NAME HOST [INTERFACE]: records what HOST's INTERFACE (eth0)
+# sees into NAME.pcap until capture_stop.
+capture_start() {
+  local name=$1 host=$2 interface=${3:-eth0}
+  : >"$WORK/$name.capture"
+  enter "$host"
+  "${into[@]}" "$BIN/lab-ladder" -i "$interface" -w "$WORK/$name.pcap" \
+    2>"$WORK/$name.capture" 3>&- 4>&- 5>&- 6>&- &
+  pids+=("$!")
+  printf -v "capture_$name" '%s' "$!"
+  wait_for "$WORK/$name.capture" "capturing on"
+}
+
+# capture_stop NAME: after the last packets have had time to arrive.
+capture_stop() {
+  local pid_var=capture_$1
+  sleep 0.2
+  kill -TERM "${!pid_var}"
+  wait_exit "${!pid_var}"
+  ((status == 0)) || fail "lab-ladder on $1 exited with status $status: $(cat "$WORK/$1.capture")"
+}
+
+# ladder NAME TITLE: the ladder of NAME.pcap, names from the lab's hosts file.
+ladder() {
+  echo
+  echo "$2"
+  "$BIN/lab-ladder" -n "$WORK/etc/hosts" -r "$WORK/$1.pcap" >"$WORK/$1.ladder"
+  sed 's/^/    /' "$WORK/$1.ladder"
+}
+
+# expect NAME TEXT WHAT: the ladder NAME shows TEXT, or the scene failed.
+expect() {
+  grep -qF -- "$2" "$WORK/$1.ladder" || fail "no $3 ($2) in the capture $1"
+}
+
+# ===========================================================================
+# The scenes.
+
+scene_network() {
+  echo "=== The lab: four hosts, two networks, one router"
+  echo
+  echo "Each host is a network namespace of its own, with its interfaces, addresses,"
+  echo "routes and /etc/hosts. The cables are veth pairs; the router's LAN side is a"
+  echo "bridge (lan0), the switch Alice and Bob are plugged into."
+  local host
+  for host in alice router; do
+    echo
+    echo "$host\$ ip -br address; ip route"
+    { on "$host" ip -br -4 address; on "$host" ip route; } | sed 's/^/    | /'
+  done
+  echo
+  echo "alice\$ getent hosts bob www        (from alice's own /etc/hosts)"
+  on alice getent hosts bob www | sed 's/^/    | /'
+}
+
+scene_talk() {
+  echo
+  echo "=== 1. Bob listens, Alice connects to him by name, both type"
+  local bob=$WORK/bob.screen alice=$WORK/alice.screen
+  keyboard bob 3
+  keyboard alice 4
+  capture_start talk alice
+  echo "bob\$ stage3-duplex -v -l 3000" >"$bob"
+  start bob bob "$bob" "$WORK/bob.in" "$BIN/stage3-duplex" -v -l 3000
+  wait_for "$bob" "listening on"
+  echo "alice\$ stage3-duplex -v bob 3000" >"$alice"
+  start alice alice "$alice" "$WORK/alice.in" "$BIN/stage3-duplex" -v bob 3000
+  wait_for "$alice" "connected to"
+  wait_for "$bob" "connection from"
+  sleep "$PAUSE"
+  type_line "$bob" 3 "Hello" "Bob types"
+  wait_for "$alice" "Hello"
+  type_line "$alice" 4 "World" "Alice types"
+  wait_for "$bob" "World"
+  say "$bob" "(Ctrl-D)" "Bob ends his input: FIN"
+  exec 3>&-
+  sleep "$PAUSE"
+  say "$alice" "(Ctrl-D)" "Alice ends hers: FIN"
+  exec 4>&-
+  wait_exit "$pid_bob"
+  echo "(exit status $status)" >>"$bob"
+  wait_exit "$pid_alice"
+  echo "(exit status $status)" >>"$alice"
+  capture_stop talk
+  show "Bob's screen, on host bob:" "$bob"
+  show "Alice's screen, on host alice:" "$alice"
+  ladder talk "The packets on Alice's cable (eth0), ---> from her, <--- to her; seq and ack
+count the bytes from each side's SYN (relative, as tcpdump shows them):"
+  grep -qx "connection from 192.0.2.10 port [0-9]*" "$bob" || fail "Bob did not see Alice's address"
+  expect talk "alice 192.0.2.10" "Alice's address"
+  expect talk "bob 192.0.2.20" "Bob's address"
+  expect talk "---SYN--" "SYN"
+  expect talk "<--SYN-ACK--" "SYN-ACK"
+  expect talk '"Hello\n"' "Hello"
+  expect talk '"World\n"' "World"
+  expect talk "FIN-ACK" "FIN"
+  if command -v tcpdump >/dev/null; then
+    echo
+    echo "The same capture, read by tcpdump (tcpdump -nn -r talk.pcap, the first lines):"
+    tcpdump -nn -r "$WORK/talk.pcap" 2>/dev/null | head -n 4 | cut -c 1-110 | sed 's/^/    | /'
+  fi
+}
+
+# The web server: nginx where installed, with a configuration, logs and
+# PID file of its own in the lab's folder; else stage3-duplex answering each
+# request with demo/response.http. The page is demo/response.http's body.
+web_server_start() {
+  mkdir -p "$WORK/www"
+  sed '1,/^\r$/d' demo/response.http >"$WORK/www/index.html"
+  if command -v nginx >/dev/null; then
+    # `user root`: in a user namespace no other user exists to switch to.
+    cat >"$WORK/www/nginx.conf" <<EOF
+user root root;
+daemon off;
+master_process off;
+pid $WORK/www/nginx.pid;
+error_log $WORK/www/error.log;
+events { worker_connections 16; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/www/body;
+  proxy_temp_path $WORK/www/proxy;
+  fastcgi_temp_path $WORK/www/fastcgi;
+  uwsgi_temp_path $WORK/www/uwsgi;
+  scgi_temp_path $WORK/www/scgi;
+  server { listen 198.51.100.80:80; root $WORK/www; }
+}
+EOF
+    enter www
+    "${into[@]}" nginx -p "$WORK/www" -e "$WORK/www/error.log" -c "$WORK/www/nginx.conf" \
+      </dev/null >"$WORK/www/nginx.out" 2>&1 3>&- 4>&- 5>&- 6>&- &
+    pids+=("$!")
+    web_pid=$!
+    local tries
+    for ((tries = 100; tries > 0; tries--)); do
+      on www ss -Hltn 'sport = :80' 2>/dev/null | grep -q LISTEN && return 0
+      kill -0 "$web_pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    fail "nginx did not start on www: $(cat "$WORK/www/nginx.out" "$WORK/www/error.log" 2>/dev/null)"
+  fi
+  web_pid=""
+}
+
+# Without nginx: one stage3-duplex per request, answering when the request's
+# empty line has arrived.
+stage_server_start() {
+  [[ -z $web_pid ]] || return 0
+  keyboard server 5
+  : >"$WORK/server.request"
+  enter www
+  "${into[@]}" "$BIN/stage3-duplex" -l 198.51.100.80 80 <"$WORK/server.in" \
+    >"$WORK/server.request" 2>/dev/null 3>&- 4>&- 5>&- 6>&- &
+  pids+=("$!")
+  stage_server=$!
+  sleep 0.2
+}
+
+stage_server_answer() {
+  [[ -z $web_pid ]] || return 0
+  wait_for "$WORK/server.request" $'\r'
+  local tries
+  for ((tries = 100; tries > 0; tries--)); do
+    grep -qx $'\r' "$WORK/server.request" && break
+    sleep 0.05
+  done
+  cat demo/response.http >&5
+  exec 5>&-
+}
+
+scene_web() {
+  echo
+  echo "=== 2. Alice fetches a page from www, across the router"
+  web_server_start
+  if [[ -n $web_pid ]]; then
+    echo "www runs nginx (its own configuration, logs and PID file in the lab's folder)."
+  else
+    echo "No nginx here: www's web server is stage3-duplex -l 80, answering demo/response.http."
+  fi
+  capture_start web alice
+  local page=$WORK/page.screen
+  keyboard page 6
+  stage_server_start
+  echo "alice\$ stage4-http -C www 80" >"$page"
+  start page alice "$page" "$WORK/page.in" "$BIN/stage4-http" -C www 80
+  sleep "$PAUSE"
+  type_line "$page" 6 "GET / HTTP/1.1" "Alice types the request line"
+  type_line "$page" 6 "Host: www" "and the Host header"
+  type_line "$page" 6 "" "an empty line: the request is complete"
+  stage_server_answer
+  wait_for "$page" "</html>"
+  say "$page" "(Ctrl-D)" "Alice ends her input"
+  exec 6>&-
+  wait_exit "$pid_page"
+  echo "(exit status $status)" >>"$page"
+  show "Alice's screen, HTTP by hand:" "$page"
+  grep -q "^HTTP/1.1 200 OK" "$page" || fail "no 200 OK by hand"
+
+  local fetch=$WORK/fetch.screen
+  : >"$WORK/empty"
+  stage_server_start
+  echo "alice\$ stage4-http -v http://www/" >"$fetch"
+  start fetch alice "$fetch" "$WORK/empty" "$BIN/stage4-http" -v http://www/
+  stage_server_answer
+  wait_exit "$pid_fetch"
+  echo "(exit status $status)" >>"$fetch"
+  ((status == 0)) || fail "stage4-http http://www/ exited with status $status"
+  capture_stop web
+  show "Alice's screen, the request written by stage4-http:" "$fetch"
+  ladder web "The packets on Alice's cable: two connections to www, one after the other:"
+  expect web "www 198.51.100.80" "www's address"
+  expect web '"GET / HTTP/1.1\r\n"' "the request"
+  expect web '"HTTP/1.1 200 OK\r\n' "the response"
+}
+
+# fails NAME TITLE EXPECTED COMMAND...: runs COMMAND on alice, stdin
+# /dev/null, shows its screen and its packets; its message must be EXPECTED.
+fails() {
+  local name=$1 title=$2 expected=$3
+  shift 3
+  local screen=$WORK/$name.screen
+  echo
+  echo "--- $title"
+  capture_start "$name" alice
+  echo "alice\$ ${*#"$BIN/"}" >"$screen"
+  start "$name" alice "$screen" /dev/null "$@"
+  local pid_var=pid_$name
+  wait_exit "${!pid_var}" 10
+  echo "(exit status $status)" >>"$screen"
+  capture_stop "$name"
+  show "Alice's screen:" "$screen"
+  ladder "$name" "Its packets:"
+  grep -qxF "$expected" "$screen" || fail "expected \"$expected\" on Alice's screen"
+}
+
+scene_failures() {
+  echo
+  echo "=== 3. Failures, for real: each message beside the packets that caused it"
+
+  fails refused "Connection refused: nothing listens on bob port 3001; Bob's kernel answers RST" \
+    "stage3-duplex: connect to 192.0.2.20 port 3001: Connection refused" \
+    "$BIN/stage3-duplex" -v bob 3001
+  expect refused "<--RST-ACK" "RST"
+
+  capture_start router_side router eth1
+  fails unreachable "No route to host: 198.51.100.99 is on www's network, but no machine has it" \
+    "stage3-duplex: connect to 198.51.100.99 port 80: No route to host" \
+    "$BIN/stage3-duplex" -v 198.51.100.99 80
+  capture_stop router_side
+  ladder router_side "Meanwhile on the router's www side (eth1): it asks who has 198.51.100.99,
+three times; nobody answers, so it tells Alice: ICMP host unreachable."
+  expect router_side "ARP who-has 198.51.100.99" "the router's ARP requests"
+  expect unreachable "ICMP host unreachable" "ICMP host unreachable"
+  expect unreachable "from router 192.0.2.1" "the router as the ICMP's sender"
+
+  fails timeout "Connection timed out: the router silently drops packets for 203.0.113.0/24" \
+    "stage3-duplex: connect to 203.0.113.7 port 80: Connection timed out" \
+    "$BIN/stage3-duplex" -v -w 2 203.0.113.7 80
+  echo "(Alice's kernel sent the SYN again after a second; -w 2 gave up after two.)"
+  expect timeout "---SYN--" "SYN"
+
+  scene_reset
+}
+
+# A reset in mid-conversation: Bob's program stops (Ctrl-Z), Alice's line
+# waits unread in Bob's kernel, then Bob's program is killed: his kernel
+# closes a socket with unread data, and says so with RST, not FIN.
+scene_reset() {
+  echo
+  echo "--- Connection reset by peer: Bob's program dies with Alice's bytes unread"
+  local bob=$WORK/bob2.screen alice=$WORK/alice2.screen
+  keyboard bob2 3
+  keyboard alice2 4
+  capture_start reset alice
+  echo "bob\$ stage3-duplex -v -l 3002" >"$bob"
+  start bob2 bob "$bob" "$WORK/bob2.in" "$BIN/stage3-duplex" -v -l 3002
+  wait_for "$bob" "listening on"
+  echo "alice\$ stage3-duplex -v bob 3002" >"$alice"
+  start alice2 alice "$alice" "$WORK/alice2.in" "$BIN/stage3-duplex" -v bob 3002
+  wait_for "$alice" "connected to"
+  type_line "$alice" 4 "Are you there?" "Alice types"
+  wait_for "$bob" "Are you there?"
+  say "$bob" "^Z" "Bob's program stops (kill -STOP)"
+  kill -STOP "$pid_bob2"
+  type_line "$alice" 4 "Hello?" "Alice types: Bob's kernel takes it, unread"
+  say "$bob" "Killed" "and is killed (kill -9): RST"
+  kill -KILL "$pid_bob2"
+  wait "$pid_bob2" 2>/dev/null || true  # without bash's own "Killed" notice
+  wait_exit "$pid_alice2"
+  echo "(exit status $status)" >>"$alice"
+  exec 3>&- 4>&-
+  capture_stop reset
+  show "Bob's screen:" "$bob"
+  show "Alice's screen:" "$alice"
+  ladder reset "Their packets:"
+  grep -qxF "stage3-duplex: read from network: Connection reset by peer" "$alice" ||
+    fail "Alice did not read \"Connection reset by peer\""
+  expect reset "<--RST" "RST"
+}
+
+play() {
+  build_network
+  scene_network
+  scene_talk
+  scene_web
+  scene_failures
+  if [[ -n ${LAB_KEEP:-} ]]; then
+    mkdir -p "$LAB_KEEP"
+    cp "$WORK"/*.pcap "$WORK"/*.screen "$WORK"/*.ladder "$LAB_KEEP"/
+    echo
+    echo "Captures and screens kept in $LAB_KEEP (tcpdump -nn -r FILE.pcap, or bin/lab-ladder -r)."
+  fi
+  echo
+  echo "Done. To play the parts yourself: make lab-shell HOST=bob, and in a second"
+  echo "terminal make lab-shell HOST=alice (docs/lab.md)."
+}
+
+# What a shell on a host starts with (here and in a terminal that joins).
+write_bashrc() {
+  echo "$BIN" >"$WORK/bin.path"
+  cat >"$WORK/bashrc" <<EOF
+PS1='\h:\w\$ '
+echo "You are on \$(hostname) (\$(ip -br -4 address show eth0 2>/dev/null | awk '{ print \$3 }'; ip -br -4 address show lan0 2>/dev/null | awk '{ print \$3 }'))."
+echo "The stages are in your PATH: stage3-duplex -v -l 3000, stage3-duplex bob 3000..."
+echo "Packets: lab-ladder -i eth0 (Ctrl-C stops it). exit (or Ctrl-D) leaves the host."
+EOF
+}
+
+interactive_shell() {
+  local host=$1
+  build_network
+  web_server_start
+  cat <<EOF
+lab: hosts alice 192.0.2.10, bob 192.0.2.20, router 192.0.2.1 and 198.51.100.1,
+     www 198.51.100.80 ($([[ -n $web_pid ]] && echo "nginx on port 80" || echo "no web server: no nginx here")).
+lab: another terminal joins this lab with: make lab-shell HOST=bob
+lab: the lab ends, everything removed, when this shell exits.
+EOF
+  on "$host" env PATH="$BIN:$PATH" bash --rcfile "$WORK/bashrc" -i || true
+}
+
+inside() {
+  WORK=$1
+  BIN=$2
+  local shell_host=$3
+  trap cleanup EXIT
+  trap 'echo "lab: interrupted: removing the lab" >&2; exit 130' INT TERM
+  write_bashrc
+  if [[ -n $shell_host ]]; then
+    interactive_shell "$shell_host"
+  else
+    play
+  fi
+}
+
+if [[ ${1:-} == --inside ]]; then
+  shift
+  inside "$@"
+else
+  outside "$@"
+fi
