@@ -98,4 +98,14 @@ ROUNDS := 5
 bench-peers: bin/stage2-connect bin/stage3-duplex
 	bench/peers.sh -o bench/results/peers.md $(MIB) $(ROUNDS)
 
-.PHONY: bench bench-peers
+# Many clients in one room: stage5-chat against ncat --chat (bench/chat.sh),
+# about 3 minutes; e.g. `make bench-chat CLIENTS="10 100 300" ROUNDS=5`.
+# The load generator is one plain compiler command, like the stages.
+CLIENTS := 10 100 300 1000 10000
+bench-chat: ROUNDS = 3
+bench-chat: bin/stage5-chat
+	@mkdir -p build-bench bench/results
+	$(CXX) $(CXXFLAGS) bench/chat_load.cpp -o build-bench/chat_load
+	bench/chat.sh -o bench/results/chat.md -l build-bench/chat_load "$(CLIENTS)" $(ROUNDS)
+
+.PHONY: bench bench-peers bench-chat

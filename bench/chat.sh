@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# chat.sh: many clients in one room, stage5-chat against ncat --chat, as the room grows.
+#
+# Purpose: for each number of clients (default 10 100 300 1000 10000) and
+# each server (bin/stage5-chat; `ncat -m 20000 -l --chat` when installed),
+# runs the load generator bench/chat_load.cpp twice against a fresh server:
+#   storm   every client connects at once, as a class does: the time until
+#           each has its first byte from the server (-j: nothing else).
+#   room    clients let in 8 at a time (so that a server with a small
+#           listen backlog still fills its room), then, once the room is
+#           quiet, the server's RSS (idle), and ten clients typing in turn
+#           for CHAT_RELAY seconds: delivered lines per second, p50/p99
+#           delivery latency, and the server's CPU time per delivered line.
+# Then bench/chat_report.py makes the tables (medians over rounds; each
+# ratio taken within one round) and, with gnuplot, the plot.
+#
+# Method:
+# - Rounds are interleaved: in each round, for each number of clients, the
+#   two servers run one after the other, in alternating order, so slow
+#   spells of a shared machine fall on both alike.
+# - Every wait is bounded: a storm gets CHAT_STORM seconds, a room
+#   CHAT_BUDGET seconds to fill; past that the run is reported as over
+#   budget (with how many got in), and that measure is not repeated in
+#   later rounds (ncat: its listen backlog of 10 and its select() limit of
+#   1,024 descriptors make it fail the same way every time).
+# - Ports: stage5-chat listens on port 0 and tells which with -v; for ncat
+#   a tiny python3 binds port 0 and releases it. Everything on 127.0.0.1.
+# - The soft descriptor limit is raised to the hard one for every process
+#   (N clients need N + 16 in the generator and about N + 10 in the server);
+#   a run that does not fit is reported as skipped, with the limit.
+# - Every server started is stopped by its PID (the generator sends SIGTERM
+#   before closing its clients, so ncat does not announce 10,000 departures
+#   to everyone while the next run measures), and waited for.
+#
+# Usage: bench/chat.sh [-o FILE] [-l CHAT_LOAD] [CLIENTS [ROUNDS]]
+#        make bench-chat [CLIENTS="10 100 300 1000 10000"] [ROUNDS=3]
+#   -o FILE       write the report (Markdown) to FILE, the runs beside it
+#                 (FILE without .md, then -runs.txt), the plot to docs/
+#   -l CHAT_LOAD  the generator (default: build-bench/chat_load)
+#   CLIENTS       numbers of clients, e.g. "10 100 300"
+#   env: BIN (default: bin, next to this folder), CHAT_RELAY (seconds of
+#   typing per run, default 1), CHAT_STORM (default 5), CHAT_BUDGET (20),
+#   CHAT_PLOT (the SVG, default docs/bench-chat.svg; empty: no plot)
+#
+# See also: bench/chat_load.cpp, bench/chat_report.py, bench/chat.gnu,
+# docs/benchmarks.md, stage5-chat/, ncat(1).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+out=""
+load=$here/../build-bench/chat_load
+while [[ ${1-} == -o || ${1-} == -l ]]; do
+  case $1 in
+    -o) out=${2:?"-o needs a file"} ;;
+    -l) load=${2:?"-l needs the generator"} ;;
+  esac
+  shift 2
+done
+sizes=${1:-10 100 300 1000 10000}
+rounds=${2:-3}
+read -r -a sizes <<<"${sizes//,/ }"
+for n in "${sizes[@]}"; do
+  if ! [[ $n =~ ^[1-9][0-9]*$ ]] || ((n < 2)); then
+    echo "usage: $0 [-o FILE] [-l CHAT_LOAD] [CLIENTS [ROUNDS]]  (CLIENTS: numbers from 2)" >&2
+    exit 2
+  fi
+done
+if ! [[ $rounds =~ ^[1-9][0-9]*$ ]]; then
+  echo "usage: $0 [-o FILE] [-l CHAT_LOAD] [CLIENTS [ROUNDS]]  (ROUNDS: a positive number)" >&2
+  exit 2
+fi
+bin=${BIN:-$here/../bin}
+relay=${CHAT_RELAY:-1}
+storm_budget=${CHAT_STORM:-5}
+room_budget=${CHAT_BUDGET:-20}
+plot=${CHAT_PLOT-$here/../docs/bench-chat.svg}
+
+say() { echo "chat.sh: $*" >&2; }
+
+if [[ ! -x $load ]]; then
+  say "no load generator at $load (make bench-chat builds it)"
+  exit 1
+fi
+if [[ ! -x $bin/stage5-chat ]]; then
+  say "no $bin/stage5-chat (make bin/stage5-chat)"
+  exit 1
+fi
+servers=(stage5-chat)
+if ! command -v ncat >/dev/null 2>&1; then
+  say "skipping ncat --chat: not installed (Debian: ncat)"
+elif ! command -v python3 >/dev/null 2>&1; then
+  say "skipping ncat --chat: python3 is needed to find it a free port"
+else
+  servers+=(ncat)
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# --- Processes: one server and one generator at a time, stopped by PID. ------
+server=""
+work=$(mktemp -d "${TMPDIR:-/tmp}/chat.XXXXXX")
+stop() {  # stop PID: SIGTERM, SIGKILL after 3 s, then reap
+  local pid=$1 i
+  [[ -n $pid ]] || return 0
+  kill "$pid" 2>/dev/null || true
+  for ((i = 0; i < 30; ++i)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  stop "$server"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# True once something listens on 127.0.0.1:$1.
+listening() {
+  local hex
+  hex=$(printf '%04X' "$1")
+  awk -v want="0100007F:$hex" '$2 == want && $4 == "0A" { found = 1 } END { exit !found }' /proc/net/tcp
+}
+
+# start NAME: starts a server (stdin and stdout /dev/null: the host's screen
+# of stage5-chat is thrown away), waits at most 5 s for it to listen, and
+# sets `server` (its PID) and `port`.
+start() {
+  local name=$1 log=$work/server.log waited
+  port=""
+  : >"$log"
+  case $name in
+    stage5-chat) "$bin/stage5-chat" -v -l 127.0.0.1 0 </dev/null >/dev/null 2>"$log" & ;;
+    ncat)
+      port=$(free_port)
+      ncat -m 20000 -l --chat 127.0.0.1 "$port" </dev/null >/dev/null 2>"$log" &
+      ;;
+  esac
+  server=$!
+  for ((waited = 0; waited < 250; ++waited)); do
+    if [[ $name == stage5-chat ]]; then
+      port=$(awk '/^listening on/ { print $NF; exit }' "$log")
+      [[ -n $port ]] && return 0
+    elif listening "$port"; then
+      return 0
+    fi
+    kill -0 "$server" 2>/dev/null || break
+    sleep 0.02
+  done
+  say "$name did not start listening: $(head -c 300 "$log")"
+  stop "$server"
+  server=""
+  return 1
+}
+
+# run NAME KIND N ROUND: one run; appends its line to the runs file.
+run() {
+  local name=$1 kind=$2 n=$3 round=$4 args result limit
+  if ! start "$name"; then
+    echo "server=$name kind=$kind round=$round status=no_server clients=$n" >>"$runs"
+    return
+  fi
+  if [[ $kind == storm ]]; then
+    args=(-j -J "$storm_budget")
+    limit=$((storm_budget + 30))
+  else
+    args=(-c 8 -J "$room_budget" -d "$relay" -R $((room_budget + 10)))
+    limit=$((2 * room_budget + 40))
+  fi
+  result=$(timeout "$limit" "$load" -p "$port" -n "$n" -P "$server" -k "${args[@]}" \
+    2>"$work/load.err") || result="status=generator_failed clients=$n"
+  stop "$server"
+  server=""
+  if [[ -s $work/load.err ]]; then
+    say "$name $kind $n: $(head -c 300 "$work/load.err" | tr '\n' ' ')"
+  fi
+  if grep -q 'Attempt to FD_SET' "$work/server.log"; then  # ncat's select() limit
+    result+=" note=ncat_FD_SETSIZE"
+  fi
+  echo "server=$name kind=$kind round=$round $result" >>"$runs"
+  status=${result#status=}
+  status=${status%% *}
+}
+
+# --- The rounds. ------------------------------------------------------------------
+runs=$work/runs.txt
+: >"$runs"
+declare -A failed  # failed[server,kind,N]: over budget once, not repeated
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
+load_before=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo unknown)
+say "${sizes[*]} clients, $rounds rounds, ${relay}s of typing per run: ${servers[*]}"
+for ((round = 1; round <= rounds; ++round)); do
+  for n in "${sizes[@]}"; do
+    order=("${servers[@]}")
+    if (((round + n) % 2 == 0)) && ((${#servers[@]} == 2)); then order=("${servers[1]}" "${servers[0]}"); fi
+    line="round $round, $n clients:"
+    for name in "${order[@]}"; do
+      for kind in storm room; do
+        if [[ -n ${failed[$name,$kind,$n]-} ]]; then
+          line+=" $name $kind (failed before)"
+          continue
+        fi
+        run "$name" "$kind" "$n" "$round"
+        [[ $status == ok ]] || failed[$name,$kind,$n]=1
+        line+=" $name $kind $status"
+      done
+    done
+    say "$line"
+  done
+done
+
+# --- The report. --------------------------------------------------------------------
+header="$started, $(nproc 2>/dev/null || echo '?') CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)), $(uname -sr), load average before: $load_before; ${relay}s of typing per run, storm budget ${storm_budget}s, room budget ${room_budget}s; $(ncat --version 2>&1 | head -n 1 || true)"
+if [[ -n $out ]]; then
+  cp "$runs" "${out%.md}-runs.txt"
+  python3 "$here/chat_report.py" --header "$header" "${out%.md}-runs.txt" | tee "$out"
+else
+  python3 "$here/chat_report.py" --header "$header" "$runs"
+fi
+if [[ -n $plot ]]; then
+  if command -v gnuplot >/dev/null 2>&1; then
+    python3 "$here/chat_report.py" --tsv "$work" "$runs"
+    gnuplot -e "dir='$work'; out='$plot'" "$here/chat.gnu"
+    say "wrote $plot"
+  else
+    say "no plot: gnuplot is needed (Debian: gnuplot-nox)"
+  fi
+fi

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""chat_report.py: tables and plot columns from bench/chat.sh's runs.
+
+Purpose: reads the runs file bench/chat.sh writes (one line per run of
+bench/chat_load: `server=... kind=storm|room round=R KEY=VALUE...`) and
+prints Markdown: for each measure, a table of the number of clients against
+both servers (medians over rounds) and the ratio between them (the median
+of the ratios taken within each round), then the issue's targets, measured.
+With --tsv DIR, writes the columns bench/chat.gnu plots instead.
+
+Usage: bench/chat_report.py [--header TEXT] [--tsv DIR] RUNS
+See also: bench/chat.sh, bench/chat_load.cpp, bench/chat.gnu, docs/benchmarks.md.
+"""
+import os
+import statistics
+import sys
+from collections import defaultdict
+
+SERVERS = ("stage5-chat", "ncat")
+OK = "ok"
+
+
+def load(path):
+    """{(server, kind, clients): {round: {key: value}}}."""
+    runs = defaultdict(dict)
+    with open(path) as f:
+        for line in f:
+            fields = dict(word.split("=", 1) for word in line.split() if "=" in word)
+            if "server" not in fields or "clients" not in fields:
+                continue
+            key = (fields["server"], fields["kind"], int(fields["clients"]))
+            runs[key][int(fields["round"])] = fields
+    return runs
+
+
+def number(run, key):
+    try:
+        value = float(run[key])
+    except (KeyError, ValueError):
+        return None
+    return None if value < 0 else value
+
+
+def idle_bytes_per_client(run):
+    base, idle = number(run, "rss_base_kib"), number(run, "rss_idle_kib")
+    if base is None or idle is None:
+        return None
+    return (idle - base) * 1024 / int(run["clients"])
+
+
+# Each measure: title, kind of run, how to get the value, unit, format, and
+# which way is better (ratio = ncat / stage5 when lower is better).
+MEASURES = [
+    ("Joining at once (storm): seconds until every client has its first byte", "storm",
+     lambda r: number(r, "join_s"), "s", "{:.3f}", "lower"),
+    ("Joining 8 at a time (room runs): seconds until every client has its first byte", "room",
+     lambda r: number(r, "join_s"), "s", "{:.3f}", "lower"),
+    ("Relaying: lines delivered per second (all receivers), ten typers in turn", "room",
+     lambda r: number(r, "lines_per_s"), "lines/s", "{:,.0f}", "higher"),
+    ("Delivery latency, p50 (ms)", "room",
+     lambda r: none_or(number(r, "p50_us"), lambda v: v / 1000), "ms", "{:.2f}", "lower"),
+    ("Delivery latency, p99 (ms)", "room",
+     lambda r: none_or(number(r, "p99_us"), lambda v: v / 1000), "ms", "{:.2f}", "lower"),
+    ("Server CPU time per delivered line (µs)", "room",
+     lambda r: number(r, "cpu_per_line_us"), "µs", "{:.2f}", "lower"),
+    ("Server RSS per idle client (bytes; VmRSS after joining minus before, over N)", "room",
+     idle_bytes_per_client, "B", "{:,.0f}", "lower"),
+    ("Server peak RSS, VmHWM (KiB)", "room",
+     lambda r: number(r, "hwm_kib"), "KiB", "{:,.0f}", "lower"),
+    ("Load generator's CPU share while relaying (near 1: the generator, not the server, set the pace)",
+     "room", lambda r: number(r, "load_cpu_share"), "", "{:.2f}", None),
+]
+
+
+def none_or(value, f):
+    return None if value is None else f(value)
+
+
+def values(runs, server, kind, n, get):
+    """{round: value} of the runs that finished."""
+    out = {}
+    for rnd, run in runs.get((server, kind, n), {}).items():
+        if run.get("status") == OK:
+            v = get(run)
+            if v is not None:
+                out[rnd] = v
+    return out
+
+
+def failure(runs, server, kind, n):
+    """A short text for a measure that never finished, else None."""
+    rounds = runs.get((server, kind, n), {})
+    if not rounds or any(r.get("status") == OK for r in rounds.values()):
+        return None
+    run = rounds[min(rounds)]
+    status = run.get("status", "?")
+    if status == "skipped":
+        return "skipped: " + run.get("note", "").replace("_", " ")
+    text = f"{status.replace('_', ' ')}: {run.get('joined', '?')} of {n} in"
+    if status == "join_timeout":
+        text = f"over {float(run.get('join_s', 0)):.0f} s: {run.get('joined', '?')} of {n} in"
+    if run.get("note") == "ncat_FD_SETSIZE":
+        text += ", ncat aborted (fd ≥ FD_SETSIZE)"
+    elif run.get("server_alive") == "0":
+        text += ", server gone"
+    return text
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def ratio_median(a, b, lower):
+    """Median over rounds present in both of stage5's advantage: b/a when
+    lower is better, a/b when higher is."""
+    ratios = []
+    for rnd in a.keys() & b.keys():
+        x, y = a[rnd], b[rnd]
+        if lower and x > 0:
+            ratios.append(y / x)
+        elif not lower and y > 0:
+            ratios.append(x / y)
+    return median(ratios)
+
+
+def sizes_of(runs):
+    return sorted({n for (_, _, n) in runs})
+
+
+def cell(runs, server, kind, n, get, fmt):
+    v = median(list(values(runs, server, kind, n, get).values()))
+    if v is not None:
+        return fmt.format(v)
+    return failure(runs, server, kind, n) or ""
+
+
+def print_tables(runs, header):
+    servers = [s for s in SERVERS if any(k[0] == s for k in runs)]
+    print("<!-- Written by bench/chat.sh (make bench-chat); see docs/benchmarks.md. -->")
+    if header:
+        print(header)
+        print()
+    print("Medians over rounds; each ratio is stage5-chat's advantage (how many times better),")
+    print("the median of the ratios taken within each round. Runs: chat-runs.txt beside this file.")
+    for title, kind, get, _unit, fmt, better in MEASURES:
+        print(f"\n### {title}\n")
+        cols = " | ".join(servers)
+        show_ratio = better is not None and len(servers) == 2
+        print(f"| clients | {cols} |" + (" stage5-chat's advantage |" if show_ratio else ""))
+        print("|---:|" + "---:|" * len(servers) + ("---:|" if show_ratio else ""))
+        for n in sizes_of(runs):
+            cells = [cell(runs, s, kind, n, get, fmt) for s in servers]
+            row = f"| {n:,} | " + " | ".join(cells) + " |"
+            if show_ratio:
+                q = ratio_median(values(runs, servers[0], kind, n, get),
+                                 values(runs, servers[1], kind, n, get), better == "lower")
+                row += f" {q:.1f}x |" if q is not None else " |"
+            print(row)
+    print_problems(runs)
+    print_targets(runs)
+
+
+def print_problems(runs):
+    lines = []
+    for (server, kind, n), rounds in sorted(runs.items()):
+        for rnd, run in sorted(rounds.items()):
+            notes = [f"{k} {run[k]}" for k in ("lost", "closed", "garbled", "out_of_order", "unnamed")
+                     if run.get(k, "0") not in ("0", "")]
+            if run.get("status") != OK:
+                notes.insert(0, run.get("status", "?"))
+            if notes:
+                lines.append(f"- {server}, {kind}, {n:,} clients, round {rnd}: " + ", ".join(notes))
+    print("\n### What went wrong\n")
+    print("lost: lines not received by every other client; closed: clients the server closed;")
+    print("unnamed: lines that arrived without `<NAME> ` (ncat names each read(), not each line).\n")
+    print("\n".join(lines) if lines else "Nothing: every run finished, every line reached every client.")
+
+
+def print_targets(runs):
+    s5, nc = SERVERS
+    print("\n### The targets\n")
+    # 1. At 300 clients: joining plus relaying, 10x.
+    n = 300
+    storm = lambda r: number(r, "join_s")
+    rate = lambda r: number(r, "lines_per_s")
+    j5 = median(list(values(runs, s5, "storm", n, storm).values()))
+    jn = median(list(values(runs, nc, "storm", n, storm).values()))
+    r5 = median(list(values(runs, s5, "room", n, rate).values()))
+    rn = median(list(values(runs, nc, "room", n, rate).values()))
+    if j5 is not None and r5:
+        lines = 100 * (n - 1)
+        t5 = j5 + lines / r5
+        text = (f"- **300 clients, joining plus relaying, 10x ncat --chat**: stage5-chat lets 300 in at once in "
+                f"{j5:.3f} s and relays {r5:,.0f} lines/s, so the class joining and 100 lines typed "
+                f"(29,900 deliveries) take {t5:.3f} s")
+        if (nc, "storm", n) not in runs:
+            text += "; ncat was not measured."
+        elif jn is not None and rn:
+            tn = jn + lines / rn
+            text += f"; ncat: {jn:.3f} s and {rn:,.0f} lines/s, {tn:.3f} s: **{tn / t5:.0f}x**."
+        else:
+            bound = max((float(r.get("join_s", 0)) for r in runs[(nc, "storm", n)].values()), default=0)
+            text += (f"; ncat did not let 300 in at once within {bound:.0f} s "
+                     f"({failure(runs, nc, 'storm', n) or '?'}): **over {bound / t5:.0f}x**")
+            if rn:
+                text += f" (and relaying alone, 8 at a time joined: {r5 / rn:.1f}x)."
+            else:
+                text += "."
+        print(text)
+    # 2. 10,000 clients in one process.
+    n = 10000
+    rounds = runs.get((s5, "room", n), {})
+    if rounds:
+        ok = [r for r in rounds.values() if r.get("status") == OK]
+        print(f"- **10,000 clients served by one process**: {len(ok)} of {len(rounds)} rounds "
+              f"finished with every line at every client"
+              + (f" (storm: {cell(runs, s5, 'storm', n, storm, '{:.2f}')} s to let all in)." if ok else "."))
+    # 3. Memory per idle client.
+    per = {n: median(list(values(runs, s5, "room", n, idle_bytes_per_client).values()))
+           for n in sizes_of(runs)}
+    shown = ", ".join(f"{v:,.0f} B at {n:,}" for n, v in per.items() if v is not None and n >= 100)
+    if shown:
+        print(f"- **server RSS under 8 KiB per idle client**: {shown}.")
+    # 4. Cost per delivered line from 100 to 10,000.
+    cost = lambda r: number(r, "cpu_per_line_us")
+    c = {n: median(list(values(runs, s5, "room", n, cost).values())) for n in sizes_of(runs)}
+    if c.get(100) and c.get(10000):
+        print(f"- **cost per delivered line roughly flat from 100 to 10,000 clients**: "
+              + ", ".join(f"{v:.2f} µs at {n:,}" for n, v in c.items() if v is not None)
+              + f"; 10,000 / 100: {c[10000] / c[100]:.2f}.")
+
+
+def write_tsv(directory, runs):
+    """One file per plotted measure: clients, then stage5-chat and ncat (NaN when absent)."""
+    plotted = {"cost": MEASURES[5], "storm": MEASURES[0], "rate": MEASURES[2], "rss": MEASURES[6],
+               "p99": MEASURES[4]}
+    for name, (_title, kind, get, _unit, _fmt, _better) in plotted.items():
+        with open(os.path.join(directory, f"{name}.tsv"), "w") as f:
+            f.write("# clients " + " ".join(SERVERS) + "\n")
+            for n in sizes_of(runs):
+                row = [median(list(values(runs, s, kind, n, get).values())) for s in SERVERS]
+                f.write(f"{n} " + " ".join("NaN" if v is None else f"{v:.6g}" for v in row) + "\n")
+
+
+def main(argv):
+    header, tsv = "", None
+    while argv[:1] in (["--header"], ["--tsv"]):
+        if len(argv) < 2:
+            sys.exit(__doc__)
+        if argv[0] == "--header":
+            header = argv[1]
+        else:
+            tsv = argv[1]
+        argv = argv[2:]
+    if len(argv) != 1:
+        sys.exit(__doc__)
+    runs = load(argv[0])
+    if tsv:
+        write_tsv(tsv, runs)
+    else:
+        print_tables(runs, header)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
