@@ -52,24 +52,6 @@ std::string summary(std::size_t sent, std::size_t received) {
          " bytes\n";
 }
 
-// Closes `connection` so that the other end receives RST rather than FIN.
-void reset(Fd& connection) {
-  linger abort_on_close{1, 0};
-  check(setsockopt(connection.get(), SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close),
-        "setsockopt SO_LINGER");
-  connection.reset();
-}
-
-// Waits until the other end has acknowledged every byte sent on `fd`: they
-// are in its kernel then, and a reset that follows cannot overtake them.
-bool acknowledged(int fd) {
-  return eventually([fd] {
-    int unacknowledged = 0;
-    check(ioctl(fd, SIOCOUTQ, &unacknowledged), "ioctl SIOCOUTQ");
-    return unacknowledged == 0;
-  });
-}
-
 // A peer that sends without end, from a thread of its own, until the
 // connection fails (the program has gone) or stop() is called.
 class Flood {

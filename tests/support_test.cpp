@@ -101,6 +101,18 @@ TEST(Harness, WaitDrainsALargeStdoutPipe) {
   EXPECT_EQ(head.stdout_text(), std::string(5000000, '\0'));
 }
 
+// A stalled stdout is full from the start and never read: the child's first
+// write to it blocks (until the deadline stops it), and neither fails with
+// EPIPE (sh would die of SIGPIPE) nor EAGAIN (sh would report it and exit).
+TEST(Harness, StalledStdoutBlocksTheFirstWrite) {
+  Process writer = Process::start("sh", {"-c", "echo before >&2; echo x; echo after >&2"},
+                                  Stdin::null(), Stdout::stalled());
+  ASSERT_TRUE(writer.wait_for_stderr("before\n"));
+  EXPECT_EQ(writer.wait(Millis(300)), Exit::timed_out());
+  EXPECT_EQ(writer.stderr_text(), "before\n");
+  EXPECT_EQ(writer.stdout_text(), "");
+}
+
 TEST(Harness, StdinFromAFileStdoutToAFile) {
   TempDir dir;
   const std::string data = random_bytes(1 << 20);

@@ -4,8 +4,10 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -222,6 +224,23 @@ std::string receive_all(int fd, Millis timeout) {
 
 void shutdown_write(int fd) {
   check(shutdown(fd, SHUT_WR), "shutdown");
+}
+
+void reset(Fd& connection) {
+  linger abort_on_close{1, 0};
+  check(setsockopt(connection.get(), SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close),
+        "setsockopt SO_LINGER");
+  connection.reset();
+}
+
+bool acknowledged(int fd, Millis timeout) {
+  return eventually(
+      [fd] {
+        int unacknowledged = 0;
+        check(ioctl(fd, SIOCOUTQ, &unacknowledged), "ioctl SIOCOUTQ");
+        return unacknowledged == 0;
+      },
+      timeout);
 }
 
 }  // namespace support

@@ -89,5 +89,12 @@ void send_all(int fd, std::string_view data);
 std::string receive_all(int fd, Millis timeout = kExitTimeout);
 // shutdown(SHUT_WR): the peer reads end of stream, this side can still read.
 void shutdown_write(int fd);
+// Closes `connection` so that the other end receives RST rather than FIN
+// (SO_LINGER with a zero timeout): a peer that resets the connection.
+void reset(Fd& connection);
+// Waits until the other end has acknowledged every byte sent on `fd` (tcp(7)
+// SIOCOUTQ, Linux): they are in its kernel then, and a reset that follows
+// cannot overtake them. False if some are still unacknowledged at `timeout`.
+bool acknowledged(int fd, Millis timeout = kStartTimeout);
 
 }  // namespace support

@@ -113,6 +113,20 @@ std::vector<std::string> environment_with(const std::vector<std::string>& change
   return entries;
 }
 
+// Writes into the pipe whose write end is `fd` until it takes no more, then
+// makes `fd` blocking again. A non-blocking write() takes what fits, so the
+// EAGAIN that ends the loop means not one more byte fits.
+void fill_pipe(int fd) {
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) fail("fcntl");
+  const std::string block(65536, 's');
+  for (int writes = 0; writes < 4096; ++writes) {  // bounded: at most 256 MiB
+    if (::write(fd, block.data(), block.size()) == -1 && errno != EINTR) break;
+  }
+  if (errno != EAGAIN && errno != EWOULDBLOCK) fail("fill a pipe");
+  if (fcntl(fd, F_SETFL, flags) == -1) fail("fcntl");
+}
+
 std::string read_whole_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
@@ -156,6 +170,9 @@ Stdout Stdout::pipe() {
 }
 Stdout Stdout::null() {
   return Stdout(Kind::kNull, {});
+}
+Stdout Stdout::stalled() {
+  return Stdout(Kind::kStalled, {});
 }
 
 Exit Exit::from_wait_status(int status) {
@@ -240,6 +257,14 @@ Process Process::start(const std::string& program, const std::vector<std::string
       break;
     }
     case Stdout::Kind::kNull: child_out = cloexec(open("/dev/null", O_WRONLY)); break;
+    case Stdout::Kind::kStalled: {
+      int ends[2];
+      if (::pipe(ends) == -1) fail("pipe");
+      process.stalled_ = cloexec(ends[0]);
+      child_out = cloexec(ends[1]);
+      fill_pipe(child_out);
+      break;
+    }
   }
 
   process.stderr_path_ = temporary_file("stderr");
@@ -324,6 +349,7 @@ void Process::move_from(Process& other) {
   exit_ = std::exchange(other.exit_, std::nullopt);
   stdin_ = std::exchange(other.stdin_, -1);
   stdout_ = std::exchange(other.stdout_, -1);
+  stalled_ = std::exchange(other.stalled_, -1);
   stdout_buffer_ = std::move(other.stdout_buffer_);
   stdout_path_ = std::move(other.stdout_path_);
   stderr_path_ = std::move(other.stderr_path_);
@@ -351,6 +377,7 @@ void Process::close_all() {
   if (pid_ > 0 && !exit_) stop();
   close_fd(stdin_);
   close_fd(stdout_);
+  close_fd(stalled_);
   for (const std::string& path : temporary_files_)
     ::unlink(path.c_str());
   temporary_files_.clear();

@@ -79,10 +79,15 @@ class Stdout {
   // child's next write fail with EPIPE ("stdout went away").
   static Stdout pipe();
   static Stdout null();  // /dev/null
+  // A pipe nobody reads, as in `program | sleep 60`, already full when the
+  // child starts: its first write() blocks, and poll() never reports room.
+  // The read end stays open (no EPIPE) and is never read: stdout_text() is
+  // "". The child is blocking on it, as on any stdout a shell hands over.
+  static Stdout stalled();
 
  private:
   friend class Process;
-  enum class Kind { kFile, kPipe, kNull };
+  enum class Kind { kFile, kPipe, kNull, kStalled };
   Stdout(Kind kind, std::string path) : kind_(kind), path_(std::move(path)) {}
   Kind kind_;
   std::string path_;
@@ -176,8 +181,9 @@ class Process {
   std::string program_;
   pid_t pid_ = -1;
   std::optional<Exit> exit_;
-  int stdin_ = -1;   // pipe write end, or terminal master
-  int stdout_ = -1;  // pipe read end
+  int stdin_ = -1;    // pipe write end, or terminal master
+  int stdout_ = -1;   // pipe read end
+  int stalled_ = -1;  // read end of a Stdout::stalled() pipe, held open, never read
   std::string stdout_buffer_;
   std::string stdout_path_, stderr_path_;
   std::vector<std::string> temporary_files_;
