@@ -48,7 +48,6 @@
 #include <vector>
 
 #include "error.hpp"
-#include "io.hpp"
 
 namespace {
 
@@ -145,13 +144,21 @@ void copy_both_ways(Direction& up, Direction& down, int socket, const DuplexOpti
 
 // After a failure, prints what was received before it, if stdout still
 // takes it: the down buffer, then what the kernel still holds (data that
-// came before a reset can still be read). Stops at the first error or when
-// nothing more is ready; the failure that got here is what gets reported.
-void print_what_arrived(Direction& down, Counts& counts) {
+// came before a reset can still be read). Stops at the first error, when
+// nothing more is ready, or, with -w, when stdout takes nothing for that
+// long: as in the loop, each write waits for room in poll(), where -w
+// reaches, and never in write(). The failure that got here is what gets
+// reported, not the stall: it is what ended the conversation.
+void print_what_arrived(Direction& down, int timeout_ms, Counts& counts) {
   try {
     for (;;) {
-      write_all(down.to, down.data.data() + down.start, down.end - down.start, down.write_attempt);
-      down.start = down.end = 0;
+      while (down.has_data()) {
+        pollfd slot{down.to, POLLOUT, 0};
+        int ready = poll(&slot, 1, timeout_ms);
+        if (ready == -1 && errno == EINTR) continue;
+        if (check(ready, "poll") == 0) return;  // nothing taken for -w: give up
+        drain(down);
+      }
       std::size_t got = down.open ? fill(down) : 0;
       if (got == 0) return;
       counts.received += got;
@@ -182,8 +189,12 @@ void duplex(int input, int socket, int output, const DuplexOptions& options, Cou
   try {
     copy_both_ways(up, down, socket, options, counts);
   } catch (const std::system_error& failure) {
-    // After a timeout, stdout may be what stalled: writing to it could block.
-    if (failure.code() != std::errc::timed_out) print_what_arrived(down, counts);
+    // After a timeout, -w is spent: whatever is still to print waits for a
+    // stdout that took nothing for that long (else something would have
+    // moved), so none of it is printed.
+    if (failure.code() != std::errc::timed_out) {
+      print_what_arrived(down, options.idle_timeout_ms, counts);
+    }
     throw;
   }
 }

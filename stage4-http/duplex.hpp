@@ -37,5 +37,6 @@ struct DuplexOptions {
 // have ended (or the peer's has, with a terminal as input). Makes `socket`
 // non-blocking; never touches the flags of `input` and `output`, which the
 // shell shares. Throws std::system_error on failure, after writing to
-// `output` whatever had already been received.
+// `output` whatever had already been received, as far as `output` takes it
+// within the idle timeout (nothing more after the timeout itself).
 void duplex(int input, int socket, int output, const DuplexOptions& options, Counts& counts);

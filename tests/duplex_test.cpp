@@ -822,6 +822,55 @@ TEST(DuplexTest, PeerResetWhileSendingStillPrintsEverythingReceived) {
       << got;
 }
 
+// -w after a reset: what arrived is still printed, every byte of it, to a
+// stdout that takes it (here only once the reset is in), as without -w.
+TEST(DuplexTest, PeerResetWithIdleTimeoutStillPrintsEverythingReceived) {
+  Watchdog watchdog(kWatchdog);
+  const std::string before = random_bytes(200 * kKiB, 11);
+  Connection connection = tcp_pair();
+  Pipe input = make_pipe();  // open and silent: nothing goes up
+  Pipe output = make_pipe();
+  DuplexOptions options;
+  options.idle_timeout_ms = 1000;
+  DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), options);
+  write_everything(connection.peer.get(), before);
+  ASSERT_TRUE(wait_until_acknowledged(connection.peer.get(), kLimit));
+  reset(connection.peer);
+  std::thread reader([&] { EXPECT_SAME_BYTES(before, read_to_eof(output.read.get(), kLimit)); });
+  bool returned = run.finished_within(kLimit);
+  output.write.reset();
+  reader.join();
+  ASSERT_TRUE(returned);
+  EXPECT_EQ(system_error_text(ECONNRESET, "read from network"), outcome(run.error()));
+  EXPECT_EQ(before.size(), run.counts().received);
+}
+
+// -w after a reset, with stdout a pipe nobody reads: printing what arrived
+// gives up once stdout has taken nothing for -w, and the reset, not the
+// stall, is reported. A blocking write() there would wait for a reader.
+TEST(DuplexTest, PeerResetWithStdoutStalledGivesUpAfterIdleTimeout) {
+  Watchdog watchdog(kWatchdog);
+  Connection connection = tcp_pair();
+  Pipe input = make_pipe();   // open and silent
+  Pipe output = make_pipe();  // never read
+  // Enough to fill the pipe, with less than the down buffer left over: then
+  // duplex() keeps reading the socket, and so meets the reset.
+  const int pipe_size = check(fcntl(output.write.get(), F_GETPIPE_SZ), "fcntl F_GETPIPE_SZ");
+  const std::string before = random_bytes(static_cast<std::size_t>(pipe_size) + 32 * kKiB, 12);
+  DuplexOptions options;
+  options.idle_timeout_ms = 1000;
+  DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), options);
+  write_everything(connection.peer.get(), before);
+  ASSERT_TRUE(wait_until_acknowledged(connection.peer.get(), kLimit));
+  reset(connection.peer);
+  const bool gave_up = run.finished_within(5000ms);
+  output.read.reset();  // unblocks a write() stuck on the full pipe (EPIPE)
+  const bool returned = run.finished_within(kLimit);
+  ASSERT_TRUE(returned);
+  EXPECT_TRUE(gave_up) << "still printing 5 s into a 1 s idle limit";
+  EXPECT_EQ(system_error_text(ECONNRESET, "read from network"), outcome(run.error()));
+}
+
 // -w: a silent peer and a silent keyboard end duplex() with ETIMEDOUT.
 TEST(DuplexTest, IdleTimeoutWithASilentPeerThrowsTimedOut) {
   Watchdog watchdog(kWatchdog);

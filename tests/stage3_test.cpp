@@ -531,6 +531,25 @@ TEST(Stage3Failures, PeerResetWhileSendingStillPrintsWhatCameBefore) {
       << alice.stderr_text();
 }
 
+// A reset with stdout a pipe nobody reads (`| sleep 60`) and -w: what
+// arrived is printed while stdout takes it, and once it has taken nothing
+// for -w seconds the program gives up and reports the reset, which is what
+// ended the conversation. Stalled in a blocking write(), it would wait for
+// a reader forever, out of -w's reach (the harness would kill it).
+TEST(Stage3Failures, PeerResetWithStdoutStalledEndsWithinW) {
+  LoopbackServer server(AF_INET);
+  Process alice = Process::start(kProgram, {"-w", "2", "127.0.0.1", std::to_string(server.port())},
+                                 Stdin::terminal(), Stdout::stalled());
+  Fd connection = server.accept();
+  // Less than the down buffer (128 KiB) holds: the program still reads the
+  // socket, so it sees the reset while all of this waits for stdout.
+  send_all(connection.get(), random_bytes(64 << 10, 45));
+  ASSERT_TRUE(acknowledged(connection.get()));
+  reset(connection);
+  EXPECT_EQ(alice.wait(), Exit::code(1));
+  EXPECT_EQ(alice.stderr_text(), "stage3-duplex: read from network: Connection reset by peer\n");
+}
+
 // stdout goes away (its reader closes the pipe after a few bytes) while
 // the peer keeps sending: one line, exit 1, no crash by SIGPIPE, no hang.
 TEST(Stage3Failures, StdoutGoneIsReported) {

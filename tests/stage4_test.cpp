@@ -494,6 +494,21 @@ TEST(Stage4Duplex, MegabytesBothWaysByteForByte) {
   EXPECT_NE(bob.stderr_text().find(counts), std::string::npos) << bob.stderr_text();
 }
 
+// As Stage3Failures.PeerResetWithStdoutStalledEndsWithinW: after a reset,
+// printing what arrived to a stdout nobody reads stops after -w seconds,
+// and the reset is reported.
+TEST(Stage4Duplex, PeerResetWithStdoutStalledEndsWithinW) {
+  LoopbackServer server(AF_INET);
+  Process alice = Process::start(kProgram, {"-w", "2", "127.0.0.1", std::to_string(server.port())},
+                                 Stdin::terminal(), Stdout::stalled());
+  Fd connection = server.accept();
+  send_all(connection.get(), random_bytes(64 << 10, 47));  // less than the down buffer holds
+  ASSERT_TRUE(acknowledged(connection.get()));
+  reset(connection);
+  EXPECT_EQ(alice.wait(), Exit::code(1));
+  EXPECT_EQ(alice.stderr_text(), "stage4-http: read from network: Connection reset by peer\n");
+}
+
 // ---------------------------------------------------------------- without IPv6
 
 // A system without IPv6 ("socket": socket(AF_INET6) fails with EAFNOSUPPORT)
