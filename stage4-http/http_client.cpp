@@ -6,24 +6,28 @@
 // hard part is knowing where the body ends, since the server may keep the
 // connection open: that is the parser's job (http_response.hpp). Here one
 // poll() loop writes the request and reads the response, with -w as the
-// limit on silence, as duplex() does for a conversation.
+// limit on silence, as duplex() does for a conversation; writes to stdout
+// wait in poll() too, so a stdout nobody reads is silence as well.
 //
 // See also: http_client.hpp, http_response.hpp; RFC 9112; curl -v.
 
 #include "http_client.hpp"
 
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <iostream>
 #include <system_error>
 #include <vector>
 
 #include "error.hpp"
 #include "http_response.hpp"
-#include "io.hpp"
 #include "port.hpp"
 
 namespace {
@@ -62,6 +66,32 @@ bool ready(ssize_t result) {
   return !(result == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
 }
 
+// -w ran out: the one message for silence, on the network or on stdout.
+std::system_error silence(int timeout_ms) {
+  return std::system_error(ETIMEDOUT, std::generic_category(),
+                           "nothing moved for " + std::to_string(timeout_ms / 1000) + " s");
+}
+
+// Writes all of `data` to stdout, within -w. stdout stays blocking (the
+// shell shares it), so a write() to a pipe nobody reads would wait for the
+// reader, out of poll()'s reach. Each piece therefore waits for room in
+// poll(), at most -w, and asks a pipe for no more than PIPE_BUF bytes,
+// which a ready pipe always takes (as duplex.cpp does with -w).
+void write_to_stdout(int output, std::string_view data, int timeout_ms) {
+  struct stat out {};
+  bool pipe = fstat(output, &out) == 0 && S_ISFIFO(out.st_mode);
+  const std::size_t most_per_write = pipe ? PIPE_BUF : SIZE_MAX;
+  while (!data.empty()) {
+    pollfd slot{output, POLLOUT, 0};
+    int ready_count = poll(&slot, 1, timeout_ms);
+    if (ready_count == -1 && errno == EINTR) continue;
+    if (check(ready_count, "poll") == 0) throw silence(timeout_ms);
+    ssize_t put = write(output, data.data(), std::min(data.size(), most_per_write));
+    if (put == -1 && errno == EINTR) continue;
+    data.remove_prefix(static_cast<std::size_t>(check(put, "write to stdout")));
+  }
+}
+
 // -v: each line of the request, as curl -v shows it.
 void narrate_request(const std::string& request) {
   std::size_t start = 0;
@@ -78,12 +108,11 @@ void deliver(ResponseParser& parser, const char* data, std::size_t got, std::siz
       std::cerr << "< " + line + "\n";
   }
   if (options.body_only) {
-    std::string body = parser.take_body();
-    write_all(output, body.data(), body.size(), "write to stdout");
+    write_to_stdout(output, parser.take_body(), options.timeout_ms);
   } else {
     // As received, up to the end of the response; all of it when malformed,
     // so what arrived can be seen.
-    write_all(output, data, parser.failed() ? got : used, "write to stdout");
+    write_to_stdout(output, {data, parser.failed() ? got : used}, options.timeout_ms);
   }
 }
 
@@ -134,11 +163,7 @@ void fetch(int socket, const std::string& request, int output, const FetchOption
     int ready_count = poll(&slot, 1, options.timeout_ms);
     if (ready_count == -1 && errno == EINTR) continue;
     check(ready_count, "poll");
-    if (ready_count == 0) {
-      throw std::system_error(
-          ETIMEDOUT, std::generic_category(),
-          "nothing moved for " + std::to_string(options.timeout_ms / 1000) + " s");
-    }
+    if (ready_count == 0) throw silence(options.timeout_ms);
     // Read first: a server may answer (400, say) and close before taking
     // the whole request, and that answer is worth showing.
     if (slot.revents & (POLLIN | POLLHUP | POLLERR)) {

@@ -35,12 +35,12 @@ std::string request_for(const Url& url);
 struct FetchOptions {
   bool body_only = false;  // --body: the body alone, its framing removed
   bool verbose = false;    // -v: "> " request lines, "< " response head lines
-  int timeout_ms = 30000;  // -w: give up when nothing moves for this long
+  int timeout_ms = 30000;  // -w: give up when nothing moves for this long (network or stdout)
 };
 
 // Sends `request` on `socket`, then copies the response to `output`: as
 // received, or its body alone. Returns once the response is complete.
-// Throws when it is malformed, cut short or too slow, after copying what
-// arrived.
+// Throws when it is malformed, cut short or too slow (the server, or an
+// `output` that takes nothing for timeout_ms), after copying what arrived.
 void fetch(int socket, const std::string& request, int output, const FetchOptions& options,
            Counts& counts);

@@ -23,6 +23,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -419,6 +420,39 @@ TEST(Fetch, SlowPeerWithinTimeoutSucceeds) {
   EXPECT_EQ(fetched.error, "");
   EXPECT_EQ(fetched.output, kContentLength);
   EXPECT_GT(fetched.elapsed, Millis(1000));
+}
+
+// -w bounds writing the response too: stdout a pipe nobody reads (full
+// here from the start) is silence like any other. A blocking write() would
+// wait for a reader forever.
+TEST(Fetch, OutputNobodyReadsTimesOut) {
+  int ends[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, ends), 0) << std::strerror(errno);
+  Fd client(ends[0]);
+  const std::string body(1 << 20, 'b');
+  ScriptedServer server(Fd(ends[1]), {"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n" + body},
+                        AfterResponse::kClose);
+  ASSERT_EQ(pipe(ends), 0) << std::strerror(errno);
+  Fd unread(ends[0]), output(ends[1]);
+  check(fcntl(output.get(), F_SETFL, O_NONBLOCK), "fcntl O_NONBLOCK");
+  while (write(output.get(), body.data(), body.size()) > 0) {  // until full: EAGAIN
+  }
+  check(fcntl(output.get(), F_SETFL, 0), "fcntl");  // blocking, as stdout is
+  auto outcome = std::async(std::launch::async, [&]() -> std::string {
+    Counts counts;
+    try {
+      fetch(client.get(), kRequest, output.get(), options_with(false, 1000), counts);
+      return "returned";
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+  });
+  const bool gave_up = outcome.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  unread.reset();  // unblocks a write() stuck on the full pipe (EPIPE)
+  EXPECT_TRUE(gave_up) << "still writing 5 s into a 1 s limit";
+  EXPECT_EQ(outcome.get(), "nothing moved for 1 s: Connection timed out");
+  client.reset();  // the server's write fails: its thread ends
+  EXPECT_TRUE(server.wait_done());
 }
 
 TEST(Fetch, VerboseNarratesRequestAndResponseHead) {

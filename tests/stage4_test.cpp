@@ -265,6 +265,20 @@ TEST(Stage4Url, SilentServerTimesOutWithW) {
   EXPECT_EQ(server.received(), request("/", "127.0.0.1:" + std::to_string(server.port())));
 }
 
+// -w bounds writing the response too: with stdout a pipe nobody reads
+// (`| sleep 60`), a large response stops after -w seconds of silence on
+// stdout, with the message of any silence. A blocking write() would wait
+// for a reader forever, out of -w's reach (the harness would kill it).
+TEST(Stage4Url, StdoutNobodyReadsTimesOutWithW) {
+  const std::string body = random_bytes(1 << 20, 46);
+  ScriptedServer server("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
+                        "\r\n\r\n" + body);
+  Process client =
+      Process::start(kProgram, {"-w", "1", server.url("/")}, Stdin::null(), Stdout::stalled());
+  EXPECT_EQ(client.wait(), Exit::code(1));
+  EXPECT_EQ(client.stderr_text(), "stage4-http: nothing moved for 1 s: Connection timed out\n");
+}
+
 TEST(Stage4Url, ConnectionRefused) {
   const int port = unused_port(AF_INET);
   Outcome got = run_stage4({"http://127.0.0.1:" + std::to_string(port) + "/"});
