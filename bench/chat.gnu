@@ -34,14 +34,17 @@ plot dir."/cost.tsv" using 1:2 with linespoints lw 2 pt 7 lc rgb ours title "sta
 set title "Everyone connects at once: time until each client has its first byte"
 set ylabel "seconds"
 plot dir."/storm.tsv" using 1:2 with linespoints lw 2 pt 7 lc rgb ours title "stage5-chat", \
-     ""               using 1:3 with linespoints lw 2 pt 5 lc rgb ncat title "ncat --chat"
+     ""               using 1:($3) with linespoints lw 2 pt 5 lc rgb ncat title "ncat --chat", \
+     ""               using 1:4 with points pt 9 ps 1.5 lc rgb ncat title "ncat --chat: not all in when the budget ended"
 
 set title "Lines delivered per second, all receivers together"
 set ylabel "lines/s"
+set format y "%.0s%c"
 set key bottom right
 plot dir."/rate.tsv" using 1:2 with linespoints lw 2 pt 7 lc rgb ours title "stage5-chat", \
      ""              using 1:3 with linespoints lw 2 pt 5 lc rgb ncat title "ncat --chat"
 
+set format y "%g"
 set title "Server RSS per idle client (after joining, minus before)"
 set ylabel "bytes per client"
 set key top right

@@ -3,7 +3,7 @@
 // Purpose: the load generator of `make bench-chat` (bench/chat.sh). It opens
 // N TCP connections to a chat server on 127.0.0.1 (bin/stage5-chat, or
 // `ncat --chat`), all driven by one poll() loop, as the server drives them,
-// and measures in three phases:
+// and measures in these phases:
 //   join    every client connects at once (-c 0, the default: a storm, as a
 //           class does), or at most -c at a time; a client has joined when
 //           its first byte from the server arrives (stage5-chat's welcome
@@ -20,6 +20,9 @@
 //           that the line is whole and in order, and takes the delivery
 //           latency on arrival. Delivered lines per second counts every copy
 //           received, by all clients.
+//   scan    once the room is idle: the median time of a poll() over every
+//           client when none is ready (scan_us), the linear scan a poll()
+//           loop pays on every pass, the server's as much as ours.
 //   server  with -P PID: VmRSS and VmHWM from /proc/PID/status, and the
 //           server's CPU time (utime + stime, /proc/PID/stat, in clock ticks
 //           of 10 ms: hence relaying for a second or more) during the relay
@@ -68,8 +71,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -105,16 +106,29 @@ struct Options {
 
 // --- The server, seen through /proc. ----------------------------------------
 
+// The text of /proc/PID/NAME, or "" once the process is gone. (Not
+// ifstream: libstdc++ throws when read() fails, as it does with ESRCH when
+// the process exits between open and read.)
+std::string proc_text(long pid, const char* name) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/" + name;
+  const int fd = open(path.c_str(), O_RDONLY);
+  if (fd < 0) return "";
+  std::string text;
+  char chunk[4096];
+  ssize_t got;
+  while ((got = read(fd, chunk, sizeof chunk)) > 0)
+    text.append(chunk, static_cast<size_t>(got));
+  close(fd);
+  return got < 0 ? "" : text;
+}
+
 // A field of /proc/PID/status in KiB (VmRSS, VmHWM), or -1.
 long status_kib(long pid, const char* field) {
   if (pid <= 0) return -1;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  const std::string key = std::string(field) + ":";
-  while (std::getline(in, line)) {
-    if (line.compare(0, key.size(), key) == 0) return std::atol(line.c_str() + key.size());
-  }
-  return -1;
+  const std::string text = proc_text(pid, "status");
+  const std::string key = "\n" + std::string(field) + ":";
+  const auto at = text.find(key);
+  return at == std::string::npos ? -1 : std::atol(text.c_str() + at + key.size());
 }
 
 // The server's user + system CPU time in seconds, or -1. Fields 14 and 15 of
@@ -122,17 +136,16 @@ long status_kib(long pid, const char* field) {
 // (the name may hold spaces).
 double cpu_seconds(long pid) {
   if (pid <= 0) return -1;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string text = proc_text(pid, "stat");
   const auto paren = text.rfind(')');
   if (paren == std::string::npos) return -1;
   std::istringstream fields(text.substr(paren + 2));
   std::string field;
   unsigned long long utime = 0, stime = 0;
   for (int index = 3; fields >> field; ++index) {  // field 3 is the state
-    if (index == 14) utime = std::stoull(field);
+    if (index == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
     if (index == 15) {
-      stime = std::stoull(field);
+      stime = std::strtoull(field.c_str(), nullptr, 10);
       return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
     }
   }
@@ -141,8 +154,7 @@ double cpu_seconds(long pid) {
 
 // True while the process exists and is not a zombie.
 bool running(long pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string text = proc_text(pid, "stat");
   const auto paren = text.rfind(')');
   return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] != 'Z';
 }
@@ -241,6 +253,7 @@ class Room {
   // Ten typers in turn; true when every line sent reached every other client.
   bool relay();
   void report_problems() const;
+  double scan_us();
 
   int joined = 0;
   int64_t join_ns = 0;
@@ -528,6 +541,20 @@ bool Room::relay() {
   return lines_done == lines_sent && count.closed == 0;
 }
 
+// What one poll() over every client costs when none is ready: the linear
+// scan a poll() loop pays on every pass, whatever happened. The median of
+// 21 calls, in microseconds.
+double Room::scan_us() {
+  std::vector<int64_t> times;
+  for (int i = 0; i < 21; ++i) {
+    const int64_t start = now_ns();
+    poll(polls_.data(), polls_.size(), 0);
+    times.push_back(now_ns() - start);
+  }
+  std::nth_element(times.begin(), times.begin() + 10, times.end());
+  return static_cast<double>(times[10]) / 1000.0;
+}
+
 void Room::report_problems() const {
   int shown = 0;
   const auto receivers = static_cast<uint32_t>(options_.clients - 1);
@@ -636,7 +663,7 @@ int main(int argc, char** argv) {
 
   std::string status = "ok";
   long rss_idle = -1;
-  double cpu_relay = -1, own_cpu = 0;
+  double cpu_relay = -1, own_cpu = 0, scan = -1;
   if (!room.join()) {
     status = room.count.closed > 0 ? "join_failed" : "join_timeout";
   } else if (options.join_only) {
@@ -645,6 +672,7 @@ int main(int argc, char** argv) {
     status = "settle_timeout";
   } else {
     rss_idle = status_kib(pid, "VmRSS");
+    scan = room.scan_us();
     const double cpu_before = cpu_seconds(pid), own_before = own_cpu_seconds();
     if (!room.relay()) status = room.count.closed > 0 ? "client_closed" : "relay_timeout";
     cpu_relay = cpu_seconds(pid) - cpu_before;
@@ -661,7 +689,8 @@ int main(int argc, char** argv) {
       "lines_done=%llu delivered=%llu lost=%llu relay_s=%.4f lines_per_s=%.0f p50_us=%.1f "
       "p99_us=%.1f rss_base_kib=%ld rss_idle_kib=%ld hwm_kib=%ld cpu_join_s=%.2f "
       "cpu_relay_s=%.2f cpu_per_line_us=%.3f load_cpu_share=%.2f closed=%d garbled=%llu "
-      "out_of_order=%llu unnamed=%llu partial_sends=%llu bytes=%llu polls=%llu server_alive=%d\n",
+      "out_of_order=%llu unnamed=%llu partial_sends=%llu bytes=%llu polls=%llu server_alive=%d "
+      "scan_us=%.1f\n",
       status.c_str(), options.clients, room.joined, seconds(room.join_ns), seconds(room.settle_ns),
       static_cast<unsigned long long>(room.lines_sent),
       static_cast<unsigned long long>(room.lines_done), static_cast<unsigned long long>(delivered),
@@ -675,7 +704,7 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(room.count.unnamed),
       static_cast<unsigned long long>(room.count.partial_sends),
       static_cast<unsigned long long>(room.count.bytes),
-      static_cast<unsigned long long>(room.count.polls), pid > 0 && running(pid) ? 1 : 0);
+      static_cast<unsigned long long>(room.count.polls), pid > 0 && running(pid) ? 1 : 0, scan);
   std::fflush(stdout);
   room.report_problems();
   if (options.stop_server) stop(pid);

@@ -53,7 +53,8 @@ def idle_bytes_per_client(run):
 MEASURES = [
     ("Joining at once (storm): seconds until every client has its first byte", "storm",
      lambda r: number(r, "join_s"), "s", "{:.3f}", "lower"),
-    ("Joining 8 at a time (room runs): seconds until every client has its first byte", "room",
+    ("Filling the room for relaying (stage5-chat: everyone at once; ncat: 8 at a time, as its "
+     "backlog of 10 allows): seconds", "room",
      lambda r: number(r, "join_s"), "s", "{:.3f}", "lower"),
     ("Relaying: lines delivered per second (all receivers), ten typers in turn", "room",
      lambda r: number(r, "lines_per_s"), "lines/s", "{:,.0f}", "higher"),
@@ -67,6 +68,8 @@ MEASURES = [
      idle_bytes_per_client, "B", "{:,.0f}", "lower"),
     ("Server peak RSS, VmHWM (KiB)", "room",
      lambda r: number(r, "hwm_kib"), "KiB", "{:,.0f}", "lower"),
+    ("One poll() over every idle client, as the server's loop pays on every pass (µs, "
+     "measured in the generator)", "room", lambda r: number(r, "scan_us"), "µs", "{:,.1f}", None),
     ("Load generator's CPU share while relaying (near 1: the generator, not the server, set the pace)",
      "room", lambda r: number(r, "load_cpu_share"), "", "{:.2f}", None),
 ]
@@ -127,11 +130,13 @@ def sizes_of(runs):
     return sorted({n for (_, _, n) in runs})
 
 
-def cell(runs, server, kind, n, get, fmt):
+def cell(runs, server, kind, n, get, fmt, first=True):
+    """The median, or why there is none (in full in a kind's first table)."""
     v = median(list(values(runs, server, kind, n, get).values()))
     if v is not None:
         return fmt.format(v)
-    return failure(runs, server, kind, n) or ""
+    why = failure(runs, server, kind, n)
+    return (why if first else "no full room") if why else ""
 
 
 def print_tables(runs, header):
@@ -142,14 +147,17 @@ def print_tables(runs, header):
         print()
     print("Medians over rounds; each ratio is stage5-chat's advantage (how many times better),")
     print("the median of the ratios taken within each round. Runs: chat-runs.txt beside this file.")
+    seen = set()
     for title, kind, get, _unit, fmt, better in MEASURES:
+        first = kind not in seen
+        seen.add(kind)
         print(f"\n### {title}\n")
         cols = " | ".join(servers)
         show_ratio = better is not None and len(servers) == 2
         print(f"| clients | {cols} |" + (" stage5-chat's advantage |" if show_ratio else ""))
         print("|---:|" + "---:|" * len(servers) + ("---:|" if show_ratio else ""))
         for n in sizes_of(runs):
-            cells = [cell(runs, s, kind, n, get, fmt) for s in servers]
+            cells = [cell(runs, s, kind, n, get, fmt, first) for s in servers]
             row = f"| {n:,} | " + " | ".join(cells) + " |"
             if show_ratio:
                 q = ratio_median(values(runs, servers[0], kind, n, get),
@@ -236,10 +244,21 @@ def write_tsv(directory, runs):
                "p99": MEASURES[4]}
     for name, (_title, kind, get, _unit, _fmt, _better) in plotted.items():
         with open(os.path.join(directory, f"{name}.tsv"), "w") as f:
-            f.write("# clients " + " ".join(SERVERS) + "\n")
+            f.write("# clients " + " ".join(SERVERS) + " ncat_over_budget\n")
             for n in sizes_of(runs):
                 row = [median(list(values(runs, s, kind, n, get).values())) for s in SERVERS]
+                row.append(over_budget(runs, "ncat", kind, n) if name == "storm" else None)
                 f.write(f"{n} " + " ".join("NaN" if v is None else f"{v:.6g}" for v in row) + "\n")
+
+
+def over_budget(runs, server, kind, n):
+    """The time a join ran before its budget ended, when it never finished: a lower bound."""
+    rounds = runs.get((server, kind, n), {})
+    if not rounds or any(r.get("status") == OK for r in rounds.values()):
+        return None
+    times = [number(r, "join_s") for r in rounds.values() if r.get("status") == "join_timeout"]
+    times = [t for t in times if t is not None]
+    return max(times) if times else None
 
 
 def main(argv):
