@@ -6,10 +6,13 @@
 // is checked here with ordinary programs (sh, cat, sleep, head).
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -20,6 +23,7 @@
 #include <string>
 #include <thread>
 
+#include "chat_peers.hpp"
 #include "data.hpp"
 #include "peers.hpp"
 #include "process.hpp"
@@ -254,6 +258,106 @@ TEST(Harness, EnvironmentAddsAndReplacesVariables) {
   unsetenv("NC_TEST_REPLACED");
   EXPECT_THROW(Process::start("true", {}, Stdin::null(), Stdout::null(), {"NO_EQUALS_SIGN"}),
                std::invalid_argument);
+}
+
+// The port of the other end of a connected socket.
+int remote_port(int fd) {
+  sockaddr_storage address{};
+  socklen_t size = sizeof address;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0) return -1;
+  return ntohs(address.ss_family == AF_INET
+                   ? reinterpret_cast<const sockaddr_in*>(&address)->sin_port
+                   : reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
+}
+
+// ChatPeers: connects without blocking, cuts what arrives into whole lines
+// (NUL and CR kept), sends what is queued, and tells end of stream, a
+// reset and a refused connect apart.
+TEST(Harness, ChatPeersReadWholeLinesAndSend) {
+  for (int family : {AF_INET, AF_INET6}) {
+    SCOPED_TRACE(family == AF_INET ? "IPv4" : "IPv6");
+    LoopbackServer server(family);
+    ChatPeers peers(family, server.port());
+    const std::size_t first = peers.connect(2);
+    Fd one = server.accept(), two = server.accept();
+    ASSERT_TRUE(peers.pump_until([&] { return peers[0].connected && peers[1].connected; }));
+    const std::string address = family == AF_INET ? "127.0.0.1" : "[::1]";
+    EXPECT_EQ(first, 0u);
+    EXPECT_EQ(peers[0].name, address + ":" + std::to_string(peers[0].port));
+    // The accepted sockets in the order of the connects: match them by port.
+    if (remote_port(one.get()) != peers[0].port) std::swap(one, two);
+    ASSERT_EQ(remote_port(one.get()), peers[0].port);
+
+    send_all(one.get(), "one\ntw");
+    ASSERT_TRUE(peers.pump_until([&] { return peers[0].partial == "tw"; }));
+    send_all(one.get(), std::string("o\0\r\nthree\n", 10));
+    ASSERT_TRUE(peers.wait_for_lines(0, 3));
+    EXPECT_EQ(peers[0].lines,
+              (std::vector<std::string>{"one", std::string("two\0\r", 5), "three"}));
+    EXPECT_TRUE(peers.has_line(0, "three"));
+    EXPECT_EQ(peers[0].received, 16u);
+
+    peers.send(0, "hello\n");
+    peers.shutdown_write(0);
+    EXPECT_EQ(receive_all(one.get()), "hello\n");
+    EXPECT_EQ(peers[0].sent, 6u);
+    one.reset();
+    ASSERT_TRUE(peers.pump_until([&] { return peers[0].ended; }));
+    EXPECT_EQ(peers[0].error, 0);
+
+    linger abort_on_close{1, 0};  // close with RST
+    ASSERT_EQ(setsockopt(two.get(), SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close),
+              0);
+    two.reset();
+    ASSERT_TRUE(peers.pump_until([&] { return peers[1].ended; }));
+    EXPECT_EQ(peers[1].error, ECONNRESET);
+    EXPECT_TRUE(peers[1].lines.empty());
+  }
+  ChatPeers refused(AF_INET, unused_port(AF_INET));
+  refused.connect(1);
+  ASSERT_TRUE(refused.pump_until([&] { return refused[0].ended; }));
+  EXPECT_EQ(refused[0].error, ECONNREFUSED);
+}
+
+// A peer that does not read leaves the bytes in the kernel; the test's own
+// close and reset end it without waiting.
+TEST(Harness, ChatPeersThatStopReadingOrLeave) {
+  LoopbackServer server(AF_INET);
+  ChatPeers peers(AF_INET, server.port());
+  peers.connect(3);
+  Fd a = server.accept(), b = server.accept(), c = server.accept();
+  ASSERT_TRUE(peers.pump_until(
+      [&] { return peers[0].connected && peers[1].connected && peers[2].connected; }));
+  peers[0].reading = false;
+  for (Fd* fd : {&a, &b, &c})
+    send_all(fd->get(), "line\n");
+  ASSERT_TRUE(peers.wait_for_lines(1, 1));
+  ASSERT_TRUE(peers.wait_for_lines(2, 1));
+  peers.pump(Millis(50));
+  EXPECT_TRUE(peers[0].lines.empty());
+  peers[0].reading = true;
+  ASSERT_TRUE(peers.wait_for_lines(0, 1));
+  peers.close(1);
+  peers.reset(2);
+  EXPECT_TRUE(peers[1].ended);
+  EXPECT_FALSE(peers[1].fd);
+  std::string rest;
+  for (Fd* fd : {&b, &c}) {
+    char byte;
+    rest += std::to_string(recv(fd->get(), &byte, 1, 0)) + " ";
+  }
+  EXPECT_EQ(rest, "0 -1 ");  // end of stream, then a reset
+}
+
+TEST(Harness, RaiseDescriptorLimitToTheHardLimit) {
+  rlimit before{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &before), 0);
+  const long raised = raise_descriptor_limit();
+  rlimit after{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &after), 0);
+  EXPECT_EQ(after.rlim_cur, after.rlim_max);
+  EXPECT_EQ(after.rlim_max, before.rlim_max);
+  EXPECT_GE(raised, static_cast<long>(std::min<rlim_t>(before.rlim_cur, 1L << 30)));
 }
 
 }  // namespace

@@ -1,0 +1,1225 @@
+// stage5_test.cpp: the built stage5-chat hosting a room: the host typing on
+// stdin beside OpenBSD nc and stage3-duplex as clients, and scripted clients
+// by the thousand (support/chat_peers.hpp) that join and leave in storms,
+// type one byte at a time, send a megabyte without a newline, NUL bytes and
+// CRLF, reset mid-line, stop reading under a flood, fill the room (-m) or
+// the server's descriptor table (EMFILE); and the signals that close it.
+//
+// The oracle is the stage 5 contract (what each party sees, word for word,
+// and the -v lines). Only loopback is used, with ports the system chooses.
+// No test asserts on elapsed time: where "no busy loop" must be shown, the
+// server's CPU time is read from /proc instead. A server stopped with
+// SIGSTOP (to let a storm pile up in its backlog) is always continued.
+//
+// See also: DESIGN.md (stage 5); support/chat_peers.hpp; stage3_test.cpp.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "chat_peers.hpp"
+#include "data.hpp"
+#include "error.hpp"
+#include "fd.hpp"
+#include "peers.hpp"
+#include "process.hpp"
+#include "stages.hpp"
+
+namespace {
+
+using namespace support;
+using Clock = std::chrono::steady_clock;
+using Lines = std::vector<std::string>;
+
+const std::string kProgram = stage_program("stage5-chat");
+const std::string kInvalidNick = "* invalid nick: 1 to 32 letters, digits, '-', '_' or '.'";
+
+// ---------------------------------------------------------------- helpers
+
+std::string welcome(const std::string& name, std::size_t others) {
+  return "* you are " + name + ", " + std::to_string(others) +
+         (others == 1 ? " other" : " others") + " here; /nick NAME changes your name";
+}
+
+std::string summary(std::size_t clients, std::size_t lines) {
+  return "served " + std::to_string(clients) + " clients, relayed " + std::to_string(lines) +
+         " lines\n";
+}
+
+// The whole lines of `text`, each without its "\n" (an unfinished last
+// line is left out: it may still be being written).
+Lines lines_of(const std::string& text) {
+  Lines lines;
+  for (std::size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos;
+       start = end + 1) {
+    lines.push_back(text.substr(start, end - start));
+  }
+  return lines;
+}
+
+// The last whole line of `text` with its "\n", or "" if there is none.
+std::string last_line(const std::string& text) {
+  const Lines lines = lines_of(text);
+  return lines.empty() ? "" : lines.back() + "\n";
+}
+
+bool has_line(const std::string& text, const std::string& line) {
+  const std::string whole = "\n" + line + "\n";
+  return text.compare(0, line.size() + 1, line + "\n") == 0 ||
+         text.find(whole) != std::string::npos;
+}
+
+// The name in a welcome line, "* you are NAME, N others here; ...".
+std::string name_in_welcome(const std::string& line) {
+  const std::string prefix = "* you are ";
+  if (line.compare(0, prefix.size(), prefix) != 0) return "";
+  return line.substr(prefix.size(), line.find(',') - prefix.size());
+}
+
+// The port in a name, "127.0.0.1:PORT" or "[::1]:PORT".
+std::string port_of(const std::string& name) {
+  return name.substr(name.rfind(':') + 1);
+}
+
+// stage5-chat -v OPTIONS -l ADDRESS 0: the room, its port known.
+struct Room {
+  Process server;
+  int port;
+};
+
+Room open_room(const std::vector<std::string>& options = {}, Stdin in = Stdin::null(),
+               const std::string& address = "127.0.0.1", Stdout out = Stdout::file(),
+               const std::vector<std::string>& env = {}) {
+  std::vector<std::string> args{"-v"};
+  args.insert(args.end(), options.begin(), options.end());
+  args.push_back("-l");
+  if (!address.empty()) args.push_back(address);
+  args.push_back("0");
+  Process server = Process::start(kProgram, args, std::move(in), std::move(out), env);
+  const int port = server.wait_for_listening_port();
+  return Room{std::move(server), port};
+}
+
+// Connects one more client (over IPv4 unless `family` says otherwise) and
+// waits for its welcome; returns its index.
+std::size_t join(ChatPeers& peers, int family = AF_INET, int receive_buffer = 0) {
+  const std::size_t i = peers.connect_over(family, 1, receive_buffer);
+  EXPECT_TRUE(peers.wait_for_lines(i, 1)) << "no welcome for client " << i;
+  return i;
+}
+
+// Pumps `peers` until client `i` has received `line`.
+::testing::AssertionResult heard(ChatPeers& peers, std::size_t i, const std::string& line) {
+  if (peers.pump_until([&] { return peers.has_line(i, line); }))
+    return ::testing::AssertionSuccess();
+  ::testing::AssertionResult failure = ::testing::AssertionFailure();
+  failure << peers[i].name << " never got " << ::testing::PrintToString(line) << "; it got:";
+  for (const std::string& got : peers[i].lines)
+    failure << "\n  " << ::testing::PrintToString(got);
+  return failure;
+}
+
+// Pumps `peers` until the host's screen (the server's stdout) shows `line`.
+::testing::AssertionResult on_screen(Process& server, ChatPeers& peers, const std::string& line) {
+  if (peers.pump_until([&] { return has_line(server.stdout_text(), line); }))
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "the host's screen never showed " << ::testing::PrintToString(line) << "; it shows:\n"
+         << server.stdout_text();
+}
+
+// Waits until a real client's stdout (a file) shows `line`.
+::testing::AssertionResult shows(Process& program, const std::string& line) {
+  if (eventually([&] { return has_line(program.stdout_text(), line); }))
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << program.program() << " never printed "
+                                       << ::testing::PrintToString(line) << "; it printed:\n"
+                                       << program.stdout_text();
+}
+
+// Ends the room with SIGTERM; true when it exits 0. Then reads what the
+// clients that still read were sent last ("* server closing"), to the end.
+::testing::AssertionResult closes(Process& server, ChatPeers& peers) {
+  server.send_signal(SIGTERM);
+  peers.pump_until([&] { return !server.running(); });
+  const Exit exit = server.wait();
+  peers.pump_until([&] {
+    for (std::size_t i = 0; i < peers.size(); ++i)
+      if (peers[i].fd && peers[i].reading && !peers[i].ended) return false;
+    return true;
+  });
+  if (exit == Exit::code(0)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "stage5-chat: " << exit << "; stderr:\n"
+                                       << server.stderr_text();
+}
+
+// The peak resident size (VmHWM) of a running process in KiB, 0 if gone.
+long peak_rss_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return 0;
+}
+
+// CPU time (user + system) a process has used, in clock ticks; -1 if gone.
+long cpu_ticks(pid_t pid) {
+  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const std::size_t end_of_name = stat.rfind(')');
+  if (end_of_name == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(end_of_name + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  // After the name: state is field 3; utime and stime are fields 14 and 15.
+  for (int number = 3; number <= 15 && fields >> field; ++number) {
+    if (number == 14) utime = std::strtol(field.c_str(), nullptr, 10);
+    if (number == 15) stime = std::strtol(field.c_str(), nullptr, 10);
+  }
+  return utime + stime;
+}
+
+// Keeps a server stopped with SIGSTOP from staying stopped if the test
+// fails in between (Process would then need SIGKILL to end it).
+class Paused {
+ public:
+  explicit Paused(Process& server) : server_(server) {
+    ::kill(server_.pid(), SIGSTOP);
+    EXPECT_TRUE(eventually([&] { return state() == 'T'; })) << "not stopped";
+  }
+  ~Paused() { resume(); }
+  Paused(const Paused&) = delete;
+  Paused& operator=(const Paused&) = delete;
+  void resume() {
+    if (!resumed_) ::kill(server_.pid(), SIGCONT);
+    resumed_ = true;
+  }
+
+  // The state letter in /proc/PID/stat: 'T' once stopped.
+  char state() const {
+    std::ifstream file("/proc/" + std::to_string(server_.pid()) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    const std::size_t end_of_name = stat.rfind(')');
+    return end_of_name != std::string::npos && end_of_name + 2 < stat.size() ? stat[end_of_name + 2]
+                                                                             : '?';
+  }
+
+ private:
+  Process& server_;
+  bool resumed_ = false;
+};
+
+// The clients an announcement line stands for: "* NAME joined" is one,
+// "* K clients joined" is K; 0 for any other line. Likewise for "left".
+std::size_t announced(const std::string& line, const std::string& verb) {
+  if (line.rfind("* ", 0) != 0) return 0;
+  const std::string storm = " clients " + verb;
+  if (line.size() > storm.size() &&
+      line.compare(line.size() - storm.size(), storm.size(), storm) == 0) {
+    return std::strtoul(line.c_str() + 2, nullptr, 10);
+  }
+  const std::string one = " " + verb;
+  if (line.size() > one.size() && line.compare(line.size() - one.size(), one.size(), one) == 0 &&
+      line.find(' ', 2) == line.size() - one.size()) {
+    return 1;
+  }
+  return 0;
+}
+
+// The `count` lines of a storm-free conversation checked at scale: every
+// chat line ("<NAME> TEXT") a client received, against what every other
+// client sent. Returns "" or what went wrong, for the first few clients.
+std::string missing_chat_lines(ChatPeers& peers, const std::map<std::string, std::string>& said) {
+  std::string problems;
+  int reported = 0;
+  for (std::size_t i = 0; i < peers.size() && reported < 5; ++i) {
+    std::map<std::string, int> seen;
+    std::string trouble;
+    for (const std::string& line : peers[i].lines) {
+      if (line.rfind("* ", 0) == 0) continue;
+      const std::size_t end = line.find("> ");
+      const std::string sender =
+          line.size() > 1 && end != std::string::npos ? line.substr(1, end - 1) : "";
+      const auto expected = said.find(sender);
+      if (expected == said.end() || line != "<" + sender + "> " + expected->second) {
+        trouble = "unexpected line " + ::testing::PrintToString(line);
+        break;
+      }
+      ++seen[sender];
+    }
+    if (trouble.empty() && seen.count(peers[i].name) != 0) trouble = "got its own line back";
+    if (trouble.empty() && seen.size() != said.size() - 1) {
+      trouble = "heard " + std::to_string(seen.size()) + " of " + std::to_string(said.size() - 1) +
+                " other clients";
+    }
+    for (const auto& [sender, times] : seen) {
+      if (trouble.empty() && times != 1)
+        trouble = "heard " + sender + " " + std::to_string(times) + " times";
+    }
+    if (!trouble.empty()) {
+      problems += peers[i].name + ": " + trouble + "\n";
+      ++reported;
+    }
+  }
+  return problems;
+}
+
+// -------------------------------------------------------------- command line
+
+TEST(Stage5CommandLine, HelpGoesToStdoutAndExitsZero) {
+  for (const char* option : {"-h", "--help"}) {
+    SCOPED_TRACE(option);
+    Result help = run(kProgram, {option});
+    EXPECT_EQ(help.exit, Exit::code(0));
+    EXPECT_EQ(help.out.rfind("usage: stage5-chat [-v] [-4|-6] [-m MAX] -l [ADDRESS] PORT\n", 0), 0u)
+        << help.out;
+    EXPECT_NE(help.out.find("  -m MAX "), std::string::npos) << help.out;
+    EXPECT_EQ(help.err, "");
+  }
+}
+
+TEST(Stage5CommandLine, UsageErrorsExitTwoWithReasonAndUsage) {
+  const std::string kOperands = "expected -l [ADDRESS] PORT";
+  const struct {
+    std::vector<std::string> args;
+    std::string reason;
+  } cases[] = {
+      {{}, kOperands},
+      {{"3000"}, kOperands},
+      {{"localhost", "3000"}, kOperands},
+      {{"-l"}, kOperands},
+      {{"-l", "127.0.0.1", "3000", "extra"}, kOperands},
+      {{"-m"}, "option -m needs a value"},
+      {{"-l", "0", "-m"}, "option -m needs a value"},
+      {{"-m", "0", "-l", "0"}, "invalid maximum \"0\": at least 1"},
+      {{"-m", "x", "-l", "0"}, "invalid maximum \"x\": not a decimal number"},
+      {{"-m", "", "-l", "0"}, "invalid maximum \"\": empty"},
+      {{"-m", "-1", "-l", "0"}, "invalid maximum \"-1\": not a decimal number"},
+      {{"-m", "1000001", "-l", "0"}, "invalid maximum \"1000001\": greater than 1000000"},
+      {{"-m10x", "-l", "0"}, "invalid maximum \"10x\": not a decimal number"},
+      {{"-x", "-l", "0"}, "unknown option -x"},
+      {{"-w", "1", "-l", "0"}, "unknown option -w"},
+      {{"-l", "65536"}, "invalid port \"65536\": greater than 65535"},
+      {{"-l", "port"}, "invalid port \"port\": not a decimal number"},
+      {{"-l", "localhost", "0"},
+       "invalid address \"localhost\": not a numeric IPv4 or IPv6 address"},
+      {{"-4", "-l", "::1", "0"}, "invalid address \"::1\": not a numeric IPv4 address"},
+  };
+  for (const auto& test : cases) {
+    std::string command;
+    for (const std::string& arg : test.args)
+      command += " '" + arg + "'";
+    SCOPED_TRACE("stage5-chat" + command);
+    EXPECT_TRUE(is_usage_error(kProgram, test.args, test.reason));
+  }
+}
+
+// The largest -m is valid, not only its neighbours rejected.
+TEST(Stage5CommandLine, AMillionClientsIsAValidMaximum) {
+  Room room = open_room({"-m", "1000000"});
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t alice = join(peers);
+  EXPECT_EQ(peers[alice].lines, Lines{welcome(peers[alice].name, 0)});
+  EXPECT_TRUE(closes(room.server, peers));
+}
+
+// An address in use is an error at start, never shared silently.
+TEST(Stage5CommandLine, AddressInUseExitsOne) {
+  LoopbackServer busy(AF_INET);
+  const std::string port = std::to_string(busy.port());
+  Result result = run(kProgram, {"-l", "127.0.0.1", port});
+  EXPECT_EQ(result.exit, Exit::code(1));
+  EXPECT_EQ(result.err,
+            "stage5-chat: bind to 127.0.0.1 port " + port + ": Address already in use\n");
+  EXPECT_EQ(result.out, "");
+}
+
+// ------------------------------------------------------------------- -v lines
+
+// Dual-stack by default: an IPv4 client is named as plain IPv4, an IPv6 one
+// in brackets; every arrival and departure is on stderr with its reason.
+TEST(Stage5Verbose, ArrivalsDeparturesAndTheSummary) {
+  Room room = open_room({}, Stdin::null(), "");
+  const std::string port = std::to_string(room.port);
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t alice = join(peers);
+  const std::string a = peers[alice].name;
+  const std::size_t bob = join(peers, AF_INET6);
+  const std::string b = peers[bob].name;
+  EXPECT_EQ(a, "127.0.0.1:" + std::to_string(peers[alice].port));
+  EXPECT_EQ(b, "[::1]:" + std::to_string(peers[bob].port));
+  EXPECT_EQ(peers[bob].lines, Lines{welcome(b, 1)});
+  ASSERT_TRUE(heard(peers, alice, "* " + b + " joined"));
+  peers.send(bob, "hello over IPv6\n");
+  ASSERT_TRUE(heard(peers, alice, "<" + b + "> hello over IPv6"));
+  peers.close(alice);
+  ASSERT_TRUE(heard(peers, bob, "* " + a + " left"));
+  peers.reset(bob);
+  ASSERT_TRUE(on_screen(room.server, peers, "* " + b + " left: Connection reset by peer"));
+  EXPECT_TRUE(closes(room.server, peers));
+  EXPECT_EQ(room.server.stderr_text(),
+            "listening on :: port " + port + "\nconnection from 127.0.0.1 port " + port_of(a) +
+                "\nconnection from ::1 port " + port_of(b) + "\ndisconnected 127.0.0.1 port " +
+                port_of(a) + ": end of stream\ndisconnected ::1 port " + port_of(b) +
+                ": Connection reset by peer\n" + summary(2, 1));
+  EXPECT_EQ(lines_of(room.server.stdout_text()),
+            (Lines{"* " + a + " joined", "* " + b + " joined", "<" + b + "> hello over IPv6",
+                   "* " + a + " left", "* " + b + " left: Connection reset by peer",
+                   "* server closing"}));
+}
+
+// -4 listens on 0.0.0.0 only, -6 on :: only (IPV6_V6ONLY).
+TEST(Stage5Verbose, FourAndSixListenOnOneFamily) {
+  for (const char* only : {"-4", "-6"}) {
+    SCOPED_TRACE(only);
+    const bool v4 = std::string(only) == "-4";
+    Room room = open_room({only}, Stdin::null(), "");
+    EXPECT_TRUE(room.server.wait_for_stderr(std::string("listening on ") + (v4 ? "0.0.0.0" : "::") +
+                                            " port " + std::to_string(room.port) + "\n"));
+    EXPECT_EQ(try_connect(v4 ? AF_INET6 : AF_INET, room.port), ECONNREFUSED);
+    ChatPeers peers(v4 ? AF_INET : AF_INET6, room.port);
+    const std::size_t alice = join(peers, v4 ? AF_INET : AF_INET6);
+    EXPECT_EQ(peers[alice].lines, Lines{welcome(peers[alice].name, 0)});
+    EXPECT_TRUE(closes(room.server, peers));
+  }
+}
+
+// Without -v, nothing on stderr, whatever happens.
+TEST(Stage5Verbose, QuietWithoutV) {
+  // No "listening on" line to read the port from: a port free a moment ago.
+  const int port = unused_port(AF_INET);
+  Process server = Process::start(kProgram, {"-l", "127.0.0.1", std::to_string(port)});
+  ASSERT_TRUE(eventually([&] { return try_connect(AF_INET, port) == 0; }))
+      << "not listening on port " << port << ": " << server.stderr_text();
+  ChatPeers peers(AF_INET, port);
+  const std::size_t alice = join(peers);
+  const std::size_t bob = join(peers);
+  peers.send(alice, "psst\n");
+  ASSERT_TRUE(heard(peers, bob, "<" + peers[alice].name + "> psst"));
+  peers.reset(bob);
+  ASSERT_TRUE(heard(peers, alice, "* " + peers[bob].name + " left: Connection reset by peer"));
+  EXPECT_TRUE(closes(server, peers));
+  EXPECT_EQ(server.stderr_text(), "");
+}
+
+// ------------------------------------------------------------ conversation
+
+// The host types on stdin (a pipe, or a terminal), OpenBSD nc and
+// stage3-duplex are the clients: each sees exactly what the contract says,
+// the host's screen included, and -v counts the lines relayed.
+class Stage5Conversation : public ::testing::TestWithParam<bool> {};
+
+TEST_P(Stage5Conversation, HostNcAndStage3DuplexTalk) {
+  REQUIRE_PROGRAM("nc", "netcat-openbsd");
+  const bool terminal = GetParam();
+  Room room = open_room({}, terminal ? Stdin::terminal() : Stdin::pipe());
+  const std::string port = std::to_string(room.port);
+  Process alice = Process::start("nc", {"-N", "127.0.0.1", port}, Stdin::pipe());
+  ASSERT_TRUE(eventually([&] { return !lines_of(alice.stdout_text()).empty(); }));
+  const std::string a = name_in_welcome(lines_of(alice.stdout_text())[0]);
+  Process bob = Process::start(stage_program("stage3-duplex"), {"127.0.0.1", port}, Stdin::pipe());
+  ASSERT_TRUE(eventually([&] { return !lines_of(bob.stdout_text()).empty(); }));
+  const std::string b = name_in_welcome(lines_of(bob.stdout_text())[0]);
+  ASSERT_TRUE(shows(alice, "* " + b + " joined"));
+
+  alice.write_stdin("/nick alice\n");
+  ASSERT_TRUE(shows(bob, "* " + a + " is now alice"));
+  bob.write_stdin("/nick bob\n");
+  ASSERT_TRUE(shows(alice, "* " + b + " is now bob"));
+  room.server.write_stdin("hello class\n");
+  ASSERT_TRUE(shows(alice, "<host> hello class"));
+  ASSERT_TRUE(shows(bob, "<host> hello class"));
+  alice.write_stdin("hi host\n");
+  ASSERT_TRUE(shows(room.server, "<alice> hi host"));
+  ASSERT_TRUE(shows(bob, "<alice> hi host"));
+  bob.write_stdin("hi alice\n");
+  ASSERT_TRUE(shows(alice, "<bob> hi alice"));
+  ASSERT_TRUE(shows(room.server, "<bob> hi alice"));
+  alice.close_stdin();  // nc -N: end of stream for the room
+  ASSERT_TRUE(shows(bob, "* alice left"));
+  EXPECT_EQ(alice.wait(), Exit::code(0)) << alice.stderr_text();
+  if (!terminal) room.server.close_stdin();  // the room keeps serving
+  bob.write_stdin("just us now\n");
+  ASSERT_TRUE(shows(room.server, "<bob> just us now"));
+  if (!terminal) {
+    ASSERT_TRUE(room.server.running());
+  }
+  if (terminal) {
+    room.server.write_stdin("bye\n");
+    ASSERT_TRUE(shows(bob, "<host> bye"));
+    room.server.write_stdin("\x03");  // Ctrl-C: SIGINT
+  } else {
+    room.server.send_signal(SIGTERM);
+  }
+  ASSERT_TRUE(shows(bob, "* server closing"));
+  EXPECT_EQ(room.server.wait(), Exit::code(0));
+  bob.close_stdin();  // stage3-duplex sends its stdin to the end
+  EXPECT_EQ(bob.wait(), Exit::code(0)) << bob.stderr_text();
+
+  EXPECT_EQ(lines_of(alice.stdout_text()),
+            (Lines{welcome(a, 0), "* " + b + " joined", "* " + a + " is now alice",
+                   "* " + b + " is now bob", "<host> hello class", "<bob> hi alice"}));
+  Lines at_bob{welcome(b, 1),        "* " + a + " is now alice", "* " + b + " is now bob",
+               "<host> hello class", "<alice> hi host",          "* alice left"};
+  if (terminal) at_bob.push_back("<host> bye");
+  at_bob.push_back("* server closing");
+  EXPECT_EQ(lines_of(bob.stdout_text()), at_bob);
+  EXPECT_EQ(lines_of(room.server.stdout_text()),
+            (Lines{"* " + a + " joined", "* " + b + " joined", "* " + a + " is now alice",
+                   "* " + b + " is now bob", "<alice> hi host", "<bob> hi alice", "* alice left",
+                   "<bob> just us now", "* server closing"}));
+  EXPECT_EQ(room.server.stderr_text(),
+            "listening on 127.0.0.1 port " + port + "\nconnection from 127.0.0.1 port " +
+                port_of(a) + "\nconnection from 127.0.0.1 port " + port_of(b) +
+                "\ndisconnected 127.0.0.1 port " + port_of(a) +
+                ": end of stream\ndisconnected 127.0.0.1 port " + port_of(b) +
+                ": server closing\n" + summary(2, terminal ? 5 : 4));
+}
+
+std::string host_input(const ::testing::TestParamInfo<bool>& terminal) {
+  return terminal.param ? "TypingOnATerminal" : "TypingIntoAPipe";
+}
+
+INSTANTIATE_TEST_SUITE_P(Host, Stage5Conversation, ::testing::Values(false, true), host_input);
+
+// ------------------------------------------------------------------- /nick
+
+TEST(Stage5Nick, RenamingRulesAndWhoIsTold) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t alice = join(peers);
+  const std::size_t bob = join(peers);
+  const std::string a = peers[alice].name, b = peers[bob].name;
+  ASSERT_TRUE(heard(peers, alice, "* " + b + " joined"));
+
+  peers.send(alice, "/nick alice\n");
+  ASSERT_TRUE(heard(peers, bob, "* " + a + " is now alice"));
+  ASSERT_TRUE(heard(peers, alice, "* " + a + " is now alice"));
+  // Refused: the sender alone is told, and keeps its name.
+  const std::string too_long(33, 'x');
+  for (const std::string& nick :
+       {std::string("alice"), std::string("bad name"), too_long, std::string(""),
+        std::string("a/b"), std::string("caf\xc3\xa9")}) {
+    SCOPED_TRACE(nick);
+    const std::size_t before = peers[bob].lines.size();
+    peers.send(bob, "/nick " + nick + "\n");
+    ASSERT_TRUE(peers.wait_for_lines(bob, before + 1));
+    EXPECT_EQ(peers[bob].lines.back(), nick == "alice" ? "* nick alice is taken" : kInvalidNick);
+  }
+  // "host" is the host's: refused (the contract does not say with which of
+  // the two answers, so either is right).
+  const std::size_t before = peers[bob].lines.size();
+  peers.send(bob, "/nick host\n");
+  ASSERT_TRUE(peers.wait_for_lines(bob, before + 1));
+  EXPECT_TRUE(peers[bob].lines.back() == "* nick host is taken" ||
+              peers[bob].lines.back() == kInvalidNick)
+      << peers[bob].lines.back();
+  // 32 characters from the whole alphabet, CRLF ended: accepted.
+  const std::string longest = "Az09_.-bcdefghijklmnopqrstuvwxyz";
+  ASSERT_EQ(longest.size(), 32u);
+  peers.send(bob, "/nick " + longest + "\r\n");
+  ASSERT_TRUE(heard(peers, alice, "* " + b + " is now " + longest));
+  // Other "/" lines are text; a name set free can be taken.
+  peers.send(alice, "/me waves\n/nickname x\n/nick alice2\n");
+  ASSERT_TRUE(heard(peers, bob, "* alice is now alice2"));
+  peers.send(bob, "/nick alice\n");
+  ASSERT_TRUE(heard(peers, alice, "* " + longest + " is now alice"));
+  peers.send(alice, "hi\n");
+  ASSERT_TRUE(heard(peers, bob, "<alice2> hi"));
+  peers.close(alice);
+  ASSERT_TRUE(heard(peers, bob, "* alice2 left"));
+  EXPECT_TRUE(closes(room.server, peers));
+
+  EXPECT_EQ(peers[alice].lines, (Lines{welcome(a, 0), "* " + b + " joined",
+                                       "* " + a + " is now alice", "* " + b + " is now " + longest,
+                                       "* alice is now alice2", "* " + longest + " is now alice"}));
+  Lines at_bob{welcome(b, 1), "* " + a + " is now alice", "* nick alice is taken"};
+  for (int invalid = 0; invalid < 5; ++invalid)
+    at_bob.push_back(kInvalidNick);
+  at_bob.push_back(peers[bob].lines.at(at_bob.size()));  // the answer to "host", checked above
+  for (const std::string& line :
+       {"* " + b + " is now " + longest, std::string("<alice> /me waves"),
+        std::string("<alice> /nickname x"), std::string("* alice is now alice2"),
+        "* " + longest + " is now alice", std::string("<alice2> hi"), std::string("* alice2 left"),
+        std::string("* server closing")}) {
+    at_bob.push_back(line);
+  }
+  EXPECT_EQ(peers[bob].lines, at_bob);
+  EXPECT_EQ(lines_of(room.server.stdout_text()),
+            (Lines{"* " + a + " joined", "* " + b + " joined", "* " + a + " is now alice",
+                   "* " + b + " is now " + longest, "<alice> /me waves", "<alice> /nickname x",
+                   "* alice is now alice2", "* " + longest + " is now alice", "<alice2> hi",
+                   "* alice2 left", "* server closing"}));
+}
+
+// --------------------------------------------------------------- bytes
+
+// CR just before LF is dropped (nc -C and telnet send CRLF); any other CR
+// stays; an empty line is relayed as one.
+TEST(Stage5Bytes, CrBeforeLfIsDropped) {
+  REQUIRE_PROGRAM("nc", "netcat-openbsd");
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t sender = join(peers);
+  const std::size_t receiver = join(peers);
+  const std::string s = peers[sender].name;
+  peers.send(sender, "hello\r\nworld\r\n\r\na\rb\r\n\r\r\n");
+  ASSERT_TRUE(peers.wait_for_lines(receiver, 6));
+  Process nc = Process::start("nc", {"-C", "127.0.0.1", std::to_string(room.port)}, Stdin::pipe());
+  ASSERT_TRUE(peers.wait_for_lines(receiver, 7));
+  const std::string n =
+      peers[receiver].lines.back().substr(2, peers[receiver].lines.back().find(' ', 2) - 2);
+  nc.write_stdin("typed with nc -C\n");
+  ASSERT_TRUE(heard(peers, receiver, "<" + n + "> typed with nc -C"));
+  EXPECT_EQ(peers[receiver].lines,
+            (Lines{welcome(peers[receiver].name, 1), "<" + s + "> hello", "<" + s + "> world",
+                   "<" + s + "> ", "<" + s + "> a\rb", "<" + s + "> \r", "* " + n + " joined",
+                   "<" + n + "> typed with nc -C"}));
+  EXPECT_TRUE(closes(room.server, peers));
+  nc.close_stdin();  // OpenBSD nc ends when both directions have
+  EXPECT_EQ(nc.wait(), Exit::code(0));
+}
+
+// NUL is a byte like any other.
+TEST(Stage5Bytes, NulBytesAreRelayed) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t sender = join(peers);
+  const std::size_t receiver = join(peers);
+  const std::string s = peers[sender].name;
+  peers.send(sender, std::string("nul\0inside\0\n\0\n", 14));
+  ASSERT_TRUE(peers.wait_for_lines(receiver, 3));
+  EXPECT_EQ(peers[receiver].lines, (Lines{welcome(peers[receiver].name, 1),
+                                          "<" + s + "> " + std::string("nul\0inside\0", 11),
+                                          "<" + s + "> " + std::string(1, '\0')}));
+  ASSERT_TRUE(on_screen(room.server, peers, "<" + s + "> " + std::string(1, '\0')));
+  EXPECT_TRUE(
+      has_line(room.server.stdout_text(), "<" + s + "> " + std::string("nul\0inside\0", 11)));
+  EXPECT_TRUE(closes(room.server, peers));
+}
+
+// A megabyte (every byte value but LF; NUL and CR included) as one line.
+std::string megabyte_line() {
+  std::string line = random_bytes(1000000, 51);
+  std::replace(line.begin(), line.end(), '\n', '.');
+  line.back() = '.';  // not CR: "a CR just before the LF" must not come into it
+  return line;
+}
+
+// What client `i` received from `name`, pieces joined, and how many pieces.
+std::string reassembled(const ChatPeer& peer, const std::string& name, Lines* pieces) {
+  std::string whole;
+  const std::string prefix = "<" + name + "> ";
+  for (const std::string& line : peer.lines) {
+    if (line.compare(0, prefix.size(), prefix) != 0) continue;
+    pieces->push_back(line.substr(prefix.size()));
+    whole += pieces->back();
+  }
+  return whole;
+}
+
+// 1,000,000 bytes = 244 x 4096 + 576: 244 full pieces as they fill, the
+// rest when the sender's stream ends, then its departure. Nothing lost.
+TEST(Stage5LongLines, AMegabyteWithoutNewlineIsRelayedInPiecesThenTheRestAtTheEnd) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t sender = join(peers);
+  const std::size_t receiver = join(peers);
+  const std::string s = peers[sender].name;
+  const std::string line = megabyte_line();
+  peers.send(sender, line);
+  peers.shutdown_write(sender);
+  ASSERT_TRUE(heard(peers, receiver, "* " + s + " left"));
+  Lines pieces;
+  EXPECT_TRUE(same_bytes(line, reassembled(peers[receiver], s, &pieces)));
+  ASSERT_EQ(pieces.size(), 245u);
+  for (std::size_t i = 0; i < 244; ++i)
+    EXPECT_EQ(pieces[i].size(), 4096u) << "piece " << i;
+  EXPECT_EQ(pieces.back().size(), 576u);
+  EXPECT_EQ(peers[receiver].lines.size(), 1 + 245 + 1u);  // welcome, pieces, departure
+  EXPECT_EQ(peers[receiver].lines.back(), "* " + s + " left");
+  ASSERT_TRUE(peers.pump_until([&] { return peers[sender].ended; }));
+  EXPECT_EQ(peers[sender].lines, (Lines{welcome(s, 0), "* " + peers[receiver].name + " joined"}));
+  EXPECT_EQ(peers[sender].error, 0) << std::strerror(peers[sender].error);
+  EXPECT_TRUE(closes(room.server, peers));
+  ChatPeer screen;
+  screen.lines = lines_of(room.server.stdout_text());
+  Lines screen_pieces;
+  EXPECT_TRUE(same_bytes(line, reassembled(screen, s, &screen_pieces)));
+  EXPECT_EQ(screen_pieces.size(), 245u);
+}
+
+// The same megabyte ended by LF: the rest goes when the LF arrives, and the
+// next line follows whole.
+TEST(Stage5LongLines, AMegabyteLineIsRelayedInPiecesAndTheRestAtItsNewline) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t sender = join(peers);
+  const std::size_t receiver = join(peers);
+  const std::string s = peers[sender].name;
+  const std::string line = megabyte_line();
+  peers.send(sender, line + "\nand a short one\n");
+  ASSERT_TRUE(heard(peers, receiver, "<" + s + "> and a short one"));
+  Lines pieces;
+  EXPECT_TRUE(same_bytes(line + "and a short one", reassembled(peers[receiver], s, &pieces)));
+  ASSERT_EQ(pieces.size(), 246u);
+  EXPECT_EQ(pieces[243].size(), 4096u);
+  EXPECT_EQ(pieces[244].size(), 576u);
+  EXPECT_EQ(peers[receiver].lines.size(), 1 + 246u);
+  EXPECT_TRUE(closes(room.server, peers));
+}
+
+// ------------------------------------------------------------- failures
+
+// A client that resets mid-line: what it had sent of the line is relayed,
+// then its departure with the reason; the room goes on.
+TEST(Stage5Failures, ClientResetMidLine) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t sender = join(peers);
+  const std::size_t receiver = join(peers);
+  const std::string s = peers[sender].name, r = peers[receiver].name;
+  peers.send(sender, "first line\nunfinished li");
+  ASSERT_TRUE(heard(peers, receiver, "<" + s + "> first line"));
+  ASSERT_TRUE(peers.pump_until([&] { return peers[sender].unsent.empty(); }));
+  ASSERT_TRUE(acknowledged(peers[sender].fd.get()));
+  peers.reset(sender);
+  ASSERT_TRUE(heard(peers, receiver, "* " + s + " left: Connection reset by peer"));
+  EXPECT_EQ(peers[receiver].lines,
+            (Lines{welcome(r, 1), "<" + s + "> first line", "<" + s + "> unfinished li",
+                   "* " + s + " left: Connection reset by peer"}));
+  // The room keeps serving: a newcomer hears the one who stayed.
+  const std::size_t newcomer = join(peers);
+  EXPECT_EQ(peers[newcomer].lines, Lines{welcome(peers[newcomer].name, 1)});
+  peers.send(receiver, "still here\n");
+  ASSERT_TRUE(heard(peers, newcomer, "<" + r + "> still here"));
+  EXPECT_TRUE(closes(room.server, peers));
+  EXPECT_TRUE(has_line(room.server.stderr_text(),
+                       "disconnected 127.0.0.1 port " + port_of(s) + ": Connection reset by peer"))
+      << room.server.stderr_text();
+  EXPECT_EQ(last_line(room.server.stderr_text()), summary(3, 3));
+}
+
+// -m MAX: client MAX+1 is told and closed, unannounced; once someone
+// leaves, the next one gets in.
+TEST(Stage5Failures, RoomFull) {
+  Room room = open_room({"-m", "2"});
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t alice = join(peers);
+  const std::size_t bob = join(peers);
+  const std::size_t carol = peers.connect(1);
+  ASSERT_TRUE(peers.pump_until([&] { return peers[carol].ended; }));
+  EXPECT_EQ(peers[carol].lines, Lines{"* room full (2 clients)"});
+  EXPECT_EQ(peers[carol].partial, "");
+  EXPECT_EQ(peers[carol].error, 0) << std::strerror(peers[carol].error);
+  peers.send(bob, "is anyone new here?\n");
+  ASSERT_TRUE(heard(peers, alice, "<" + peers[bob].name + "> is anyone new here?"));
+  peers.close(bob);
+  ASSERT_TRUE(heard(peers, alice, "* " + peers[bob].name + " left"));
+  const std::size_t dave = join(peers);
+  EXPECT_EQ(peers[dave].lines, Lines{welcome(peers[dave].name, 1)});
+  ASSERT_TRUE(heard(peers, alice, "* " + peers[dave].name + " joined"));
+  EXPECT_TRUE(closes(room.server, peers));
+  EXPECT_EQ(
+      peers[alice].lines,
+      (Lines{welcome(peers[alice].name, 0), "* " + peers[bob].name + " joined",
+             "<" + peers[bob].name + "> is anyone new here?", "* " + peers[bob].name + " left",
+             "* " + peers[dave].name + " joined", "* server closing"}));
+  const std::string err = room.server.stderr_text();
+  EXPECT_TRUE(has_line(err, "connection from 127.0.0.1 port " + std::to_string(peers[carol].port) +
+                                " refused: room full"))
+      << err;
+  EXPECT_FALSE(has_line(err, "connection from 127.0.0.1 port " + std::to_string(peers[carol].port)))
+      << err;
+  EXPECT_EQ(last_line(err), summary(3, 1));
+}
+
+// Out of descriptors: the server started with a hard limit of 32 lets in
+// what fits; the others wait in the backlog while it sleeps (little CPU:
+// no busy loop on a listening socket that stays readable), and get in as
+// others leave.
+TEST(Stage5Failures, OutOfDescriptorsWaitsWithoutSpinningAndLetsThemInLater) {
+  Process server = Process::start("/bin/sh", {"-c", "ulimit -n 32; exec \"$0\" \"$@\"", kProgram,
+                                              "-v", "-l", "127.0.0.1", "0"});
+  const int port = server.wait_for_listening_port();
+  {
+    std::ifstream limits("/proc/" + std::to_string(server.pid()) + "/limits");
+    std::string text((std::istreambuf_iterator<char>(limits)), std::istreambuf_iterator<char>());
+    ASSERT_TRUE(std::regex_search(text, std::regex("Max open files +32 +32 "))) << text;
+  }
+  ChatPeers peers(AF_INET, port);
+  const std::size_t count = 40;
+  peers.connect(count);
+  auto welcomed = [&] {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < peers.size(); ++i)
+      n += !peers[i].lines.empty() && peers[i].lines[0].rfind("* you are ", 0) == 0;
+    return n;
+  };
+  ASSERT_TRUE(server.wait_for_stderr("not accepting: accept: Too many open files\n"));
+  // Let those that fit in arrive: the count stops growing.
+  std::size_t admitted = 0;
+  for (int unchanged = 0, rounds = 0; unchanged < 20 && rounds < 2000; ++rounds) {
+    peers.pump(Millis(10));
+    const std::size_t now = welcomed();
+    unchanged = now == admitted ? unchanged + 1 : 0;
+    admitted = now;
+  }
+  ASSERT_GT(admitted, 20u);
+  ASSERT_LT(admitted, count);
+  std::printf("with 32 descriptors, %zu of %zu clients got in\n", admitted, count);
+  // About 1.5 s of waiting: the server must sleep through it.
+  const long before = cpu_ticks(server.pid());
+  const auto until = Clock::now() + std::chrono::milliseconds(1500);
+  peers.pump_until([&] { return Clock::now() >= until; });
+  const long used = cpu_ticks(server.pid()) - before;
+  const long per_second = sysconf(_SC_CLK_TCK);
+  std::printf("server CPU while out of descriptors: %ld ticks of 1/%ld s\n", used, per_second);
+  EXPECT_LE(used, per_second / 5) << "a busy loop while out of descriptors";
+  EXPECT_TRUE(server.running());
+  EXPECT_EQ(welcomed(), admitted);
+  // As many leave as wait: every waiting client gets in.
+  std::size_t to_close = count - admitted;
+  for (std::size_t i = 0; i < count && to_close > 0; ++i) {
+    if (!peers[i].lines.empty()) {
+      peers.close(i);
+      --to_close;
+    }
+  }
+  ASSERT_TRUE(peers.pump_until([&] {
+    for (std::size_t i = 0; i < count; ++i)
+      if (!peers[i].ended && peers[i].lines.empty()) return false;
+    return true;
+  })) << "a waiting client never got in";
+  ASSERT_TRUE(server.wait_for_stderr("accepting again\n"));
+  // The room works: a late one is heard by an early one.
+  std::size_t early = 0, late = count - 1;
+  while (peers[early].ended)
+    ++early;
+  peers.send(late, "I waited\n");
+  ASSERT_TRUE(heard(peers, early, "<" + peers[late].name + "> I waited"));
+  EXPECT_TRUE(closes(server, peers));
+  EXPECT_EQ(last_line(server.stderr_text()), summary(count, 1));
+}
+
+// ------------------------------------------------------------ slow readers
+
+// A client that never reads, under a flood of 64 MiB from another: it is
+// dropped once its queue would pass 256 KiB, the reader that keeps up gets
+// every line in order, and the server's memory stays bounded.
+TEST(Stage5SlowReaders, ANonReaderIsDroppedWhileTheOthersGetEveryLineInBoundedMemory) {
+  // Under AddressSanitizer, freed memory is kept in a quarantine of 256 MiB
+  // to catch use after free: memory the runtime holds, not the program. A
+  // small one lets the bound below measure the program in that build too
+  // (other programs ignore the variable).
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  const std::string quarantine =
+      "ASAN_OPTIONS=" + std::string(asan && *asan ? std::string(asan) + ":" : "") +
+      "quarantine_size_mb=1";
+  Room room = open_room({}, Stdin::null(), "127.0.0.1", Stdout::file(), {quarantine});
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t sleeper = join(peers, AF_INET, 4096);
+  peers[sleeper].reading = false;
+  const std::size_t sender = join(peers);
+  const std::size_t reader = join(peers);
+  const std::string z = peers[sleeper].name, s = peers[sender].name, r = peers[reader].name;
+  ASSERT_TRUE(heard(peers, sender, "* " + r + " joined"));
+
+  // The sender keeps at most 128 lines (128 KiB) ahead of the reader, so
+  // that the reader never falls behind by the server's bound.
+  const std::size_t total = 64 << 10, size = 1024;
+  auto flood_line = [&](std::size_t n) {
+    char head[32];
+    std::snprintf(head, sizeof head, "flood line %08zu ", n);
+    std::string line = head;
+    line.resize(size - 1, static_cast<char>('a' + n % 26));
+    return line;
+  };
+  std::size_t queued = 0, checked = 1, arrived = 0, drops = 0;
+  std::string trouble;
+  long peak = 0;
+  auto last_sample = Clock::now();
+  const bool done = peers.pump_until(
+      [&] {
+        const Lines& got = peers[reader].lines;
+        for (; checked < got.size() && trouble.empty(); ++checked) {
+          if (got[checked] == "* " + z + " dropped: not reading") {
+            ++drops;
+          } else if (got[checked] != "<" + s + "> " + flood_line(arrived++)) {
+            trouble = "line " + std::to_string(checked) + ": " + got[checked].substr(0, 80);
+          }
+        }
+        while (queued < total && queued < arrived + 128 && peers[sender].unsent.size() < 65536) {
+          peers.send(sender, flood_line(queued++) + "\n");
+        }
+        if (Clock::now() - last_sample > Millis(20)) {
+          peak = std::max(peak, peak_rss_kib(room.server.pid()));
+          last_sample = Clock::now();
+        }
+        return !trouble.empty() || (arrived == total && drops == 1);
+      },
+      Millis(60000));
+  peak = std::max(peak, peak_rss_kib(room.server.pid()));
+  ASSERT_EQ(trouble, "");
+  ASSERT_TRUE(done) << arrived << " of " << total << " lines arrived, " << drops << " drops";
+  ASSERT_TRUE(heard(peers, sender, "* " + z + " dropped: not reading"));
+  EXPECT_EQ(peers[sender].lines,
+            (Lines{welcome(s, 1), "* " + r + " joined", "* " + z + " dropped: not reading"}));
+  // The sleeper wakes up to what its kernel holds, then the end.
+  peers[sleeper].reading = true;
+  ASSERT_TRUE(peers.pump_until([&] { return peers[sleeper].ended; }));
+  ASSERT_GE(peers[sleeper].lines.size(), 3u);
+  EXPECT_EQ(Lines(peers[sleeper].lines.begin(), peers[sleeper].lines.begin() + 3),
+            (Lines{welcome(z, 0), "* " + s + " joined", "* " + r + " joined"}));
+  EXPECT_LT(peers[sleeper].received, std::size_t{16} << 20);
+
+  EXPECT_TRUE(closes(room.server, peers));
+  std::printf("stage5-chat relayed %zu MiB past a client that does not read; peak RSS %ld KiB\n",
+              (total * size) >> 20, peak);
+  RecordProperty("peak_rss_kib", static_cast<int>(peak));
+  EXPECT_GT(peak, 0) << "no sample of /proc/PID/status";
+  EXPECT_LT(peak, 32 * 1024) << "KiB";
+  const std::string err = room.server.stderr_text();
+  EXPECT_TRUE(has_line(
+      err, "disconnected 127.0.0.1 port " + port_of(z) + ": not reading (output queue full)"))
+      << err;
+  EXPECT_EQ(last_line(err), summary(3, total));
+  // The host's screen got every line too.
+  const Lines screen = lines_of(room.server.stdout_text());
+  std::size_t flood_on_screen = 0;
+  for (const std::string& line : screen)
+    flood_on_screen += line.rfind("<" + s + "> flood line ", 0) == 0;
+  EXPECT_EQ(flood_on_screen, total);
+  EXPECT_EQ(std::count(screen.begin(), screen.end(), "* " + z + " dropped: not reading"), 1);
+}
+
+// ------------------------------------------------------------------ scale
+
+// 1,000 clients, half over IPv4 and half over IPv6, each says one line at
+// the same moment: every line reaches every other client and the screen.
+TEST(Stage5Scale, AThousandClientsEachHearEveryOther) {
+  const std::size_t half = 500;
+  if (raise_descriptor_limit() < static_cast<long>(2 * half + 64))
+    GTEST_SKIP() << "RLIMIT_NOFILE too low for " << 2 * half << " clients";
+  Room room = open_room({}, Stdin::null(), "", Stdout::file());
+  ChatPeers peers(AF_INET, room.port);
+  peers.connect(half);
+  peers.connect_over(AF_INET6, half);
+  const std::size_t count = peers.size();
+  ASSERT_TRUE(peers.pump_until([&] {
+    for (std::size_t i = 0; i < count; ++i)
+      if (peers[i].lines.empty()) return false;
+    return true;
+  })) << "not every client was welcomed";
+  std::map<std::string, std::string> said;
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::string& name = peers[i].name;
+    EXPECT_EQ(peers[i].lines[0].rfind("* you are " + name + ", ", 0), 0u) << peers[i].lines[0];
+    said[name] = "this is " + name + " speaking";
+  }
+  ASSERT_EQ(said.size(), count);
+  for (std::size_t i = 0; i < count; ++i)
+    peers.send(i, said[peers[i].name] + "\n");
+  // Each client's chat lines, counted as they come.
+  std::vector<std::size_t> chat(count, 0), scanned(count, 0);
+  ASSERT_TRUE(peers.pump_until(
+      [&] {
+        bool all = true;
+        for (std::size_t i = 0; i < count; ++i) {
+          for (; scanned[i] < peers[i].lines.size(); ++scanned[i])
+            chat[i] += peers[i].lines[scanned[i]].rfind("* ", 0) != 0;
+          all = all && chat[i] >= count - 1;
+        }
+        return all;
+      },
+      Millis(60000)))
+      << "some lines never arrived";
+  EXPECT_EQ(missing_chat_lines(peers, said), "");
+  EXPECT_TRUE(closes(room.server, peers));
+  std::size_t on_screen = 0;
+  for (const std::string& line : lines_of(room.server.stdout_text())) {
+    const std::size_t end = line.find("> ");
+    if (line.rfind("<", 0) != 0 || end == std::string::npos) continue;
+    const auto expected = said.find(line.substr(1, end - 1));
+    on_screen += expected != said.end() && line.substr(end + 2) == expected->second;
+  }
+  EXPECT_EQ(on_screen, count);
+  EXPECT_EQ(last_line(room.server.stderr_text()), summary(count, count));
+}
+
+// 50 clients type a line one byte per segment, all at once, interleaved:
+// each line reaches the others whole, never mixed with another.
+TEST(Stage5Scale, FiftyClientsTypingOneByteAtATime) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t count = 50;
+  peers.connect(count);
+  ASSERT_TRUE(peers.pump_until([&] {
+    for (std::size_t i = 0; i < count; ++i)
+      if (peers[i].lines.empty()) return false;
+    return true;
+  }));
+  std::map<std::string, std::string> said;
+  std::size_t longest = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    said[peers[i].name] =
+        "client " + std::to_string(i) + " types this, one byte at a time" + std::string(i % 7, '!');
+    longest = std::max(longest, said[peers[i].name].size() + 1);
+  }
+  for (std::size_t at = 0; at < longest; ++at) {
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::string line = said[peers[i].name] + "\n";
+      if (at < line.size()) peers.send(i, line.substr(at, 1));
+    }
+    peers.pump(Millis(0));  // one byte from each, each in its own segment
+    peers.pump_until([&] {
+      for (std::size_t i = 0; i < count; ++i)
+        if (!peers[i].unsent.empty()) return false;
+      return true;
+    });
+    std::this_thread::sleep_for(Millis(1));  // let the server read them apart
+  }
+  ASSERT_TRUE(peers.pump_until([&] {
+    for (std::size_t i = 0; i < count; ++i) {
+      const Lines& lines = peers[i].lines;
+      if (std::count_if(lines.begin(), lines.end(), [](const std::string& line) {
+            return line.rfind("<", 0) == 0;
+          }) < static_cast<long>(count - 1))
+        return false;
+    }
+    return true;
+  }));
+  EXPECT_EQ(missing_chat_lines(peers, said), "");
+  EXPECT_TRUE(closes(room.server, peers));
+  EXPECT_EQ(last_line(room.server.stderr_text()), summary(count, count));
+}
+
+// 10,000 clients join in storms, then all leave at once, while one client
+// that was there before watches: it is told in a few "* K clients joined"
+// and "* K clients left" lines (not 10,000 each), their counts add up, and
+// the room still serves newcomers afterwards. The server is paused while
+// each storm gathers in its backlog, so that it meets the storm at once.
+TEST(Stage5Scale, TenThousandJoinAndLeaveInStorms) {
+  const long limit = raise_descriptor_limit();
+  const std::size_t storm = std::min<std::size_t>(10000, limit > 200 ? limit - 200 : 0);
+  if (storm < 1000) GTEST_SKIP() << "RLIMIT_NOFILE " << limit << " is too low for the storm";
+  std::ifstream somaxconn_file("/proc/sys/net/core/somaxconn");
+  std::size_t somaxconn = 128;
+  somaxconn_file >> somaxconn;
+  const std::size_t batch = std::max<std::size_t>(16, std::min<std::size_t>(1000, somaxconn / 2));
+  std::printf("%zu clients, in batches of %zu\n", storm, batch);
+
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t watcher = join(peers);
+  while (peers.size() - 1 < storm) {
+    const std::size_t first = peers.size();
+    const std::size_t n = std::min(batch, storm - (first - 1));
+    Paused paused(room.server);
+    peers.connect(n);
+    ASSERT_TRUE(peers.pump_until([&] {
+      for (std::size_t i = first; i < peers.size(); ++i)
+        if (!peers[i].connected) return false;
+      return true;
+    })) << "connections did not complete while the server was paused";
+    paused.resume();
+    ASSERT_TRUE(peers.pump_until([&] {
+      for (std::size_t i = first; i < peers.size(); ++i)
+        if (peers[i].lines.empty()) return false;
+      return true;
+    })) << "a batch was not welcomed";
+  }
+  for (std::size_t i = 1; i < peers.size(); ++i) {
+    const Lines& lines = peers[i].lines;
+    ASSERT_EQ(lines[0].rfind("* you are " + peers[i].name + ", ", 0), 0u) << lines[0];
+  }
+  auto count_announced = [&](const std::string& verb, std::size_t* lines) {
+    std::size_t clients = 0;
+    *lines = 0;
+    for (const std::string& line : peers[watcher].lines) {
+      const std::size_t n = announced(line, verb);
+      clients += n;
+      *lines += n > 0;
+    }
+    return clients;
+  };
+  std::size_t join_lines = 0;
+  ASSERT_TRUE(peers.pump_until([&] { return count_announced("joined", &join_lines) >= storm; }));
+  EXPECT_EQ(count_announced("joined", &join_lines), storm);
+  std::printf("%zu joins announced in %zu lines\n", storm, join_lines);
+  EXPECT_LE(join_lines, storm / 8) << "joins were announced one by one";
+
+  {
+    Paused paused(room.server);
+    for (std::size_t i = 1; i < peers.size(); ++i)
+      peers.close(i);
+  }
+  std::size_t leave_lines = 0;
+  ASSERT_TRUE(peers.pump_until([&] { return count_announced("left", &leave_lines) >= storm; }))
+      << count_announced("left", &leave_lines) << " departures announced";
+  EXPECT_EQ(count_announced("left", &leave_lines), storm);
+  std::printf("%zu departures announced in %zu lines\n", storm, leave_lines);
+  EXPECT_LE(leave_lines, storm / 8) << "departures were announced one by one";
+
+  // Still serving: two newcomers talk, the watcher and the screen hear it.
+  const std::size_t one = join(peers);
+  EXPECT_EQ(peers[one].lines, Lines{welcome(peers[one].name, 1)});
+  const std::size_t two = join(peers);
+  peers.send(one, "after the storm\n");
+  ASSERT_TRUE(heard(peers, two, "<" + peers[one].name + "> after the storm"));
+  ASSERT_TRUE(heard(peers, watcher, "<" + peers[one].name + "> after the storm"));
+  EXPECT_TRUE(closes(room.server, peers));
+  EXPECT_EQ(last_line(room.server.stderr_text()), summary(storm + 3, 1));
+  std::size_t screen_joins = 0, screen_leaves = 0;
+  for (const std::string& line : lines_of(room.server.stdout_text())) {
+    screen_joins += announced(line, "joined");
+    screen_leaves += announced(line, "left");
+  }
+  EXPECT_EQ(screen_joins, storm + 3);
+  EXPECT_EQ(screen_leaves, storm);
+}
+
+// ------------------------------------------------------------------ signals
+
+// SIGTERM or SIGINT: every client is told, then closed; exit 0; -v says
+// why each left and counts exactly the clients let in and lines relayed.
+class Stage5Signals : public ::testing::TestWithParam<int> {};
+
+TEST_P(Stage5Signals, EveryClientIsToldAndTheCountsAreExact) {
+  Room room = open_room({}, Stdin::pipe());
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t alice = join(peers);
+  const std::size_t bob = join(peers);
+  const std::size_t carol = join(peers);
+  const std::string a = peers[alice].name, b = peers[bob].name, c = peers[carol].name;
+  peers.send(alice, "one\n");
+  ASSERT_TRUE(heard(peers, carol, "<" + a + "> one"));
+  peers.send(bob, "two\nthree\n");
+  ASSERT_TRUE(heard(peers, carol, "<" + b + "> three"));
+  room.server.write_stdin("four\n");
+  ASSERT_TRUE(heard(peers, carol, "<host> four"));
+  ASSERT_TRUE(heard(peers, alice, "<host> four"));
+  ASSERT_TRUE(heard(peers, bob, "<host> four"));
+  room.server.send_signal(GetParam());
+  ASSERT_TRUE(peers.pump_until(
+      [&] { return peers[alice].ended && peers[bob].ended && peers[carol].ended; }));
+  EXPECT_EQ(room.server.wait(), Exit::code(0));
+  EXPECT_EQ(peers[alice].lines,
+            (Lines{welcome(a, 0), "* " + b + " joined", "* " + c + " joined", "<" + b + "> two",
+                   "<" + b + "> three", "<host> four", "* server closing"}));
+  EXPECT_EQ(peers[bob].lines, (Lines{welcome(b, 1), "* " + c + " joined", "<" + a + "> one",
+                                     "<host> four", "* server closing"}));
+  EXPECT_EQ(peers[carol].lines, (Lines{welcome(c, 2), "<" + a + "> one", "<" + b + "> two",
+                                       "<" + b + "> three", "<host> four", "* server closing"}));
+  for (std::size_t i : {alice, bob, carol}) {
+    EXPECT_EQ(peers[i].partial, "");
+    EXPECT_EQ(peers[i].error, 0) << std::strerror(peers[i].error);
+  }
+  EXPECT_EQ(lines_of(room.server.stdout_text()),
+            (Lines{"* " + a + " joined", "* " + b + " joined", "* " + c + " joined",
+                   "<" + a + "> one", "<" + b + "> two", "<" + b + "> three", "* server closing"}));
+  const std::string port = std::to_string(room.port);
+  std::string expected = "listening on 127.0.0.1 port " + port + "\n";
+  for (const std::string& name : {a, b, c})
+    expected += "connection from 127.0.0.1 port " + port_of(name) + "\n";
+  const Lines err = lines_of(room.server.stderr_text());
+  ASSERT_EQ(err.size(), 8u) << room.server.stderr_text();
+  EXPECT_EQ(room.server.stderr_text().substr(0, expected.size()), expected);
+  // The order of the goodbyes is the server's own.
+  Lines goodbyes(err.begin() + 4, err.begin() + 7);
+  std::sort(goodbyes.begin(), goodbyes.end());
+  Lines expected_goodbyes;
+  for (const std::string& name : {a, b, c})
+    expected_goodbyes.push_back("disconnected 127.0.0.1 port " + port_of(name) +
+                                ": server closing");
+  std::sort(expected_goodbyes.begin(), expected_goodbyes.end());
+  EXPECT_EQ(goodbyes, expected_goodbyes);
+  EXPECT_EQ(err.back() + "\n", summary(3, 4));
+}
+
+std::string signal_name(const ::testing::TestParamInfo<int>& signal) {
+  return signal.param == SIGTERM ? "Sigterm" : "Sigint";
+}
+
+INSTANTIATE_TEST_SUITE_P(Signal, Stage5Signals, ::testing::Values(SIGTERM, SIGINT), signal_name);
+
+// A client that reads nothing at the end cannot keep the room from closing:
+// what it will take within a second is flushed, then it is closed.
+TEST(Stage5Closing, AClientThatDoesNotReadDoesNotHoldTheClosingUp) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t sleeper = join(peers, AF_INET, 4096);
+  peers[sleeper].reading = false;
+  const std::size_t sender = join(peers);
+  // 200 lines of 1000 bytes: more than its kernel takes, less than the
+  // server's bound, so the server still holds some for it at the end.
+  for (int n = 0; n < 200; ++n)
+    peers.send(sender, std::string(999, static_cast<char>('a' + n % 26)) + "\n");
+  peers.send(sender, "last\n");
+  ASSERT_TRUE(on_screen(room.server, peers, "<" + peers[sender].name + "> last"));
+  EXPECT_TRUE(closes(room.server, peers));
+  EXPECT_EQ(last_line(room.server.stderr_text()), summary(2, 201));
+  ASSERT_TRUE(heard(peers, sender, "* server closing"));
+}
+
+// ---------------------------------------------------------- the host's screen
+
+// The host's stdout is a pipe nobody reads for a while: the room stops
+// reading from clients (TCP pushes back on the sender) instead of dropping
+// the screen or growing without bound; once the screen is read again,
+// everything arrives, everywhere, and nobody was dropped.
+TEST(Stage5HostScreen, AScreenThatFallsBehindHoldsTheRoomBackAndLosesNothing) {
+  Room room = open_room({}, Stdin::null(), "127.0.0.1", Stdout::pipe());
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t sender = join(peers);
+  const std::size_t reader = join(peers);
+  const std::string s = peers[sender].name;
+  const std::size_t total = 8192;  // 8 MiB, far more than the pipe and the bounds hold
+  const std::string text(1000, 'h');
+  for (std::size_t n = 0; n < total; ++n)
+    peers.send(sender, text + "\n");
+  // Pump, without reading the screen, until nothing moves for 300 ms.
+  std::size_t last = 0;
+  for (int unchanged = 0, rounds = 0; unchanged < 30 && rounds < 3000; ++rounds) {
+    peers.pump(Millis(10));
+    unchanged = peers[reader].received == last ? unchanged + 1 : 0;
+    last = peers[reader].received;
+  }
+  EXPECT_LT(peers[reader].lines.size(), 1 + total) << "the room did not wait for its screen";
+  EXPECT_FALSE(peers[sender].unsent.empty()) << "the sender was never held back";
+  // Read the screen again: everything flows.
+  std::size_t screen = 0;
+  ASSERT_TRUE(peers.pump_until(
+      [&] {
+        screen = lines_of(room.server.wait_for_stdout(0, Millis(0))).size();
+        return peers[reader].lines.size() >= 1 + total && screen >= 2 + total;
+      },
+      Millis(60000)))
+      << peers[reader].lines.size() << " lines at the reader, " << screen << " on the screen";
+  EXPECT_TRUE(closes(room.server, peers));
+  const Lines lines = lines_of(room.server.stdout_text());
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), "<" + s + "> " + text),
+            static_cast<long>(total));
+  EXPECT_EQ(last_line(room.server.stderr_text()), summary(2, total));
+}
+
+}  // namespace
