@@ -94,6 +94,14 @@ TEST(Stage1CommandLine, UnknownOptionInAGroupIsNamed) {
   EXPECT_TRUE(is_usage_error(kProgram, {"-xv", "-l", "0"}, "unknown option -x"));
 }
 
+// Found by fuzzing (fuzz/args_fuzz.cpp): for a long option given a value it
+// does not take, getopt sets optopt to the option's own letter, and the
+// message named -h (for --body, a NUL byte). The word as typed is named.
+TEST(Stage1CommandLine, LongOptionGivenAValueIsNamedAsTyped) {
+  EXPECT_TRUE(is_usage_error(kProgram, {"--help=1", "-l", "3000"}, "unknown option --help=1"));
+  EXPECT_TRUE(is_usage_error(kProgram, {"--=1", "-l", "3000"}, "unknown option --=1"));
+}
+
 // ---------------------------------------------------------------- receiving
 
 // Alice (the test) sends several megabytes, every byte value and runs of

@@ -126,6 +126,14 @@ TEST(Stage2CommandLine, UnknownOptionInAGroupIsNamed) {
   EXPECT_TRUE(is_usage_error(kProgram, {"-xv", "localhost", "3000"}, "unknown option -x"));
 }
 
+// Found by fuzzing (fuzz/args_fuzz.cpp): for a long option given a value it
+// does not take, getopt sets optopt to the option's own letter, and the
+// message named -h (for --body, a NUL byte). The word as typed is named.
+TEST(Stage2CommandLine, LongOptionGivenAValueIsNamedAsTyped) {
+  EXPECT_TRUE(is_usage_error(kProgram, {"--help=1", "-l", "3000"}, "unknown option --help=1"));
+  EXPECT_TRUE(is_usage_error(kProgram, {"--=1", "-l", "3000"}, "unknown option --=1"));
+}
+
 // ---------------------------------------------------------------- Alice to Bob
 
 // stage2-connect HOST PORT < file, to stage1-listen -l PORT (every address):

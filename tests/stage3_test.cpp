@@ -144,6 +144,14 @@ TEST(Stage3CommandLine, TimeoutOfADayIsAccepted) {
   EXPECT_EQ(alice.stderr_text(), "");
 }
 
+// Found by fuzzing (fuzz/args_fuzz.cpp): for a long option given a value it
+// does not take, getopt sets optopt to the option's own letter, and the
+// message named -h (for --body, a NUL byte). The word as typed is named.
+TEST(Stage3CommandLine, LongOptionGivenAValueIsNamedAsTyped) {
+  EXPECT_TRUE(is_usage_error(kProgram, {"--help=1", "-l", "3000"}, "unknown option --help=1"));
+  EXPECT_TRUE(is_usage_error(kProgram, {"--=1", "-l", "3000"}, "unknown option --=1"));
+}
+
 // -------------------------------------------------------------- both ways
 
 // Bob (-l) and Alice, both stage3-duplex, each with a file as stdin: both

@@ -130,6 +130,15 @@ TEST(Stage4CommandLine, HelpShowsTheUrlForm) {
   EXPECT_EQ(help.err, "");
 }
 
+// Found by fuzzing (fuzz/args_fuzz.cpp): for a long option given a value it
+// does not take, getopt sets optopt to the option's own letter, and the
+// message named -h (for --body, a NUL byte). The word as typed is named.
+TEST(Stage4CommandLine, LongOptionGivenAValueIsNamedAsTyped) {
+  EXPECT_TRUE(is_usage_error(kProgram, {"--help=1", "-l", "3000"}, "unknown option --help=1"));
+  EXPECT_TRUE(is_usage_error(kProgram, {"--=1", "-l", "3000"}, "unknown option --=1"));
+  EXPECT_TRUE(is_usage_error(kProgram, {"--body=1", "http://x/"}, "unknown option --body=1"));
+}
+
 // ------------------------------------------------- URL mode, scripted servers
 
 TEST(Stage4Url, SendsTheExactRequest) {
