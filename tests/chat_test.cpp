@@ -1,0 +1,171 @@
+// chat_test.cpp: stage 5's room, chat(), called directly in a thread of the
+// test: a loopback listening socket, a pipe as the host's keyboard, a file
+// as the host's screen, a pipe to stop it. Its options are set here to
+// sizes the program never uses (lines of 8 bytes, a room of 2), so that
+// the limits show with a few bytes; what the counts say is read directly.
+//
+// See also: stage5-chat/chat.hpp; stage5_test.cpp for the whole program.
+
+#include "chat.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "chat_peers.hpp"
+#include "data.hpp"
+#include "error.hpp"
+#include "fd.hpp"
+#include "io.hpp"
+#include "peers.hpp"
+
+namespace {
+
+using namespace support;
+using Lines = std::vector<std::string>;
+
+// chat() running in a thread, with a keyboard to type on, a screen to read
+// and a stop button. Stopped and joined on destruction, so a failed
+// assertion leaves nothing running.
+class RoomThread {
+ public:
+  explicit RoomThread(const ChatOptions& options) : options_(options) {
+    std::signal(SIGPIPE, SIG_IGN);  // as main does: a gone client is an error, not death
+    int keyboard[2], stop[2];
+    check(pipe(keyboard), "pipe");
+    check(pipe(stop), "pipe");
+    keyboard_in_.reset(keyboard[0]);
+    keyboard_.reset(keyboard[1]);
+    stop_in_.reset(stop[0]);
+    stop_.reset(stop[1]);
+    screen_.reset(check(open(dir_.file("screen").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600),
+                        "open screen"));
+    thread_ = std::thread([this] {
+      try {
+        chat(server_.fd(), keyboard_in_.get(), screen_.get(), stop_in_.get(), options_, counts_);
+      } catch (const std::exception& e) {
+        failure_ = e.what();
+      }
+    });
+  }
+  ~RoomThread() { stop(); }
+  RoomThread(const RoomThread&) = delete;
+  RoomThread& operator=(const RoomThread&) = delete;
+
+  int port() const { return server_.port(); }
+  void type(const std::string& text) {
+    write_all(keyboard_.get(), text.data(), text.size(), "type");
+  }
+  void close_keyboard() { keyboard_.reset(); }
+  Lines screen() const {
+    const std::string text = read_file(dir_.file("screen"));
+    Lines lines;
+    for (std::size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos;
+         start = end + 1)
+      lines.push_back(text.substr(start, end - start));
+    return lines;
+  }
+  // Presses stop and waits for chat() to return; the counts are final then.
+  const ChatCounts& stop() {
+    if (thread_.joinable()) {
+      write_all(stop_.get(), "x", 1, "stop");
+      thread_.join();
+    }
+    return counts_;
+  }
+  const std::string& failure() const { return failure_; }
+
+ private:
+  ChatOptions options_;
+  ChatCounts counts_;
+  TempDir dir_;
+  LoopbackServer server_;
+  Fd keyboard_in_, keyboard_, stop_in_, stop_, screen_;
+  std::string failure_;
+  std::thread thread_;
+};
+
+ChatOptions quiet(std::size_t max_line = 4096, std::size_t max_clients = SIZE_MAX) {
+  ChatOptions options;
+  options.max_line = max_line;
+  options.max_clients = max_clients;
+  options.verbose = false;
+  return options;
+}
+
+// Lines up to max_line go whole; longer ones in max_line pieces, the rest
+// at the LF, or at the end of the stream.
+TEST(Chat, LinesLongerThanMaxLineGoInPieces) {
+  RoomThread room(quiet(8));
+  ChatPeers peers(AF_INET, room.port());
+  peers.connect(1);
+  ASSERT_TRUE(peers.wait_for_lines(0, 1));
+  peers.connect(1);
+  ASSERT_TRUE(peers.wait_for_lines(1, 1));
+  const std::string s = peers[0].name;
+  peers.send(0, "12345678\n123456789\nabcdefghijklmnopqrst\nxyz");
+  peers.shutdown_write(0);
+  ASSERT_TRUE(peers.wait_for_lines(1, 8));
+  EXPECT_EQ(Lines(peers[1].lines.begin() + 1, peers[1].lines.end()),
+            (Lines{"<" + s + "> 12345678", "<" + s + "> 12345678", "<" + s + "> 9",
+                   "<" + s + "> abcdefgh", "<" + s + "> ijklmnop", "<" + s + "> qrst",
+                   "<" + s + "> xyz", "* " + s + " left"}));
+  const ChatCounts& counts = room.stop();
+  EXPECT_EQ(room.failure(), "");
+  EXPECT_EQ(counts.clients, 2u);
+  EXPECT_EQ(counts.lines, 7u);  // each piece is a line relayed
+}
+
+// max_clients: the one too many is told, closed, and not counted.
+TEST(Chat, TheClientPastMaxClientsIsTurnedAway) {
+  RoomThread room(quiet(4096, 2));
+  ChatPeers peers(AF_INET, room.port());
+  for (std::size_t i = 0; i < 2; ++i) {
+    peers.connect(1);
+    ASSERT_TRUE(peers.wait_for_lines(i, 1));
+  }
+  peers.connect(1);
+  ASSERT_TRUE(peers.pump_until([&] { return peers[2].ended; }));
+  EXPECT_EQ(peers[2].lines, Lines{"* room full (2 clients)"});
+  EXPECT_EQ(room.stop().clients, 2u);
+  EXPECT_EQ(room.failure(), "");
+}
+
+// The host's lines count as relayed, reach every client, and stay off the
+// screen; the end of the keyboard leaves the room open; stop says goodbye
+// to everyone, the screen included.
+TEST(Chat, HostLinesEndOfKeyboardAndStop) {
+  RoomThread room(quiet());
+  ChatPeers peers(AF_INET, room.port());
+  for (std::size_t i = 0; i < 2; ++i) {
+    peers.connect(1);
+    ASSERT_TRUE(peers.wait_for_lines(i, 1));
+  }
+  room.type("good morning\n");
+  ASSERT_TRUE(peers.pump_until([&] {
+    return peers.has_line(0, "<host> good morning") && peers.has_line(1, "<host> good morning");
+  }));
+  room.close_keyboard();
+  peers.send(1, "morning\n");
+  ASSERT_TRUE(
+      peers.pump_until([&] { return peers.has_line(0, "<" + peers[1].name + "> morning"); }));
+  const ChatCounts& counts = room.stop();
+  ASSERT_TRUE(peers.pump_until([&] { return peers[0].ended && peers[1].ended; }));
+  EXPECT_EQ(peers[0].lines.back(), "* server closing");
+  EXPECT_EQ(peers[1].lines.back(), "* server closing");
+  EXPECT_EQ(counts.clients, 2u);
+  EXPECT_EQ(counts.lines, 2u);
+  EXPECT_EQ(room.screen(),
+            (Lines{"* " + peers[0].name + " joined", "* " + peers[1].name + " joined",
+                   "<" + peers[1].name + "> morning", "* server closing"}));
+  EXPECT_EQ(room.failure(), "");
+}
+
+}  // namespace
