@@ -41,8 +41,10 @@
 #   -l CHAT_LOAD  the generator (default: build-bench/chat_load)
 #   CLIENTS       numbers of clients, e.g. "10 100 300"
 #   env: BIN (default: bin, next to this folder), CHAT_RELAY (seconds of
-#   typing per run, default 1), CHAT_WINDOW (lines in flight, default 10:
-#   one per typer), CHAT_STORM (default 5), CHAT_BUDGET (20),
+#   typing per run, default 1), CHAT_TYPERS (default 10), CHAT_WINDOW
+#   (lines in flight, default 10: one per typer; CHAT_TYPERS=1
+#   CHAT_WINDOW=1 makes each pass of the server's loop relay one line),
+#   CHAT_STORM (default 5), CHAT_BUDGET (20),
 #   CHAT_PLOT (the SVG, default docs/bench-chat.svg; empty: no plot)
 #
 # See also: bench/chat_load.cpp, bench/chat_report.py, bench/chat.gnu,
@@ -75,6 +77,7 @@ fi
 bin=${BIN:-$here/../bin}
 relay=${CHAT_RELAY:-1}
 lines_in_flight=${CHAT_WINDOW:-10}
+typers=${CHAT_TYPERS:-10}
 storm_budget=${CHAT_STORM:-5}
 room_budget=${CHAT_BUDGET:-20}
 plot=${CHAT_PLOT-$here/../docs/bench-chat.svg}
@@ -180,7 +183,7 @@ run() {
     # loop, and a `* NAME joined` to everyone, per few joins: quadratic.
     local window=0
     [[ $name == ncat ]] && window=8
-    args=(-c "$window" -J "$room_budget" -d "$relay" -w "$lines_in_flight" -R $((room_budget + 10)))
+    args=(-c "$window" -J "$room_budget" -d "$relay" -t "$typers" -w "$lines_in_flight" -R $((room_budget + 10)))
     limit=$((2 * room_budget + 40))
   fi
   result=$(timeout "$limit" "$load" -p "$port" -n "$n" -P "$server" -k "${args[@]}" \
@@ -204,7 +207,7 @@ runs=$work/runs.txt
 declare -A failed  # failed[server,kind,N]: over budget once, not repeated
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load_before=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo unknown)
-say "${sizes[*]} clients, $rounds rounds, ${relay}s of typing per run: ${servers[*]}"
+say "${sizes[*]} clients, $rounds rounds, ${relay}s of typing per run ($typers typers, $lines_in_flight lines in flight): ${servers[*]}"
 for ((round = 1; round <= rounds; ++round)); do
   for n in "${sizes[@]}"; do
     order=("${servers[@]}")
@@ -226,7 +229,7 @@ for ((round = 1; round <= rounds; ++round)); do
 done
 
 # --- The report. --------------------------------------------------------------------
-header="$started, $(nproc 2>/dev/null || echo '?') CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)), $(uname -sr), load average before: $load_before; ${relay}s of typing per run, $lines_in_flight lines in flight, storm budget ${storm_budget}s, room budget ${room_budget}s; $(ncat --version 2>&1 | head -n 1 || true)"
+header="$started, $(nproc 2>/dev/null || echo '?') CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)), $(uname -sr), load average before: $load_before; ${relay}s of typing per run, $typers typers, $lines_in_flight lines in flight, storm budget ${storm_budget}s, room budget ${room_budget}s; $(ncat --version 2>&1 | head -n 1 || true)"
 if [[ -n $out ]]; then
   cp "$runs" "${out%.md}-runs.txt"
   python3 "$here/chat_report.py" --header "$header" "${out%.md}-runs.txt" | tee "$out"
