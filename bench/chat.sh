@@ -44,7 +44,7 @@
 #   typing per run, default 1), CHAT_TYPERS (default 10), CHAT_WINDOW
 #   (lines in flight, default 10: one per typer; CHAT_TYPERS=1
 #   CHAT_WINDOW=1 makes each pass of the server's loop relay one line),
-#   CHAT_STORM (default 5), CHAT_BUDGET (20),
+#   CHAT_STORM (default 5), CHAT_BUDGET (20), CHAT_SERVERS (default: both),
 #   CHAT_PLOT (the SVG, default docs/bench-chat.svg; empty: no plot)
 #
 # See also: bench/chat_load.cpp, bench/chat_report.py, bench/chat.gnu,
@@ -99,6 +99,13 @@ elif ! command -v python3 >/dev/null 2>&1; then
   say "skipping ncat --chat: python3 is needed to find it a free port"
 else
   servers+=(ncat)
+fi
+if [[ -n ${CHAT_SERVERS-} ]]; then  # e.g. CHAT_SERVERS=stage5-chat: only those
+  wanted=()
+  for name in "${servers[@]}"; do
+    [[ " $CHAT_SERVERS " == *" $name "* ]] && wanted+=("$name")
+  done
+  servers=("${wanted[@]}")
 fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
