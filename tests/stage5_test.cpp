@@ -13,7 +13,6 @@
 //
 // See also: DESIGN.md (stage 5); support/chat_peers.hpp; stage3_test.cpp.
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -245,9 +244,10 @@ std::size_t announced(const std::string& line, const std::string& verb) {
   return 0;
 }
 
-// The `count` lines of a storm-free conversation checked at scale: every
-// chat line ("<NAME> TEXT") a client received, against what every other
-// client sent. Returns "" or what went wrong, for the first few clients.
+// A conversation checked at scale, where `said` maps each client's name to
+// the one line it sent: every client must have received each other
+// client's line exactly once ("<NAME> TEXT"), and not its own; "* " lines
+// are skipped. Returns "" or what went wrong, for the first few clients.
 std::string missing_chat_lines(ChatPeers& peers, const std::map<std::string, std::string>& said) {
   std::string problems;
   int reported = 0;
