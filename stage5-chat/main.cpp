@@ -61,9 +61,13 @@ struct Options {
 };
 
 // The option getopt stopped at: optopt is the letter, even inside a group
-// such as -vx; a long option (--name) is the whole word.
+// such as -vx; a long option (--name) is the whole word. For a long option
+// given a value it does not take (--help=1), getopt sets optopt to the
+// option's own letter: the whole word, not -h, is what was typed.
 std::string option_name(char* argv[]) {
-  return optopt != 0 ? std::string("-") + static_cast<char>(optopt) : std::string(argv[optind - 1]);
+  const std::string word = argv[optind - 1];
+  const bool long_with_value = word.rfind("--", 0) == 0 && word.find('=') != std::string::npos;
+  return optopt != 0 && !long_with_value ? std::string("-") + static_cast<char>(optopt) : word;
 }
 
 // -m MAX, 1 to a million.
