@@ -39,6 +39,7 @@
 #                                   joins the lab the first one started
 # Environment: LAB_BIN=DIR   the programs (default bin/, built with make)
 #              LAB_KEEP=DIR  keep the captures (.pcap) and screens in DIR
+#              LAB_NGINX=none  www serves with stage3-duplex even if nginx is installed
 # Exit status: 0 done, 1 a scene went wrong, 2 the lab cannot run here (the
 # message says why and what to do).
 #
@@ -119,7 +120,9 @@ build() {
     grep -v "is up to date" <<<"$output" || true
     # Stage 5 too, for the shell, where it exists and builds.
     if [[ -n $SHELL_HOST && -f stage5-chat/main.cpp ]]; then
-      make --no-print-directory bin/stage5-chat || echo "lab: stage5-chat did not build: going on without it"
+      output=$(make --no-print-directory bin/stage5-chat 2>&1) ||
+        echo "lab: stage5-chat did not build: going on without it"
+      grep -v "is up to date" <<<"$output" || true
     fi
     BIN=$ROOT/bin
   fi
@@ -478,10 +481,23 @@ count the bytes from each side's SYN (relative, as tcpdump shows them):"
   expect talk '"Hello\n"' "Hello"
   expect talk '"World\n"' "World"
   expect talk "FIN-ACK" "FIN"
-  if command -v tcpdump >/dev/null; then
-    echo
-    echo "The same capture, read by tcpdump (tcpdump -nn -r talk.pcap, the first lines):"
-    tcpdump -nn -r "$WORK/talk.pcap" 2>/dev/null | head -n 4 | cut -c 1-110 | sed 's/^/    | /'
+  tcpdump_view talk
+}
+
+# tcpdump_view NAME: the first lines of the capture as tcpdump reads it,
+# where it can run: in a user namespace it cannot even read a file (it
+# drops privileges first, and setgroups() is denied there).
+tcpdump_view() {
+  command -v tcpdump >/dev/null || return 0
+  local why
+  echo
+  if why=$(tcpdump -nn -r "$WORK/$1.pcap" 2>&1 >"$WORK/$1.tcpdump"); then
+    echo "The same capture, read by tcpdump (tcpdump -nn -r $1.pcap, the first lines):"
+    head -n 4 "$WORK/$1.tcpdump" | cut -c 1-110 | sed 's/^/    | /'
+  else
+    echo "tcpdump cannot run here, not even to read the capture: ${why##*$'\n'}"
+    echo "(In a user namespace it drops privileges, and setgroups() is denied. Outside"
+    echo "the lab it can: LAB_KEEP=DIR make lab keeps the captures, for tcpdump -nn -r.)"
   fi
 }
 
@@ -491,7 +507,7 @@ count the bytes from each side's SYN (relative, as tcpdump shows them):"
 web_server_start() {
   mkdir -p "$WORK/www"
   sed '1,/^\r$/d' demo/response.http >"$WORK/www/index.html"
-  if command -v nginx >/dev/null; then
+  if [[ ${LAB_NGINX:-} != none ]] && command -v nginx >/dev/null; then
     # `user root`: in a user namespace no other user exists to switch to.
     cat >"$WORK/www/nginx.conf" <<EOF
 user root root;
@@ -704,6 +720,7 @@ write_bashrc() {
   echo "$BIN" >"$WORK/bin.path"
   cat >"$WORK/bashrc" <<EOF
 PS1='\h:\w\$ '
+cd "$ROOT"
 echo "You are on \$(hostname) (\$(ip -br -4 address show eth0 2>/dev/null | awk '{ print \$3 }'; ip -br -4 address show lan0 2>/dev/null | awk '{ print \$3 }'))."
 echo "The stages are in your PATH: stage3-duplex -v -l 3000, stage3-duplex bob 3000..."
 echo "Packets: lab-ladder -i eth0 (Ctrl-C stops it). exit (or Ctrl-D) leaves the host."
@@ -728,6 +745,7 @@ inside() {
   BIN=$2
   local shell_host=$3
   trap cleanup EXIT
+  trap 'echo "lab: FAILED: line $LINENO: $BASH_COMMAND" >&2' ERR
   trap 'echo "lab: interrupted: removing the lab" >&2; exit 130' INT TERM
   write_bashrc
   if [[ -n $shell_host ]]; then
