@@ -2,7 +2,7 @@
 //
 // Purpose: the command line is what users type first, and each stage reads
 // it with its own parse_args() (getopt_long, then the operands: PORT,
-// ADDRESS, HOST, -w SECONDS, a URL). The input is split on NUL bytes into
+// ADDRESS, HOST, -w SECONDS, a URL, -m MAX). The input is split on NUL bytes into
 // argv words, as the shell would hand them over, and given to that
 // function; for a listener, listen_address() then reads ADDRESS. Checked,
 // on top of the sanitizers' memory and undefined-behaviour checks:
@@ -19,7 +19,7 @@
 // compiles this file once per stage, with STAGE_MAIN naming its main.cpp
 // and STAGE its number.
 //
-// Usage: fuzz/run.sh [BUILD_DIR] [SECONDS] args_stage1 ... args_stage4
+// Usage: fuzz/run.sh [BUILD_DIR] [SECONDS] args_stage1 ... args_stage5
 //
 // See also: getopt_long(3) ("optind = 0" restarts it), url_fuzz.cpp.
 #include <getopt.h>
@@ -73,9 +73,15 @@ void check_options(const Options& options) {
   check(options.listen || options.port != 0, "port 0 is for listening only");
   check(options.family == AF_UNSPEC || options.family == AF_INET || options.family == AF_INET6,
         "the family is one of AF_UNSPEC, AF_INET, AF_INET6");
-#if STAGE >= 3
+#if STAGE == 3 || STAGE == 4
   check(options.timeout_ms == -1 || (options.timeout_ms >= 1000 && options.timeout_ms <= 86400000),
         "-w is 1 s to a day, or not given");
+#endif
+#if STAGE == 5
+  check(options.listen, "the room only listens");
+  check(options.max_clients >= 1 &&
+            (options.max_clients <= 1000000 || options.max_clients == SIZE_MAX),
+        "-m is 1 to a million, or not given");
 #endif
 #if STAGE == 4
   if (options.url) {
