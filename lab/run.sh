@@ -170,6 +170,26 @@ join_lab() {
     env PATH="$(cat "$lab_dir/bin.path"):$PATH" bash --rcfile "$lab_dir/bashrc" -i
 }
 
+# outside_exit WORK: if the lab still runs (this script was killed, not
+# the lab), asks the lab's first process to clean up, waits for it (3 s at
+# most), then removes its folder.
+outside_exit() {
+  local children=() lab=() pid tries
+  # (The file has no newline at its end: read says 1, and has read it.)
+  read -ra children </proc/$$/task/$$/children 2>/dev/null || true
+  for pid in ${children[@]+"${children[@]}"}; do
+    read -ra lab <"/proc/$pid/task/$pid/children" 2>/dev/null || true
+    kill -TERM ${lab[@]+"${lab[@]}"} 2>/dev/null || true
+  done
+  for ((tries = 60; tries > 0; tries--)); do
+    children=()
+    read -ra children </proc/$$/task/$$/children 2>/dev/null || true
+    ((${#children[@]} > 0)) || break
+    sleep 0.05
+  done
+  rm -rf "$1"
+}
+
 outside() {
   SHELL_HOST=""
   if [[ ${1:-} == --shell ]]; then
@@ -191,9 +211,9 @@ outside() {
   local before after work status=0
   before=$(machine_network)
   work=$(mktemp -d "${TMPDIR:-/tmp}/netcat-lab.XXXXXX")
-  # The lab's first process cleans up after itself; whatever happens to it,
-  # its folder goes when this script ends.
-  trap 'rm -rf "$work"' EXIT
+  # The lab's first process cleans up after itself; its folder goes when
+  # this script ends, even when it is the one killed (kill, a closed terminal).
+  trap 'outside_exit "$work"' EXIT
   unshare "${LAB_UNSHARE[@]}" -- bash "$ROOT/lab/run.sh" --inside "$work" "$BIN" "$SHELL_HOST" ||
     status=$?
   after=$(machine_network)
