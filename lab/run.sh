@@ -511,8 +511,8 @@ tcpdump_view() {
   command -v tcpdump >/dev/null || return 0
   local why
   echo
-  if why=$(tcpdump -nn -r "$WORK/$1.pcap" 2>&1 >"$WORK/$1.tcpdump"); then
-    echo "The same capture, read by tcpdump (tcpdump -nn -r $1.pcap, the first lines):"
+  if why=$(tcpdump -nn -r "$WORK/$1.pcap" tcp 2>&1 >"$WORK/$1.tcpdump"); then
+    echo "The same capture, read by tcpdump (tcpdump -nn -r $1.pcap tcp, the first lines):"
     head -n 4 "$WORK/$1.tcpdump" | cut -c 1-110 | sed 's/^/    | /'
   else
     echo "tcpdump cannot run here, not even to read the capture: ${why##*$'\n'}"
