@@ -4,6 +4,8 @@
 // layout of its RFC, each field checked against the bytes captured, so a
 // truncated or odd frame is skipped, never read past its end.
 //
+// Usage: see packet.hpp.
+//
 // See also: packet.hpp, ladder.cpp; RFC 791, 8200, 9293, 792, 4443, 826.
 
 #include "packet.hpp"
