@@ -10,7 +10,7 @@ JOBS     := 2
 STAGES   := $(patsubst %/main.cpp,%,$(sort $(wildcard stage*/main.cpp)))
 PROGRAMS := $(addprefix bin/,$(STAGES))
 
-.PHONY: all test sanitize test-stage1 test-stage2 test-stage3 test-stage4 diff clean
+.PHONY: all test sanitize test-stage1 test-stage2 test-stage3 test-stage4 test-stage5 diff clean
 all: $(PROGRAMS)
 
 .SECONDEXPANSION:
@@ -32,7 +32,7 @@ sanitize:
 
 # Only the tests a stage needs, e.g. `make test-stage1` (ctest -L stage1).
 # A static pattern rule: make skips plain pattern rules for .PHONY targets.
-test-stage1 test-stage2 test-stage3 test-stage4: test-stage%:
+test-stage1 test-stage2 test-stage3 test-stage4 test-stage5: test-stage%:
 	$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	$(CMAKE) --build build -j $(JOBS)
 	cd build && ctest --output-on-failure -L stage$*
