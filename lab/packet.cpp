@@ -391,5 +391,6 @@ std::string Ladder::draw(const Packet& packet) {
                 port_text(remote_port).c_str());
   lines += rung;
   if (!details.empty()) lines += "  " + details;
+  lines.erase(lines.find_last_not_of(' ') + 1);  // no ports: no trailing blanks
   return lines + "\n";
 }

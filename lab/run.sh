@@ -273,11 +273,14 @@ add_host() {
   unshare --net --mount --uts -- sleep infinity &
   pids+=("$!")
   host_pid[$host]=$!
+  # Ready once unshare has become sleep: its namespaces are made, and its
+  # mounts made private (a bind mount there must not spread to the others).
   local tries
-  for ((tries = 100; tries > 0; tries--)); do
-    [[ $(readlink "/proc/$!/ns/net") != "$(readlink /proc/self/ns/net)" ]] && break
+  for ((tries = 200; tries > 0; tries--)); do
+    [[ $(cat "/proc/$!/comm" 2>/dev/null) == sleep ]] && break
     sleep 0.01
   done
+  ((tries > 0)) || fail "host $host did not start"
   on "$host" hostname "$host"
   on "$host" mount --bind "$WORK/etc/hosts" /etc/hosts
   on "$host" mount --bind "$WORK/etc/nsswitch.conf" /etc/nsswitch.conf
