@@ -419,8 +419,8 @@ void Room::input_ended(const std::string& why) {
   if (!host_.partial.empty()) relay(host_, host_.partial);
   release(host_.partial);
   host_.read_fd = -1;
-  say(options_.verbose, why.empty() ? "end of input: the room goes on"
-                                    : "read from stdin: " + why + ": the room goes on");
+  // A room run with </dev/null ends its input at once: nothing to say then.
+  if (!why.empty()) say(options_.verbose, "read from stdin: " + why + ": the room goes on");
 }
 
 // The host's screen is gone (a closed pipe): the room goes on unseen.
