@@ -14,11 +14,16 @@
 #   port=P     P, wherever it appears in the block, is replaced by a free
 #              loopback port the test picks (a port that just closed: connect
 #              there and be refused); after a command ending with "&", the
-#              test waits until that port is listening
+#              test waits until that port is listening, or, if it already
+#              was, until one more connection to it is established (a client
+#              that stays, such as one more member of a chat room)
 #   busy       the port is held by a listener (bin/stage1-listen -l P) while
 #              the block runs
-# In the expected output, a line "..." stands for any number of lines, and a
-# line ending with "..." for one line starting with what comes before it.
+#   needs=CMD  the block runs CMD (e.g. nc): skipped, and said so, where CMD
+#              is not installed; under CI=true, a failure instead
+# In the expected output, a line "..." stands for any number of lines, and
+# "..." within a line for any text there (client ports, which vary):
+# "* 127.0.0.1:... joined".
 #
 # The commands run from a copy of the repository made of symbolic links (so
 # files they write land in a scratch folder), with bin/ the programs under
@@ -44,7 +49,7 @@ bin=$(cd "${2:-$src/bin}" 2>/dev/null && pwd) || {
   echo "docs_test: no programs in ${2:-$src/bin}: build them first (make)" >&2
   exit 1
 }
-for program in stage1-listen stage2-connect stage3-duplex stage4-http; do
+for program in stage1-listen stage2-connect stage3-duplex stage4-http stage5-chat; do
   [[ -x $bin/$program ]] || {
     echo "docs_test: $bin/$program is missing: build it first" >&2
     exit 1
@@ -74,6 +79,7 @@ ln -s "$bin" "$root/bin"
 
 failures=0
 checked=0
+skipped=0
 fail() {
   echo "FAIL: $*"
   failures=$((failures + 1))
@@ -106,17 +112,32 @@ free_port() {
   return 0
 }
 
-# The prelude of every block's script: kill what the block left running,
-# and __listening PORT, which waits (5 s at most) until PORT is listening.
+# The prelude of every block's script: kill what the block left running.
+# Around each command ending with "&": __before PORT, run before it, prints
+# the number of connections to PORT if PORT is listening already (the
+# command is then a client), nothing otherwise; __started PORT BEFORE, run
+# after it, waits (5 s at most) until PORT is listening, or, given BEFORE,
+# until one more connection to it is established.
 read -r -d '' prelude <<'EOF'
 trap 'kill $(jobs -p) 2>/dev/null' EXIT
-__listening() {
-  local hex tries
+__sockets() {  # PORT STATE: sockets of local port PORT in STATE (0A listening, 01 established)
+  local hex
   printf -v hex '%04X' "$1"
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+    grep -cE "^ *[0-9]+: [0-9A-F]+:$hex [0-9A-F]+:[0-9A-F]+ $2 "
+}
+__before() {
+  (($(__sockets "$1" 0A) > 0)) && __sockets "$1" 01
+}
+__started() {
+  local tries
+  [[ -r /proc/net/tcp ]] || { sleep 1; return 0; }  # no /proc: just wait
   for ((tries = 100; tries > 0; tries--)); do
-    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
-      grep -qE "^ *[0-9]+: [0-9A-F]+:$hex [0-9A-F]+:[0-9A-F]+ 0A " && return 0
-    [[ -r /proc/net/tcp ]] || { sleep 1; return 0; }  # no /proc: just wait
+    if [[ -z $2 ]]; then
+      (($(__sockets "$1" 0A) > 0)) && return 0
+    else
+      (($(__sockets "$1" 01) > $2)) && return 0
+    fi
     sleep 0.05
   done
 }
@@ -124,18 +145,26 @@ EOF
 
 # --- output matching -------------------------------------------------------
 
-# line_matches PATTERN LINE: equal, or PATTERN ends with "..." and LINE
-# starts with the rest of it. Trailing spaces and CRs do not count: a
-# terminal does not show them, and editors strip them from Markdown.
+# line_matches PATTERN LINE: equal, each "..." in PATTERN standing for any
+# text. Trailing spaces and CRs do not count: a terminal does not show them,
+# and editors strip them from Markdown.
 line_matches() {
-  local pattern=$1 line=$2 blank=$' \t\r'
+  local pattern=$1 line=$2 blank=$' \t\r' part
   pattern=${pattern%"${pattern##*[!$blank]}"}
   line=${line%"${line##*[!$blank]}"}
-  if [[ $pattern == *... && $pattern != "..." ]]; then
-    [[ $line == "${pattern%...}"* ]]
-  else
-    [[ $line == "$pattern" ]]
-  fi
+  [[ $pattern == *...* ]] || { [[ $line == "$pattern" ]] && return; }
+  part=${pattern%%...*}
+  [[ $line == "$part"* ]] || return 1
+  line=${line#"$part"}
+  pattern=${pattern#*...}
+  # Each middle part at its first place: that leaves the most for the rest.
+  while [[ $pattern == *...* ]]; do
+    part=${pattern%%...*}
+    [[ $line == *"$part"* ]] || return 1
+    line=${line#*"$part"}
+    pattern=${pattern#*...}
+  done
+  [[ $line == *"$pattern" ]]
 }
 
 # matches_from I J: expected[I..] matches actual[J..], "..." matching any
@@ -164,16 +193,28 @@ matches_from() {
 run_block() {
   local where=$1 options=$2
   shift 2
-  local want_exit="" port_token="" busy=0 option
+  local want_exit="" port_token="" busy=0 option need
+  local -a needs=()
   for option in $options; do
     case $option in
       exit=*) want_exit=${option#exit=} ;;
       port=*) port_token=${option#port=} ;;
       busy) busy=1 ;;
+      needs=*) needs+=("${option#needs=}") ;;
       *) fail "$where: unknown check option \"$option\"" && return ;;
     esac
   done
   [[ $want_exit =~ ^[0-9]+$ ]] || { fail "$where: check needs exit=N" && return; }
+  for need in ${needs[@]+"${needs[@]}"}; do
+    command -v "$need" >/dev/null && continue
+    if [[ ${CI:-} == true ]]; then
+      fail "$where: needs $need, which is not installed"
+    else
+      echo "SKIP: $where: needs $need, which is not installed"
+      skipped=$((skipped + 1))
+    fi
+    return
+  done
 
   port=""
   if [[ -n $port_token ]]; then
@@ -194,8 +235,13 @@ run_block() {
     [[ -n $port_token ]] && line=$(sed -E "$replace; $replace" <<<"$line")
     if [[ $line == '$ '* ]]; then
       commands+=("$line")
-      script+=${line#'$ '}$'\n'
-      [[ -n $port && $line == *'&' ]] && script+="__listening $port"$'\n'
+      if [[ -n $port && $line == *'&' ]]; then
+        script+="__connections=\$(__before $port)"$'\n'
+        script+=${line#'$ '}$'\n'
+        script+="__started $port \"\$__connections\""$'\n'
+      else
+        script+=${line#'$ '}$'\n'
+      fi
     else
       expected+=("$line")
     fi
@@ -307,7 +353,7 @@ check_references() {
     path=${path%.}  # a path may end a sentence
     path=${path%,}
     compgen -G "$root/$path" >/dev/null || fail "$name: path $path does not exist"
-  done < <(grep -oE '(^|[^A-Za-z0-9_./-])(stage[1-4]-[a-z]+|common|demo|docs|tests|bench|fuzz|bin)/[A-Za-z0-9_.*/-]*' "$file" |
+  done < <(grep -oE '(^|[^A-Za-z0-9_./-])(stage[1-5]-[a-z]+|common|demo|docs|tests|bench|fuzz|bin)/[A-Za-z0-9_.*/-]*' "$file" |
     sed -E 's/^[^A-Za-z0-9_.*/-]//' | grep -v '/$' | sort -u)
   while read -r path; do
     [[ -z $path || $path == http* || $path == \#* ]] && continue
@@ -330,7 +376,7 @@ for file in "${lessons[@]}"; do
   check_examples "$file"
 done
 
-echo "docs_test: $checked examples run, from ${#lessons[@]} lessons"
+echo "docs_test: $checked examples run, $skipped skipped, from ${#lessons[@]} lessons"
 if ((failures > 0)); then
   echo "docs_test: $failures problem(s)"
   exit 1
