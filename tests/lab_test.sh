@@ -54,10 +54,18 @@ for program in stage1-listen stage2-connect stage3-duplex stage4-http lab-ladder
   }
 done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/lab_test.XXXXXX")
+# What the lab needs (its script, the page, the programs), copied where an
+# ordinary user can read it: the repository may sit in a home folder nobody
+# else may enter (/root, in CI). Each run writes its lab folder in lab/.
+# Not in TMPDIR, which ctest points into the build folder, for that reason.
+work=$(mktemp -d /tmp/lab_test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-# The unprivileged run writes its lab folder here too.
-chmod 1777 "$work"
+mkdir -p "$work/copy/lab" "$work/copy/demo" "$work/copy/bin" "$work/runs"
+cp "$src/lab/run.sh" "$work/copy/lab/"
+cp "$src/demo/response.http" "$work/copy/demo/"
+cp "$bin"/stage[0-9]-* "$bin/lab-ladder" "$work/copy/bin/"
+chmod -R a+rX "$work"
+chmod 1777 "$work/runs"
 
 # The machine's network, and the network namespaces its processes are in.
 machine_links() { ip -o link show | awk -F': ' '{ print $2 }' | sort; }
@@ -84,8 +92,8 @@ play() {
 
   echo "--- make lab as $mode"
   # env -i-like: no MAKEFLAGS from ctest's make; LAB_BIN: CMake's programs.
-  "$@" env -u MAKEFLAGS -u MAKELEVEL TMPDIR="$work" LAB_BIN="$bin" \
-    timeout -k 5 120 bash "$src/lab/run.sh" >"$out" 2>&1 || status=$?
+  (cd "$work/copy" && "$@" env -u MAKEFLAGS -u MAKELEVEL TMPDIR="$work/runs" LAB_BIN=bin \
+    timeout -k 5 120 bash lab/run.sh) >"$out" 2>&1 || status=$?
   if ((status == 2)); then
     skip "the lab cannot run as $mode here: $(grep -v '^make' "$out" | tr '\n' ' ')"
   fi
@@ -124,7 +132,7 @@ play() {
   local stray
   stray=$(comm -13 <(echo "$processes_before") <(process_netns))
   [[ -z $stray ]] || fail "processes still run in the lab's namespaces after the lab as $mode: $stray"
-  ls -d "$work"/netcat-lab.* >/dev/null 2>&1 && fail "the lab's folder is still there after $mode"
+  ls -d "$work"/runs/netcat-lab.* >/dev/null 2>&1 && fail "the lab's folder is still there after $mode"
   echo "--- as $mode: checked"
 }
 
