@@ -34,7 +34,9 @@
 // join_failed, settle_timeout, relay_timeout, client_closed, skipped; then
 // join_s, settle_s, lines_per_s, p50_us, p99_us, rss_base_kib, rss_idle_kib,
 // hwm_kib, cpu_per_line_us, lost, closed, unnamed, load_cpu_share: the
-// generator's own CPU share while relaying, near 1 when it set the pace),
+// generator's own CPU share while relaying, near 1 when it set the pace;
+// lines_per_read: relay lines per recv() at the receivers, how many lines
+// the server's TCP packed together),
 // read by bench/chat.sh; problems seen on the way (a client closed, a line
 // garbled, out of order or never complete) go to stderr.
 //
@@ -225,6 +227,7 @@ struct Counters {
   uint64_t unnamed = 0;        // lines that came without `<NAME> ` (ncat)
   uint64_t partial_sends = 0;  // send() took part of a line
   uint64_t polls = 0;
+  uint64_t reads = 0;       // recv() calls that brought data
   int closed = 0;           // clients the server closed on us
   std::string first_close;  // why the first one went
 };
@@ -343,6 +346,7 @@ void Room::read_from(size_t i, int64_t now) {
     return;
   }
   count.bytes += static_cast<uint64_t>(got);
+  ++count.reads;
   last_byte_ns_ = now;
   Client& client = clients_[i];
   if (client.state == State::waiting) {
@@ -664,6 +668,7 @@ int main(int argc, char** argv) {
   std::string status = "ok";
   long rss_idle = -1;
   double cpu_relay = -1, own_cpu = 0, scan = -1;
+  uint64_t relay_reads = 0;
   if (!room.join()) {
     status = room.count.closed > 0 ? "join_failed" : "join_timeout";
   } else if (options.join_only) {
@@ -674,9 +679,11 @@ int main(int argc, char** argv) {
     rss_idle = status_kib(pid, "VmRSS");
     scan = room.scan_us();
     const double cpu_before = cpu_seconds(pid), own_before = own_cpu_seconds();
+    const uint64_t reads_before = room.count.reads;
     if (!room.relay()) status = room.count.closed > 0 ? "client_closed" : "relay_timeout";
     cpu_relay = cpu_seconds(pid) - cpu_before;
     own_cpu = own_cpu_seconds() - own_before;
+    relay_reads = room.count.reads - reads_before;
   }
   const double cpu_join = cpu_seconds(pid) - cpu_start - std::max(cpu_relay, 0.0);
   const long hwm = status_kib(pid, "VmHWM");
@@ -690,7 +697,7 @@ int main(int argc, char** argv) {
       "p99_us=%.1f rss_base_kib=%ld rss_idle_kib=%ld hwm_kib=%ld cpu_join_s=%.2f "
       "cpu_relay_s=%.2f cpu_per_line_us=%.3f load_cpu_share=%.2f closed=%d garbled=%llu "
       "out_of_order=%llu unnamed=%llu partial_sends=%llu bytes=%llu polls=%llu server_alive=%d "
-      "scan_us=%.1f\n",
+      "scan_us=%.1f lines_per_read=%.2f\n",
       status.c_str(), options.clients, room.joined, seconds(room.join_ns), seconds(room.settle_ns),
       static_cast<unsigned long long>(room.lines_sent),
       static_cast<unsigned long long>(room.lines_done), static_cast<unsigned long long>(delivered),
@@ -704,7 +711,8 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(room.count.unnamed),
       static_cast<unsigned long long>(room.count.partial_sends),
       static_cast<unsigned long long>(room.count.bytes),
-      static_cast<unsigned long long>(room.count.polls), pid > 0 && running(pid) ? 1 : 0, scan);
+      static_cast<unsigned long long>(room.count.polls), pid > 0 && running(pid) ? 1 : 0, scan,
+      relay_reads > 0 ? static_cast<double>(delivered) / static_cast<double>(relay_reads) : 0.0);
   std::fflush(stdout);
   room.report_problems();
   if (options.stop_server) stop(pid);

@@ -70,6 +70,8 @@ MEASURES = [
      lambda r: number(r, "hwm_kib"), "KiB", "{:,.0f}", "lower"),
     ("One poll() over every idle client, as the server's loop pays on every pass (µs, "
      "measured in the generator)", "room", lambda r: number(r, "scan_us"), "µs", "{:,.1f}", None),
+    ("Relay lines per read() at the receivers (how many lines the server's TCP sent together)",
+     "room", lambda r: number(r, "lines_per_read"), "", "{:.1f}", None),
     ("Load generator's CPU share while relaying (near 1: the generator, not the server, set the pace)",
      "room", lambda r: number(r, "load_cpu_share"), "", "{:.2f}", None),
 ]
