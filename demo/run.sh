@@ -9,7 +9,12 @@
 #   2. A web server made of stage3-duplex and a canned page
 #      (demo/response.http): Alice types an HTTP request by hand
 #      (stage4-http -C), then lets stage4-http write it from a URL (-v).
-#   3. Only with a URL given (make demo URL=http://www.google.com/): the same
+#   3. Bob hosts the whole class (stage5-chat -l): Alice, Carol and Dave
+#      join with nc (stage3-duplex where nc is missing) and talk; Carol
+#      stops reading (Ctrl-Z, here SIGSTOP) while Dave pastes a few MB,
+#      and the room drops her instead of waiting; everyone else gets every
+#      line.
+#   4. Only with a URL given (make demo URL=http://www.google.com/): the same
 #      URL fetch against a real web site, online.
 # Nobody types here: each person's keyboard is a named pipe (FIFO) the
 # script writes to, a line at a time, with pauses. Everything listens on
@@ -21,7 +26,8 @@
 # Usage: demo/run.sh [URL]        (or: make demo [URL=http://HOST/])
 #
 # See also: docs/README.md, docs/architecture.md, docs/stage3-duplex.md,
-# docs/stage4-http.md; mkfifo(1); the exercise, "Make TCP connections".
+# docs/stage4-http.md, docs/stage5-chat.md; mkfifo(1); the exercise, "Make
+# TCP connections".
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +36,7 @@ readonly URL=${1:-}
 readonly PAUSE=0.4  # seconds between two things a person does, to read along
 readonly BIN=bin
 
-for program in stage3-duplex stage4-http; do
+for program in stage3-duplex stage4-http stage5-chat; do
   if [[ ! -x $BIN/$program ]]; then
     echo "demo: $BIN/$program is missing: run make first (make demo does)" >&2
     exit 1
@@ -56,6 +62,7 @@ cleanup() {
   local pid
   for pid in ${pids[@]+"${pids[@]}"}; do
     kill "$pid" 2>/dev/null || true
+    kill -CONT "$pid" 2>/dev/null || true  # a stopped process acts on SIGTERM only once resumed
   done
   for pid in ${pids[@]+"${pids[@]}"}; do
     wait "$pid" 2>/dev/null || true
@@ -292,9 +299,146 @@ grep -q "^< HTTP/1.1 200 OK" "$fetch" || fail "no HTTP/1.1 200 response from the
 ((fetch_status == 0)) || fail "stage4-http exited with status $fetch_status"
 
 # ---------------------------------------------------------------------------
+# The room's clients: nc, as the students would run it, or stage3-duplex.
+if command -v nc >/dev/null; then
+  client=(nc)
+  client_name="nc"
+else
+  client=("$BIN/stage3-duplex")
+  client_name="bin/stage3-duplex"
+fi
+readonly PASTE_LINES=10000  # lines in each 1 MB piece of Dave's paste
+readonly PASTE_PIECES=16    # at most: the drop comes after about 5 on Linux
+
+# join NAME FD: NAME connects to the room with the client, its keyboard on FD.
+join() {
+  local name=$1 fd=$2
+  keyboard "$name-room" "$fd"  # scene 1 has an alice.in already
+  echo "\$ $client_name 127.0.0.1 $port" >"$work/$name.screen"
+  start "$name" "$work/$name.screen" "$work/$name-room.in" "${client[@]}" 127.0.0.1 "$port"
+  wait_for "$work/$name.screen" "* you are "
+}
+
+# paste_piece N: Dave pastes the Nth piece of his file, PASTE_LINES lines of
+# 100 bytes (1 MB) numbered across pieces, so that a reader's copy can be checked
+# for every line, in order. A writer of its own, so the wait has a deadline.
+paste_piece() {
+  awk -v from=$((($1 - 1) * PASTE_LINES + 1)) -v count=$PASTE_LINES 'BEGIN {
+    for (i = from; i < from + count; i++)
+      printf "line %07d of the file Dave pastes: %s\n", i, "the quick brown fox jumps over the lazy dog, again and again."
+  }' >&6 3>&- 4>&- 5>&- &
+  pids+=("$!")
+  wait_exit "$!" 10
+}
+
+# pasted SCREEN: how many lines of Dave's paste SCREEN holds, if they are
+# lines 1, 2, 3... with none missing; "broken" otherwise.
+pasted() {
+  awk '/^<dave> line [0-9]+ of the file/ { if ($3 + 0 != ++n) { print "broken"; bad = 1; exit } }
+    END { if (!bad) print n + 0 }' "$1"
+}
+
+# condense SCREEN: one line in place of each run of pasted lines.
+condense() {
+  awk '/^<dave> line [0-9]+ of the file/ { if (!n) first = $3; last = $3; n++; next }
+    n { printf "(%d lines: <dave> line %s ... <dave> line %s, every one)\n", n, first, last; n = 0 }
+    { print }
+    END { if (n) printf "(%d lines: <dave> line %s ... <dave> line %s, then nothing more)\n", n, first, last }' \
+    "$1" >"$1.condensed"
+  mv "$1.condensed" "$1"
+}
+
+echo
+echo "=== 3. Bob hosts the whole class: one room, many clients (bin/stage5-chat)"
+echo "Bob runs the room; Alice, Carol and Dave join with $client_name, as every student"
+echo "would from their own machine. One poll() loop serves them all."
+
+host=$work/host.screen
+keyboard host 3
+echo "\$ bin/stage5-chat -v -l 127.0.0.1 0" >"$host"
+start host "$host" "$work/host.in" "$BIN/stage5-chat" -v -l 127.0.0.1 0
+port=$(listening_port "$host")
+
+join alice 4
+type_line "$work/alice.screen" 4 "/nick alice" "Alice takes a name"
+join carol 5
+type_line "$work/carol.screen" 5 "/nick carol" "Carol too"
+join dave 6
+type_line "$work/dave.screen" 6 "/nick dave" "and Dave"
+wait_for "$host" "is now dave"
+type_line "$host" 3 "Welcome, everyone!" "Bob types"
+type_line "$work/alice.screen" 4 "hi from alice" "Alice types"
+wait_for "$work/carol.screen" "<alice> hi from alice"
+
+# Ctrl-Z: Carol's client stops, and reads nothing more.
+printf '%-40s %s\n' "(Ctrl-Z)" "<- Carol suspends her client: it reads nothing more" >>"$work/carol.screen"
+kill -STOP "$pid_carol"
+printf '%-40s %s\n' "(pastes a big file)" "<- Dave pastes 1 MB at a time, until the room gives up on Carol" \
+  >>"$work/dave.screen"
+pieces=0
+while ((pieces < PASTE_PIECES)) && ! grep -q "^\* carol dropped: not reading" "$host"; do
+  pieces=$((pieces + 1))
+  paste_piece "$pieces"
+  printf -v last '%07d' $((pieces * PASTE_LINES))
+  wait_for "$host" "<dave> line $last of the file" 10
+done
+grep -q "^\* carol dropped: not reading" "$host" ||
+  fail "Carol was not dropped after $pieces MB"
+wait_for "$work/alice.screen" "* carol dropped: not reading" 10
+type_line "$work/alice.screen" 4 "still here" "Alice: the room goes on"
+wait_for "$work/dave.screen" "<alice> still here"
+
+# fg, then Ctrl-D: Carol's client prints what the kernels held for her.
+printf '%-40s %s\n' "(fg, then Ctrl-D)" "<- Carol resumes: what her kernel and Bob's held, then the end" \
+  >>"$work/carol.screen"
+kill -CONT "$pid_carol"
+exec 5>&-
+wait_exit "$pid_carol" 10
+# The room's last write() to her may have taken part of a line only.
+if [[ -n $(tail -c 1 "$work/carol.screen") ]]; then
+  cut_line=$(tail -n 1 "$work/carol.screen")
+  printf '%*s %s\n' $((40 - ${#cut_line})) "" "<- cut: the room's last write() to her took part of a line" \
+    >>"$work/carol.screen"
+fi
+echo "(exit status $status)" >>"$work/carol.screen"
+
+# Ctrl-C: the room says goodbye; each client then ends its input.
+printf '%-40s %s\n' "(Ctrl-C)" "<- Bob closes the room" >>"$host"
+kill -INT "$pid_host"
+wait_exit "$pid_host"
+echo "(exit status $status)" >>"$host"
+host_status=$status
+for name in alice dave; do
+  wait_for "$work/$name.screen" "* server closing"
+done
+exec 4>&- 6>&- 3>&-
+wait_exit "$pid_alice"
+wait_exit "$pid_dave"
+
+total=$((pieces * PASTE_LINES))
+for name in host alice; do
+  [[ $(pasted "$work/$name.screen") == "$total" ]] || fail "$name did not get all $total lines"
+done
+got=$(pasted "$work/carol.screen")
+[[ $got != broken ]] && ((got < total)) || fail "Carol's lines: $got of $total"
+for name in host alice carol dave; do
+  condense "$work/$name.screen"
+done
+note "$work/alice.screen" "<host> Welcome, everyone!" "from Bob, the host"
+show "Bob's screen (the room's record, with -v on stderr):" "$host"
+show "Alice's screen:" "$work/alice.screen"
+show "Carol's screen:" "$work/carol.screen"
+show "Dave's screen:" "$work/dave.screen"
+echo
+echo "Dave's $((total / PASTE_LINES)) MB ($total lines) reached Bob and Alice whole; Carol's client, suspended,"
+echo "got $got of them, held by the kernels, before the room dropped her (256 KiB queued"
+echo "for her at most): nobody waited for her."
+((host_status == 0)) || fail "stage5-chat exited with status $host_status"
+
+# ---------------------------------------------------------------------------
 if [[ -n $URL ]]; then
   echo
-  echo "=== 3. Online: $URL"
+  echo "=== 4. Online: $URL"
   online=$work/online.screen
   echo "\$ bin/stage4-http -v -w 10 $URL" >"$online"
   start online "$online" "$work/empty" "$BIN/stage4-http" -v -w 10 "$URL"
@@ -308,5 +452,5 @@ if [[ -n $URL ]]; then
 fi
 
 echo
-echo "Done: a two-way TCP conversation and an HTTP exchange, with the project's"
-echo "own programs. Next: docs/README.md, and make diff FROM=1 TO=2."
+echo "Done: a two-way TCP conversation, an HTTP exchange and a room for the whole"
+echo "class, with the project's own programs. Next: docs/README.md, and make diff FROM=1 TO=2."
