@@ -31,6 +31,7 @@ set ylabel "µs per line received"
 plot dir."/cost.tsv" using 1:2 with linespoints lw 2 pt 7 lc rgb ours title "stage5-chat", \
      ""              using 1:3 with linespoints lw 2 pt 5 lc rgb ncat title "ncat --chat"
 
+set key bottom right
 set title "Everyone connects at once: time until each client has its first byte"
 set ylabel "seconds"
 plot dir."/storm.tsv" using 1:2 with linespoints lw 2 pt 7 lc rgb ours title "stage5-chat", \
@@ -40,7 +41,6 @@ plot dir."/storm.tsv" using 1:2 with linespoints lw 2 pt 7 lc rgb ours title "st
 set title "Lines delivered per second, all receivers together"
 set ylabel "lines/s"
 set format y "%.0s%c"
-set key bottom right
 plot dir."/rate.tsv" using 1:2 with linespoints lw 2 pt 7 lc rgb ours title "stage5-chat", \
      ""              using 1:3 with linespoints lw 2 pt 5 lc rgb ncat title "ncat --chat"
 
