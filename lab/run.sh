@@ -163,7 +163,9 @@ join_lab() {
   local host=$1 host_pid user=()
   host_pid=$(awk -v host="$host" '$1 == host { print $2 }' "$lab_dir/hosts.pids")
   [[ -n $host_pid ]] || fail "no host $host in the lab"
-  ((EUID != 0)) && user=(--user)
+  # --preserve-credentials: no setgroups(), which a user namespace denies;
+  # our user is root in the lab's user namespace anyway.
+  ((EUID != 0)) && user=(--user --preserve-credentials)
   echo "lab: joining the running lab ($lab_dir): a shell on $host; exit leaves it"
   nsenter --target "$lab_init" "${user[@]}" --pid --mount -- \
     nsenter --target "$host_pid" --net --mount --uts -- \
@@ -171,8 +173,8 @@ join_lab() {
 }
 
 # outside_exit WORK: if the lab still runs (this script was killed, not
-# the lab), asks the lab's first process to clean up, waits for it (3 s at
-# most), then removes its folder.
+# the lab), asks the lab's first process to clean up, waits for it (2 s at
+# most, then ends it), then removes its folder.
 outside_exit() {
   local children=() lab=() pid tries
   # (The file has no newline at its end: read says 1, and has read it.)
@@ -181,12 +183,16 @@ outside_exit() {
     read -ra lab <"/proc/$pid/task/$pid/children" 2>/dev/null || true
     kill -TERM ${lab[@]+"${lab[@]}"} 2>/dev/null || true
   done
-  for ((tries = 60; tries > 0; tries--)); do
+  for ((tries = 40; tries > 0; tries--)); do
     children=()
     read -ra children </proc/$$/task/$$/children 2>/dev/null || true
     ((${#children[@]} > 0)) || break
     sleep 0.05
   done
+  # Still there (a lab shell does not end on TERM): SIGKILL to unshare,
+  # whose --kill-child passes it on to the lab's first process, and the
+  # kernel ends the rest of the lab's PID namespace with it.
+  ((${#children[@]} == 0)) || kill -KILL "${children[@]}" 2>/dev/null || true
   rm -rf "$1"
 }
 

@@ -80,6 +80,52 @@ expect_line() {
   grep -qF -- "$2" "$1" || fail "$3: no line with \"$2\" in the lab's output ($(basename "$1"))"
 }
 
+# wait_for FILE TEXT: until FILE has a line containing TEXT (10 s at most).
+wait_for() {
+  local tries
+  for ((tries = 200; tries > 0; tries--)); do
+    grep -qF -- "$2" "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# shells MODE COMMAND...: make lab-shell HOST=bob, typed to through a FIFO;
+# then, as from a second terminal, make lab-shell HOST=alice joins that lab
+# and connects to bob by name.
+shells() {
+  local mode=$1
+  shift
+  local keys=$work/runs/$mode.keys bob=$work/$mode.bob alice=$work/$mode.alice shell
+  mkfifo -m 666 "$keys"
+  # The FIFO stays open (descriptor 7) until the test types exit. The
+  # subshell becomes timeout (exec), so that $! can stop the lab: TERM to
+  # timeout, to lab/run.sh, which ends its lab.
+  (cd "$work/copy" && exec 7<>"$keys" && exec "$@" env TMPDIR="$work/runs" LAB_BIN=bin \
+    timeout -k 15 60 bash lab/run.sh --shell bob <"$keys" >"$bob" 2>&1) &
+  shell=$!
+  wait_for "$bob" "You are on bob" || fail "make lab-shell HOST=bob as $mode: no shell on bob"
+  echo 'stage1-listen -v -l 3000' >"$keys"
+  wait_for "$bob" "listening on" || fail "stage1-listen did not start in bob's shell as $mode"
+  (cd "$work/copy" && echo 'hostname; echo Hello | stage2-connect -v bob 3000' |
+    "$@" env TMPDIR="$work/runs" LAB_BIN=bin timeout -k 5 30 bash lab/run.sh --shell alice) >"$alice" 2>&1
+  expect_line "$alice" "joining the running lab" "the second shell joins the first one's lab"
+  expect_line "$alice" "connected to 192.0.2.20 port 3000" "alice connects to bob from a joined shell"
+  wait_for "$bob" "Hello" || fail "Bob's shell did not print Alice's Hello, as $mode"
+  echo exit >"$keys"
+  local tries
+  for ((tries = 200; tries > 0; tries--)); do
+    kill -0 "$shell" 2>/dev/null || break
+    sleep 0.05
+  done
+  if kill -0 "$shell" 2>/dev/null; then
+    fail "bob's shell still runs after exit, as $mode"
+    kill -TERM "$shell"
+  fi
+  wait "$shell" 2>/dev/null
+  echo "--- make lab-shell, two terminals, as $mode: checked"
+}
+
 # play MODE COMMAND...: runs the lab with COMMAND (a way to become MODE's
 # user), checks its output, and that it left nothing behind.
 play() {
@@ -125,12 +171,19 @@ play() {
   expect_line "$out" "stage3-duplex: read from network: Connection reset by peer" "reset"
   expect_line "$out" "Left behind: nothing" "the lab's own check"
 
+  shells "$mode" "$@"
+
   # Nothing left behind: the machine's links and named namespaces, and no
   # process in a network namespace that was not there before.
   [[ $(machine_links) == "$links_before" ]] || fail "ip link differs after the lab as $mode"
   [[ $(machine_netns) == "$netns_before" ]] || fail "ip netns list differs after the lab as $mode"
-  local stray
-  stray=$(comm -13 <(echo "$processes_before") <(process_netns))
+  # (The kernel ends a PID namespace's processes a moment after its first.)
+  local stray tries
+  for ((tries = 40; tries > 0; tries--)); do
+    stray=$(comm -13 <(echo "$processes_before") <(process_netns))
+    [[ -z $stray ]] && break
+    sleep 0.05
+  done
   [[ -z $stray ]] || fail "processes still run in the lab's namespaces after the lab as $mode: $stray"
   ls -d "$work"/runs/netcat-lab.* >/dev/null 2>&1 && fail "the lab's folder is still there after $mode"
   echo "--- as $mode: checked"
