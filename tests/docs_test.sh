@@ -15,8 +15,9 @@
 #              loopback port the test picks (a port that just closed: connect
 #              there and be refused); after a command ending with "&", the
 #              test waits until that port is listening, or, if it already
-#              was, until one more connection to it is established (a client
-#              that stays, such as one more member of a chat room)
+#              was, until one more connection to it is established and
+#              accepted (a client that stays, such as one more member of a
+#              chat room, is then in before the next command runs)
 #   busy       the port is held by a listener (bin/stage1-listen -l P) while
 #              the block runs
 #   needs=CMD  the block runs CMD (e.g. nc): skipped, and said so, where CMD
@@ -117,14 +118,18 @@ free_port() {
 # the number of connections to PORT if PORT is listening already (the
 # command is then a client), nothing otherwise; __started PORT BEFORE, run
 # after it, waits (5 s at most) until PORT is listening, or, given BEFORE,
-# until one more connection to it is established.
+# until one more connection to it is established and the listener's accept
+# queue is empty again (the server has accepted it).
 read -r -d '' prelude <<'EOF'
 trap 'kill $(jobs -p) 2>/dev/null' EXIT
-__sockets() {  # PORT STATE: sockets of local port PORT in STATE (0A listening, 01 established)
+# PORT STATE [QUEUES]: sockets of local port PORT in STATE (0A listening,
+# 01 established) whose tx:rx queues match QUEUES (a listener's rx queue is
+# its accept queue).
+__sockets() {
   local hex
   printf -v hex '%04X' "$1"
   cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
-    grep -cE "^ *[0-9]+: [0-9A-F]+:$hex [0-9A-F]+:[0-9A-F]+ $2 "
+    grep -cE "^ *[0-9]+: [0-9A-F]+:$hex [0-9A-F]+:[0-9A-F]+ $2 ${3:-[0-9A-F]+:[0-9A-F]+} "
 }
 __before() {
   (($(__sockets "$1" 0A) > 0)) && __sockets "$1" 01
@@ -136,7 +141,7 @@ __started() {
     if [[ -z $2 ]]; then
       (($(__sockets "$1" 0A) > 0)) && return 0
     else
-      (($(__sockets "$1" 01) > $2)) && return 0
+      (($(__sockets "$1" 01) > $2 && $(__sockets "$1" 0A '[0-9A-F]+:0+') > 0)) && return 0
     fi
     sleep 0.05
   done
