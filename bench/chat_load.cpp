@@ -73,6 +73,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iomanip>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -649,6 +650,78 @@ void stop(long pid) {
     usleep(10000);
 }
 
+// What one run measured: the phases in order, -1 where a phase did not run.
+struct Result {
+  std::string status = "ok";
+  long rss_base = -1, rss_idle = -1, rss_after = -1, hwm = -1;  // KiB
+  double cpu_join = -1, cpu_relay = -1;                         // the server's, seconds
+  double own_cpu = 0, scan = -1;
+  uint64_t relay_reads = 0;
+};
+
+// Join, settle, scan, relay, settle again, reading the server's /proc at each step.
+Result measure(Room& room, const Options& options) {
+  Result r;
+  const long pid = options.server_pid;
+  const auto budget = static_cast<int64_t>(options.join_budget * 1e9);
+  r.rss_base = status_kib(pid, "VmRSS");
+  const double cpu_start = cpu_seconds(pid);
+  if (!room.join()) {
+    r.status = room.count.closed > 0 ? "join_failed" : "join_timeout";
+  } else if (!options.join_only && !room.settle(budget)) {
+    r.status = "settle_timeout";
+  } else if (!options.join_only) {
+    r.rss_idle = status_kib(pid, "VmRSS");
+    r.scan = room.scan_us();
+    const double cpu_before = cpu_seconds(pid), own_before = own_cpu_seconds();
+    const uint64_t reads_before = room.count.reads;
+    if (!room.relay()) r.status = room.count.closed > 0 ? "client_closed" : "relay_timeout";
+    r.cpu_relay = cpu_seconds(pid) - cpu_before;
+    r.own_cpu = own_cpu_seconds() - own_before;
+    r.relay_reads = room.count.reads - reads_before;
+    room.settle(budget);
+    r.rss_after = status_kib(pid, "VmRSS");  // given back after the burst?
+  }
+  r.cpu_join = cpu_seconds(pid) - cpu_start - std::max(r.cpu_relay, 0.0);
+  r.hwm = status_kib(pid, "VmHWM");
+  return r;
+}
+
+double ratio(double a, double b) {
+  return b > 0 ? a / b : -1;
+}
+
+// One line of KEY=VALUE words, for bench/chat.sh.
+void print(const Room& room, const Options& options, const Result& r) {
+  const double relay_s = seconds(room.relay_ns);
+  const auto delivered = room.count.delivered;
+  const auto lines = static_cast<double>(delivered);
+  const uint64_t expected = room.lines_sent * static_cast<uint64_t>(options.clients - 1);
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(4) << "status=" << r.status
+      << " clients=" << options.clients << " joined=" << room.joined
+      << " join_s=" << seconds(room.join_ns) << " settle_s=" << seconds(room.settle_ns)
+      << " lines_sent=" << room.lines_sent << " lines_done=" << room.lines_done
+      << " delivered=" << delivered << " lost=" << expected - std::min(expected, delivered)
+      << " relay_s=" << relay_s << std::setprecision(0) << " lines_per_s=" << ratio(lines, relay_s)
+      << std::setprecision(1) << " p50_us=" << room.latency.percentile_us(0.5)
+      << " p99_us=" << room.latency.percentile_us(0.99) << " rss_base_kib=" << r.rss_base
+      << " rss_idle_kib=" << r.rss_idle << " rss_after_kib=" << r.rss_after << " hwm_kib=" << r.hwm
+      << std::setprecision(2) << " cpu_join_s=" << r.cpu_join << " cpu_relay_s=" << r.cpu_relay
+      << std::setprecision(3)
+      << " cpu_per_line_us=" << (r.cpu_relay >= 0 ? ratio(r.cpu_relay * 1e6, lines) : -1.0)
+      << std::setprecision(2) << " load_cpu_share=" << ratio(r.own_cpu, relay_s)
+      << " closed=" << room.count.closed << " garbled=" << room.count.garbled
+      << " out_of_order=" << room.count.out_of_order << " unnamed=" << room.count.unnamed
+      << " partial_sends=" << room.count.partial_sends << " bytes=" << room.count.bytes
+      << " polls=" << room.count.polls
+      << " server_alive=" << (options.server_pid > 0 && running(options.server_pid) ? 1 : 0)
+      << std::setprecision(1) << " scan_us=" << r.scan << std::setprecision(2)
+      << " lines_per_read=" << ratio(lines, static_cast<double>(r.relay_reads)) << "\n";
+  std::fputs(out.str().c_str(), stdout);
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -660,61 +733,10 @@ int main(int argc, char** argv) {
                 options.clients, options.clients + 16, static_cast<unsigned long long>(hard));
     return 0;
   }
-  const long pid = options.server_pid;
   Room room(options);
-  const long rss_base = status_kib(pid, "VmRSS");
-  const double cpu_start = cpu_seconds(pid);
-
-  std::string status = "ok";
-  long rss_idle = -1;
-  double cpu_relay = -1, own_cpu = 0, scan = -1;
-  uint64_t relay_reads = 0;
-  if (!room.join()) {
-    status = room.count.closed > 0 ? "join_failed" : "join_timeout";
-  } else if (options.join_only) {
-    status = "ok";
-  } else if (!room.settle(static_cast<int64_t>(options.join_budget * 1e9))) {
-    status = "settle_timeout";
-  } else {
-    rss_idle = status_kib(pid, "VmRSS");
-    scan = room.scan_us();
-    const double cpu_before = cpu_seconds(pid), own_before = own_cpu_seconds();
-    const uint64_t reads_before = room.count.reads;
-    if (!room.relay()) status = room.count.closed > 0 ? "client_closed" : "relay_timeout";
-    cpu_relay = cpu_seconds(pid) - cpu_before;
-    own_cpu = own_cpu_seconds() - own_before;
-    relay_reads = room.count.reads - reads_before;
-  }
-  const double cpu_join = cpu_seconds(pid) - cpu_start - std::max(cpu_relay, 0.0);
-  const long hwm = status_kib(pid, "VmHWM");
-  const double relay_s = seconds(room.relay_ns);
-  const uint64_t delivered = room.count.delivered;
-  const uint64_t expected = room.lines_sent * static_cast<uint64_t>(options.clients - 1);
-
-  std::printf(
-      "status=%s clients=%d joined=%d join_s=%.4f settle_s=%.4f lines_sent=%llu "
-      "lines_done=%llu delivered=%llu lost=%llu relay_s=%.4f lines_per_s=%.0f p50_us=%.1f "
-      "p99_us=%.1f rss_base_kib=%ld rss_idle_kib=%ld hwm_kib=%ld cpu_join_s=%.2f "
-      "cpu_relay_s=%.2f cpu_per_line_us=%.3f load_cpu_share=%.2f closed=%d garbled=%llu "
-      "out_of_order=%llu unnamed=%llu partial_sends=%llu bytes=%llu polls=%llu server_alive=%d "
-      "scan_us=%.1f lines_per_read=%.2f\n",
-      status.c_str(), options.clients, room.joined, seconds(room.join_ns), seconds(room.settle_ns),
-      static_cast<unsigned long long>(room.lines_sent),
-      static_cast<unsigned long long>(room.lines_done), static_cast<unsigned long long>(delivered),
-      static_cast<unsigned long long>(expected - std::min(expected, delivered)), relay_s,
-      relay_s > 0 ? static_cast<double>(delivered) / relay_s : 0.0, room.latency.percentile_us(0.5),
-      room.latency.percentile_us(0.99), rss_base, rss_idle, hwm, cpu_join, cpu_relay,
-      delivered > 0 && cpu_relay >= 0 ? cpu_relay * 1e6 / static_cast<double>(delivered) : -1.0,
-      relay_s > 0 ? own_cpu / relay_s : 0.0, room.count.closed,
-      static_cast<unsigned long long>(room.count.garbled),
-      static_cast<unsigned long long>(room.count.out_of_order),
-      static_cast<unsigned long long>(room.count.unnamed),
-      static_cast<unsigned long long>(room.count.partial_sends),
-      static_cast<unsigned long long>(room.count.bytes),
-      static_cast<unsigned long long>(room.count.polls), pid > 0 && running(pid) ? 1 : 0, scan,
-      relay_reads > 0 ? static_cast<double>(delivered) / static_cast<double>(relay_reads) : 0.0);
-  std::fflush(stdout);
+  const Result result = measure(room, options);
+  print(room, options, result);
   room.report_problems();
-  if (options.stop_server) stop(pid);
+  if (options.stop_server) stop(options.server_pid);
   return 0;
 }
