@@ -763,7 +763,7 @@ interactive_shell() {
   cat <<EOF
 lab: hosts alice 192.0.2.10, bob 192.0.2.20, router 192.0.2.1 and 198.51.100.1,
      www 198.51.100.80 ($([[ -n $web_pid ]] && echo "nginx on port 80" || echo "no web server: no nginx here")).
-lab: another terminal joins this lab with: make lab-shell HOST=bob
+lab: another terminal joins this lab with: make lab-shell HOST=$([[ $host == alice ]] && echo bob || echo alice)
 lab: the lab ends, everything removed, when this shell exits.
 EOF
   on "$host" env PATH="$BIN:$PATH" bash --rcfile "$WORK/bashrc" -i || true
