@@ -46,6 +46,7 @@
 # See also: docs/lab.md, lab/ladder.cpp, demo/run.sh; ip(8), ip-netns(8),
 # unshare(1), nsenter(1), namespaces(7), veth(4), packet(7).
 
+# shellcheck disable=SC2154  # pid_NAME, capture_NAME: set by printf -v in start()
 set -euo pipefail
 cd "$(dirname "$0")/.."
 readonly ROOT=$PWD
@@ -142,6 +143,8 @@ machine_network() {
 # the newest one, in `lab_init`, and its folder in `lab_dir`.
 find_lab() {
   local dir status pid
+  # Newest first; mktemp's names have no blanks.
+  # shellcheck disable=SC2045
   for dir in $(ls -dt "${TMPDIR:-/tmp}"/netcat-lab.* 2>/dev/null); do
     [[ -O $dir && -f $dir/hosts.pids ]] || continue
     for status in /proc/[0-9]*/status; do
@@ -581,7 +584,6 @@ stage_server_start() {
   "${into[@]}" "$BIN/stage3-duplex" -l 198.51.100.80 80 <"$WORK/server.in" \
     >"$WORK/server.request" 2>/dev/null 3>&- 4>&- 5>&- 6>&- &
   pids+=("$!")
-  stage_server=$!
   sleep 0.2
 }
 
