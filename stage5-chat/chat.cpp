@@ -22,8 +22,10 @@
 //   blocking send() to each client in turn would let one student who stopped
 //   reading freeze the whole room, as it does with ncat --chat.
 // - Work per pass is bounded: one read per ready client, a bounded number of
-//   accepts, and joins and leaves announced once per pass ("* 500 clients
-//   left"), never once per departure to everyone (that is N x N).
+//   accepts. Joins and leaves wait, and go out together before the next
+//   line relayed or a second after the last announcement ("* 500 clients
+//   left"), never one by one to everyone: N arrivals told to N people is
+//   N x N writes.
 //
 // The cost of poll(): each pass hands the kernel the whole array, and the
 // kernel checks every entry, so a pass costs O(clients) even when one client
@@ -39,6 +41,8 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -59,13 +63,18 @@
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 const char kHostName[] = "host";  // the name of lines typed on stdin
 const std::size_t kReadSize = 64 * 1024;
 // Accepted per pass at most, so a crowd at the door cannot keep the loop
 // from the clients already in.
 const int kAcceptsPerPass = 1024;
-// More joins (or leaves) than this in one pass are announced as one line.
+// More joins (or leaves) than this at once are announced as one line.
 const std::size_t kNamedAnnouncements = 3;
+// Joins and leaves alone (no line to go before) are announced at most once
+// in this long.
+const int kAnnounceEveryMs = 1000;
 // Why a client was dropped, for -v; the others read "dropped: not reading".
 const char kNotReading[] = "not reading (output queue full)";
 // How long, after SIGINT or SIGTERM, clients get to take what is queued.
@@ -81,12 +90,13 @@ struct Outbox {
 // A client, or the host: the host reads stdin and writes stdout, a client
 // reads and writes its socket.
 struct Peer {
-  Fd socket;            // empty for the host
-  int read_fd = -1;     // -1 once there is nothing more to read
-  int write_fd = -1;    // -1 once the reader is gone
-  std::string name;     // "127.0.0.1:40000", "[::1]:40000", or its /nick
-  std::string where;    // "127.0.0.1 port 40000", for -v
-  std::string partial;  // the line being typed, until its LF arrives
+  std::uint64_t id = 0;  // 1, 2, ... in order of arrival; 0 for the host
+  Fd socket;             // empty for the host
+  int read_fd = -1;      // -1 once there is nothing more to read
+  int write_fd = -1;     // -1 once the reader is gone
+  std::string name;      // "127.0.0.1:40000", "[::1]:40000", or its /nick
+  std::string where;     // "127.0.0.1 port 40000", for -v
+  std::string partial;   // the line being typed, until its LF arrives
   Outbox out;
   bool gone = false;  // leaving: closed at the end of this pass
   std::string why;    // why it left: "" for a plain end of stream
@@ -117,6 +127,13 @@ void say(bool verbose, const std::string& line) {
   if (verbose) std::cerr << line + "\n";
 }
 
+// A join or a leave not told yet, and who is to hear of it: the clients in
+// the room when it happened, ids up to `newest`.
+struct News {
+  std::string line;  // "* NAME joined", "* NAME left: REASON"
+  std::uint64_t newest;
+};
+
 enum Slot { kStop, kListener, kInput, kOutput, kClients };
 
 class Room {
@@ -143,6 +160,9 @@ class Room {
   void screen_lost(const std::string& why);
   void remove_departed();
   void announce();
+  void tell(std::vector<News>& news, const char* what);
+  void tell_earlier(std::uint64_t newest, std::string_view text);
+  int poll_timeout() const;
   bool anything_queued() const;
 
   int listener_;
@@ -154,11 +174,12 @@ class Room {
   bool accepting_ = true;  // false while out of descriptors
   bool closing_ = false;   // after SIGINT or SIGTERM
   std::vector<pollfd> slots_;
-  std::vector<Peer> clients_;      // clients_[i] is in slots_[kClients + i]
-  std::vector<char> scratch_;      // every read lands here first
-  std::size_t departures_ = 0;     // marked gone, not yet removed
-  std::vector<int> joined_;        // sockets let in during this pass
-  std::vector<std::string> left_;  // "* NAME left" lines of this pass
+  std::vector<Peer> clients_;              // clients_[i] is in slots_[kClients + i]
+  std::vector<char> scratch_;              // every read lands here first
+  std::size_t departures_ = 0;             // marked gone, not yet removed
+  std::vector<News> joins_;                // not told yet
+  std::vector<News> leaves_;               // not told yet
+  Clock::time_point next_announcement_{};  // the earliest for joins and leaves alone
 };
 
 Room::Room(int listener, int input, int output, int stop, const ChatOptions& options,
@@ -198,9 +219,7 @@ void Room::watch() {
 void Room::serve() {
   for (;;) {
     watch();
-    // Clients marked gone at the end of the last pass are removed in this
-    // one: don't sleep before that.
-    int ready = poll(slots_.data(), slots_.size(), departures_ > 0 ? 0 : -1);
+    int ready = poll(slots_.data(), slots_.size(), poll_timeout());
     if (ready == -1 && errno == EINTR) continue;
     check(ready, "poll");
     if (slots_[kStop].revents) return;
@@ -217,9 +236,20 @@ void Room::serve() {
       if (revents & POLLNVAL) leave(clients_[i], "invalid descriptor");
     }
     remove_departed();
-    announce();
+    if (Clock::now() >= next_announcement_) announce();
     flush_all();
   }
+}
+
+// How long poll() may sleep: not at all while clients marked gone wait to
+// be removed; until joins and leaves are due, if some wait; else as long as
+// nothing happens.
+int Room::poll_timeout() const {
+  if (departures_ > 0) return 0;
+  if (joins_.empty() && leaves_.empty()) return -1;
+  auto due =
+      std::chrono::duration_cast<std::chrono::milliseconds>(next_announcement_ - Clock::now());
+  return static_cast<int>(std::max<long long>(0, due.count() + 1));  // +1: not a moment early
 }
 
 // Lets in the clients waiting in the listen queue, as many as are there
@@ -254,6 +284,12 @@ void Room::admit(Fd socket, const sockaddr* address) {
     say(options_.verbose, "connection from " + where + " closed: fcntl: " + std::strerror(errno));
     return;
   }
+  // Each pass hands a client all that is queued for it in one write(), so
+  // Nagle's algorithm has nothing to gather: it would only hold a short
+  // line back until the one before is acknowledged (up to 40 ms, with the
+  // peer's delayed ACKs).
+  int on = 1;
+  setsockopt(socket.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);  // best effort: only speed
   if (clients_.size() >= options_.max_clients) {
     // A new socket's send buffer is empty: this short write fits.
     const std::string full = "* room full (" + std::to_string(options_.max_clients) + " clients)\n";
@@ -271,10 +307,10 @@ void Room::admit(Fd socket, const sockaddr* address) {
   const std::size_t others = clients_.size();
   send(client, "* you are " + client.name + ", " + std::to_string(others) +
                    (others == 1 ? " other" : " others") + " here; /nick NAME changes your name\n");
-  joined_.push_back(client.socket.get());
+  client.id = ++counts_.clients;
+  joins_.push_back({"* " + client.name + " joined\n", client.id - 1});
   clients_.push_back(std::move(client));
   slots_.push_back({-1, 0, 0});
-  ++counts_.clients;
 }
 
 // One read() per ready peer per pass, so a client that floods the room
@@ -349,7 +385,10 @@ void Room::rename(Peer& peer, std::string_view nick) {
 }
 
 // Queues `text` for every client but `except`, and for the host's screen.
+// Joins and leaves not told yet go first: nobody hears from a client
+// before hearing that it came in.
 void Room::broadcast(std::string_view text, const Peer* except, bool to_screen) {
+  announce();
   for (Peer& client : clients_) {
     if (&client != except) send(client, text);
   }
@@ -443,13 +482,13 @@ void Room::remove_departed() {
     if (!client.partial.empty()) relay(client, client.partial);
     say(options_.verbose, "disconnected " + client.where + ": " +
                               (client.why.empty() ? "end of stream" : client.why));
-    if (client.why.empty()) {
-      left_.push_back("* " + client.name + " left\n");
-    } else if (client.why == kNotReading) {
-      left_.push_back("* " + client.name + " dropped: not reading\n");
-    } else {
-      left_.push_back("* " + client.name + " left: " + client.why + "\n");
+    std::string line = "* " + client.name + " left\n";
+    if (client.why == kNotReading) {
+      line = "* " + client.name + " dropped: not reading\n";
+    } else if (!client.why.empty()) {
+      line = "* " + client.name + " left: " + client.why + "\n";
     }
+    leaves_.push_back({line, counts_.clients});
     std::swap(client, clients_.back());
     clients_.pop_back();  // closes its socket
     slots_.pop_back();
@@ -459,29 +498,37 @@ void Room::remove_departed() {
   }
 }
 
-// Joins and leaves of this pass: each named when few, else one line that
-// counts them, so a crowd arriving or leaving costs O(clients) per pass.
+// The joins and leaves not told yet. This costs O(clients), and comes only
+// before something else goes to everyone (which costs that much anyway) or
+// once a second: a crowd arriving one by one costs O(clients) a second,
+// not O(clients) each.
 void Room::announce() {
-  if (joined_.size() > kNamedAnnouncements) {
-    broadcast("* " + std::to_string(joined_.size()) + " clients joined\n", nullptr, true);
+  if (joins_.empty() && leaves_.empty()) return;
+  next_announcement_ = Clock::now() + std::chrono::milliseconds(kAnnounceEveryMs);
+  tell(joins_, "joined");
+  tell(leaves_, "left");
+}
+
+// Each line of `news` when there are few, else one line that counts them.
+void Room::tell(std::vector<News>& news, const char* what) {
+  if (news.size() > kNamedAnnouncements) {
+    const std::string count = "* " + std::to_string(news.size()) + " clients " + what + "\n";
+    tell_earlier(news.front().newest, count);
   } else {
-    for (int socket : joined_) {
-      auto joiner = std::find_if(clients_.begin(), clients_.end(),
-                                 [&](const Peer& c) { return c.socket.get() == socket; });
-      if (joiner != clients_.end()) {
-        broadcast("* " + joiner->name + " joined\n", &*joiner, true);
-      }
+    for (const News& item : news) {
+      tell_earlier(item.newest, item.line);
     }
   }
-  if (left_.size() > kNamedAnnouncements) {
-    broadcast("* " + std::to_string(left_.size()) + " clients left\n", nullptr, true);
-  } else {
-    for (const std::string& line : left_) {
-      broadcast(line, nullptr, true);
-    }
+  news.clear();
+}
+
+// `text` to the host's screen and to the clients up to id `newest`: those
+// in the room when it happened. Who came later was told who was here.
+void Room::tell_earlier(std::uint64_t newest, std::string_view text) {
+  for (Peer& client : clients_) {
+    if (client.id <= newest) send(client, text);
   }
-  joined_.clear();
-  left_.clear();
+  send(host_, text);
 }
 
 // After SIGINT or SIGTERM: "* server closing" to everyone, then at most
@@ -491,12 +538,11 @@ void Room::close_all() {
   closing_ = true;
   remove_departed();
   broadcast("* server closing\n", nullptr, true);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kGoodbyeMs);
+  const auto deadline = Clock::now() + std::chrono::milliseconds(kGoodbyeMs);
   for (;;) {
     flush_all();
     remove_departed();  // those whose last write failed
-    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (!anything_queued() || remaining.count() <= 0) break;
     watch();
     int ready = poll(slots_.data(), slots_.size(), static_cast<int>(remaining.count()));
