@@ -66,7 +66,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 const char kHostName[] = "host";  // the name of lines typed on stdin
-const std::size_t kReadSize = 64 * 1024;
+// Read from one client per pass at most. Small, because every line read
+// becomes a copy, with its sender's name, for each of the others: 4 KiB
+// of one-byte lines is some 100 KiB for each reader.
+const std::size_t kReadSize = 4096;
 // Accepted per pass at most, so a crowd at the door cannot keep the loop
 // from the clients already in.
 const int kAcceptsPerPass = 1024;
@@ -97,6 +100,7 @@ struct Peer {
   std::string name;      // "127.0.0.1:40000", "[::1]:40000", or its /nick
   std::string where;     // "127.0.0.1 port 40000", for -v
   std::string partial;   // the line being typed, until its LF arrives
+  bool cut = false;      // the start of that line went out already, in pieces
   Outbox out;
   bool gone = false;  // leaving: closed at the end of this pass
   std::string why;    // why it left: "" for a plain end of stream
@@ -122,17 +126,19 @@ bool valid_nick(std::string_view nick) {
   });
 }
 
-// Prints a -v line in one write, so it never mixes with another.
-void say(bool verbose, const std::string& line) {
-  if (verbose) std::cerr << line + "\n";
-}
-
 // A join or a leave not told yet, and who is to hear of it: the clients in
 // the room when it happened, ids up to `newest`.
 struct News {
   std::string line;  // "* NAME joined", "* NAME left: REASON"
   std::uint64_t newest;
 };
+
+// Names compare without case: ASCII letters only, as nicks allow.
+bool same_name(std::string_view a, std::string_view b) {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [&](char x, char y) { return lower(x) == lower(y); });
+}
 
 enum Slot { kStop, kListener, kInput, kOutput, kClients };
 
@@ -163,6 +169,8 @@ class Room {
   void tell(std::vector<News>& news, const char* what);
   void tell_earlier(std::uint64_t newest, std::string_view text);
   int poll_timeout() const;
+  void resume_accepting();
+  void say(const std::string& line) const;
   bool anything_queued() const;
 
   int listener_;
@@ -171,8 +179,9 @@ class Room {
   ChatCounts& counts_;
   Peer host_;
   bool screen_is_pipe_ = false;
-  bool accepting_ = true;  // false while out of descriptors
-  bool closing_ = false;   // after SIGINT or SIGTERM
+  bool accepting_ = true;             // false while out of descriptors
+  Clock::time_point retry_accept_{};  // then try again anyway
+  bool closing_ = false;              // after SIGINT or SIGTERM
   std::vector<pollfd> slots_;
   std::vector<Peer> clients_;              // clients_[i] is in slots_[kClients + i]
   std::vector<char> scratch_;              // every read lands here first
@@ -236,20 +245,35 @@ void Room::serve() {
       if (revents & POLLNVAL) leave(clients_[i], "invalid descriptor");
     }
     remove_departed();
-    if (Clock::now() >= next_announcement_) announce();
+    const auto now = Clock::now();
+    if (now >= next_announcement_) announce();
+    if (!accepting_ && now >= retry_accept_) resume_accepting();
     flush_all();
   }
 }
 
 // How long poll() may sleep: not at all while clients marked gone wait to
-// be removed; until joins and leaves are due, if some wait; else as long as
-// nothing happens.
+// be removed; until joins and leaves are due, or accepting is to be tried
+// again; else as long as nothing happens.
 int Room::poll_timeout() const {
   if (departures_ > 0) return 0;
-  if (joins_.empty() && leaves_.empty()) return -1;
-  auto due =
-      std::chrono::duration_cast<std::chrono::milliseconds>(next_announcement_ - Clock::now());
-  return static_cast<int>(std::max<long long>(0, due.count() + 1));  // +1: not a moment early
+  std::vector<Clock::time_point> due;
+  if (!joins_.empty() || !leaves_.empty()) due.push_back(next_announcement_);
+  if (!accepting_) due.push_back(retry_accept_);
+  if (due.empty()) return -1;
+  auto wait = *std::min_element(due.begin(), due.end()) - Clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait).count();
+  return static_cast<int>(std::max<long long>(0, ms + 1));  // +1: not a moment early
+}
+
+// Prints a -v line in one write, so it never mixes with another.
+void Room::say(const std::string& line) const {
+  if (options_.verbose) std::cerr << line + "\n";
+}
+
+void Room::resume_accepting() {
+  if (!accepting_) say("accepting again");
+  accepting_ = true;
 }
 
 // Lets in the clients waiting in the listen queue, as many as are there
@@ -260,17 +284,19 @@ void Room::accept_clients() {
     sockaddr_storage address{};
     socklen_t size = sizeof address;
     int client = accept(listener_, reinterpret_cast<sockaddr*>(&address), &size);
-    if (client == -1 && (errno == EMFILE || errno == ENFILE)) {
-      // Out of descriptors: the client stays queued in the kernel. Polling
-      // the listener now would wake us at once, again and again, for a
-      // client we cannot take: stop watching it until someone leaves.
-      say(options_.verbose, std::string("not accepting: accept: ") + std::strerror(errno));
+    // ECONNABORTED: that client gave up while queued.
+    if (client == -1 && (errno == EINTR || errno == ECONNABORTED)) continue;
+    if (client == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // nobody else waits
+    if (client == -1) {
+      // Out of descriptors (EMFILE), or of memory: the client stays queued
+      // in the kernel. Polling the listener now would wake us at once,
+      // again and again, for a client we cannot take: stop watching it
+      // until someone leaves, or for a second.
+      say(std::string("not accepting: accept: ") + std::strerror(errno));
       accepting_ = false;
+      retry_accept_ = Clock::now() + std::chrono::milliseconds(kAnnounceEveryMs);
       return;
     }
-    // ECONNABORTED and the like: that client gave up while queued.
-    if (client == -1 && (errno == EINTR || errno == ECONNABORTED)) continue;
-    if (client == -1) return;  // EAGAIN: nobody else is waiting
     admit(Fd(client), reinterpret_cast<sockaddr*>(&address));
   }
 }
@@ -281,7 +307,7 @@ void Room::admit(Fd socket, const sockaddr* address) {
   // listener (on the BSDs it does): set it, so no write ever waits.
   int flags = fcntl(socket.get(), F_GETFL);
   if (flags == -1 || fcntl(socket.get(), F_SETFL, flags | O_NONBLOCK) == -1) {
-    say(options_.verbose, "connection from " + where + " closed: fcntl: " + std::strerror(errno));
+    say("connection from " + where + " closed: fcntl: " + std::strerror(errno));
     return;
   }
   // Each pass hands a client all that is queued for it in one write(), so
@@ -290,21 +316,21 @@ void Room::admit(Fd socket, const sockaddr* address) {
   // peer's delayed ACKs).
   int on = 1;
   setsockopt(socket.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);  // best effort: only speed
-  if (clients_.size() >= options_.max_clients) {
+  if (clients_.size() - departures_ >= options_.max_clients) {
     // A new socket's send buffer is empty: this short write fits.
     const std::string full = "* room full (" + std::to_string(options_.max_clients) + " clients)\n";
     ssize_t ignored = write(socket.get(), full.data(), full.size());
     (void)ignored;  // it is closing either way
-    say(options_.verbose, "connection from " + where + " refused: room full");
+    say("connection from " + where + " refused: room full");
     return;
   }
-  say(options_.verbose, "connection from " + where);
+  say("connection from " + where);
   Peer client;
   client.name = address_and_port(address);
   client.where = where;
   client.read_fd = client.write_fd = socket.get();
   client.socket = std::move(socket);
-  const std::size_t others = clients_.size();
+  const std::size_t others = clients_.size() - departures_;
   send(client, "* you are " + client.name + ", " + std::to_string(others) +
                    (others == 1 ? " other" : " others") + " here; /nick NAME changes your name\n");
   client.id = ++counts_.clients;
@@ -328,27 +354,38 @@ void Room::read_lines(Peer& peer) {
     }
     return;
   }
+  // A client dropped meanwhile (it stopped reading) still has what it
+  // sent relayed: nothing typed is lost.
   std::string_view bytes(scratch_.data(), static_cast<std::size_t>(got));
-  for (std::size_t lf; !peer.gone && (lf = bytes.find('\n')) != std::string_view::npos;
+  for (std::size_t lf; (lf = bytes.find('\n')) != std::string_view::npos;
        bytes.remove_prefix(lf + 1)) {
     std::string_view line = bytes.substr(0, lf);
     if (!peer.partial.empty()) line = peer.partial.append(line);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // CRLF from nc -C, telnet
     take_line(peer, line);
     release(peer.partial);
+    peer.cut = false;
   }
-  if (peer.gone) return;  // dropped meanwhile: the rest goes with it
   peer.partial.append(bytes);
-  while (peer.partial.size() > options_.max_line) {
+  // Too long to wait for its LF: out in pieces. A CR at the very end stays,
+  // in case its LF is next.
+  auto too_long = [&](const std::string& text) {
+    return text.size() > options_.max_line &&
+           !(text.size() == options_.max_line + 1 && text.back() == '\r');
+  };
+  while (too_long(peer.partial)) {
     relay(peer, std::string_view(peer.partial).substr(0, options_.max_line));
     peer.partial.erase(0, options_.max_line);
+    peer.cut = true;
   }
+  if (peer.cut) peer.partial.shrink_to_fit();  // idle clients keep little
 }
 
-// A whole line: a command, or words for the others.
+// A whole line: a command, or words for the others. The end of a line
+// already sent in pieces is words, whatever it looks like.
 void Room::take_line(Peer& peer, std::string_view line) {
   const std::string_view command = "/nick ";
-  if (&peer != &host_ && line.substr(0, command.size()) == command) {
+  if (&peer != &host_ && !peer.cut && line.substr(0, command.size()) == command) {
     rename(peer, line.substr(command.size()));
   } else {
     relay(peer, line);
@@ -373,9 +410,11 @@ void Room::rename(Peer& peer, std::string_view nick) {
     send(peer, "* invalid nick: 1 to 32 letters, digits, '-', '_' or '.'\n");
     return;
   }
-  // A linear search, but names change rarely.
-  bool taken = nick == kHostName || std::any_of(clients_.begin(), clients_.end(),
-                                                [&](const Peer& c) { return c.name == nick; });
+  // Alice and alice would look like one person. A linear search, but
+  // names change rarely.
+  bool taken = same_name(nick, kHostName) ||
+               std::any_of(clients_.begin(), clients_.end(),
+                           [&](const Peer& c) { return &c != &peer && same_name(c.name, nick); });
   if (taken) {
     send(peer, "* nick " + std::string(nick) + " is taken\n");
     return;
@@ -400,9 +439,16 @@ void Room::broadcast(std::string_view text, const Peer* except, bool to_screen) 
 void Room::send(Peer& to, std::string_view text) {
   if (to.gone || to.write_fd == -1) return;
   if (&to != &host_ && to.out.data.size() + text.size() > options_.max_queued) {
-    release(to.out.data);
-    leave(to, kNotReading);
-    return;
+    // Full. A burst can fill it within one pass even for a client that
+    // reads: hand the kernel what it takes now before judging.
+    to.out.blocked = false;
+    flush(to);
+    if (to.gone) return;
+    if (to.out.data.size() + text.size() > options_.max_queued) {
+      release(to.out.data);
+      leave(to, kNotReading);
+      return;
+    }
   }
   to.out.data.append(text);
 }
@@ -459,18 +505,19 @@ void Room::input_ended(const std::string& why) {
   release(host_.partial);
   host_.read_fd = -1;
   // A room run with </dev/null ends its input at once: nothing to say then.
-  if (!why.empty()) say(options_.verbose, "read from stdin: " + why + ": the room goes on");
+  if (!why.empty()) say("read from stdin: " + why + ": the room goes on");
 }
 
 // The host's screen is gone (a closed pipe): the room goes on unseen.
 void Room::screen_lost(const std::string& why) {
   release(host_.out.data);
   host_.write_fd = -1;
-  say(options_.verbose, "write to stdout: " + why + ": the room goes on");
+  say("write to stdout: " + why + ": the room goes on");
 }
 
 // Closes the clients that left during this pass. The last client moves
-// into each free place, in clients_ and slots_ alike: no shifting.
+// into each free place: no shifting. slots_ loses its last entry, and
+// watch() fills it in anew before the next poll().
 void Room::remove_departed() {
   for (std::size_t i = 0; departures_ > 0 && i < clients_.size();) {
     Peer& client = clients_[i];
@@ -480,8 +527,8 @@ void Room::remove_departed() {
     }
     // The rest of an unfinished line goes out first: nothing typed is lost.
     if (!client.partial.empty()) relay(client, client.partial);
-    say(options_.verbose, "disconnected " + client.where + ": " +
-                              (client.why.empty() ? "end of stream" : client.why));
+    say("disconnected " + client.where + ": " +
+        (client.why.empty() ? "end of stream" : client.why));
     std::string line = "* " + client.name + " left\n";
     if (client.why == kNotReading) {
       line = "* " + client.name + " dropped: not reading\n";
@@ -493,8 +540,7 @@ void Room::remove_departed() {
     clients_.pop_back();  // closes its socket
     slots_.pop_back();
     --departures_;
-    if (!accepting_) say(options_.verbose, "accepting again");
-    accepting_ = true;  // a descriptor is free again
+    resume_accepting();  // a descriptor is free again
   }
 }
 
@@ -553,7 +599,7 @@ void Room::close_all() {
     }
   }
   for (const Peer& client : clients_) {
-    say(options_.verbose, "disconnected " + client.where + ": server closing");
+    say("disconnected " + client.where + ": server closing");
   }
   clients_.clear();  // closes every socket
 }

@@ -24,7 +24,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstdint>
 #include <cstring>
@@ -196,6 +198,10 @@ void raise_descriptor_limit(bool verbose) {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) == -1 || limit.rlim_cur == limit.rlim_max) return;
   limit.rlim_cur = limit.rlim_max;
+#ifdef OPEN_MAX
+  // macOS says its hard limit is unlimited but refuses more than OPEN_MAX.
+  limit.rlim_cur = std::min<rlim_t>(limit.rlim_max, OPEN_MAX);
+#endif
   if (setrlimit(RLIMIT_NOFILE, &limit) == -1 && verbose) {
     std::cerr << std::string("setrlimit RLIMIT_NOFILE: ") + std::strerror(errno) + "\n";
   }
@@ -226,6 +232,8 @@ void catch_stop_signals() {
 }
 
 void serve(const Options& options, ChatCounts& counts) {
+  // Before "listening on": from then on a script may send SIGTERM.
+  catch_stop_signals();
   Fd listener = open_listener(options);
   if (options.verbose) {
     sockaddr_storage address{};
@@ -238,7 +246,6 @@ void serve(const Options& options, ChatCounts& counts) {
     std::cerr << "listening on " + describe(where) + "\n";
   }
   raise_descriptor_limit(options.verbose);
-  catch_stop_signals();
   ChatOptions chat_options;
   chat_options.max_clients = options.max_clients;
   chat_options.verbose = options.verbose;

@@ -112,7 +112,7 @@ TEST(Chat, LinesLongerThanMaxLineGoInPieces) {
   const std::string s = peers[0].name;
   peers.send(0, "12345678\n123456789\nabcdefghijklmnopqrst\nxyz");
   peers.shutdown_write(0);
-  ASSERT_TRUE(peers.wait_for_lines(1, 8));
+  ASSERT_TRUE(peers.wait_for_lines(1, 9));  // the welcome, 7 pieces, the leave
   EXPECT_EQ(Lines(peers[1].lines.begin() + 1, peers[1].lines.end()),
             (Lines{"<" + s + "> 12345678", "<" + s + "> 12345678", "<" + s + "> 9",
                    "<" + s + "> abcdefgh", "<" + s + "> ijklmnop", "<" + s + "> qrst",

@@ -1293,6 +1293,77 @@ TEST(Stage5HostScreen, AScreenThatFallsBehindHoldsTheRoomBackAndLosesNothing) {
   EXPECT_EQ(last_line(room.server.stderr_text()), summary(2, total));
 }
 
+// ---------------------------------------------------------------- found in review
+
+// A paste of short lines: each becomes a longer line for every reader (its
+// sender's name in front), far more than a reader's queue holds if all of
+// it were queued in one pass. Readers that keep reading are not dropped.
+TEST(Stage5SlowReaders, APasteOfShortLinesDropsNoReaderThatReads) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t paster = join(peers);
+  const std::size_t first = join(peers);
+  const std::size_t second = join(peers);
+  ASSERT_TRUE(heard(peers, paster, "* " + peers[second].name + " joined"));
+  const std::string p = peers[paster].name;
+  std::string paste;
+  for (int i = 0; i < 20000; ++i) {
+    paste += "x\n";  // 40 KB, some 440 KB for each reader
+  }
+  peers.send(paster, paste + "end\n");
+  for (std::size_t reader : {first, second}) {
+    ASSERT_TRUE(heard(peers, reader, "<" + p + "> end"));
+    EXPECT_EQ(std::count(peers[reader].lines.begin(), peers[reader].lines.end(), "<" + p + "> x"),
+              20000);
+  }
+  EXPECT_TRUE(closes(room.server, peers));
+  EXPECT_EQ(room.server.stderr_text().find("not reading"), std::string::npos)
+      << room.server.stderr_text();
+}
+
+// A line already sent in pieces ends as words, however TCP cut it: its
+// tail is never a command, and the CR before its LF is dropped even when
+// the LF comes in a later read.
+TEST(Stage5LongLines, TheTailOfALongLineIsWordsAndItsCrIsDropped) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t sender = join(peers);
+  const std::size_t receiver = join(peers);
+  ASSERT_TRUE(heard(peers, sender, "* " + peers[receiver].name + " joined"));
+  const std::string s = peers[sender].name;
+  const std::string x(4096, 'x'), z(4096, 'z');
+  auto apart = [&] { peers.pump_until([] { return false; }, Millis(100)); };  // separate reads
+  peers.send(sender, x + "/");
+  ASSERT_TRUE(heard(peers, receiver, "<" + s + "> " + x));
+  peers.send(sender, "nick mallory\n");
+  ASSERT_TRUE(heard(peers, receiver, "<" + s + "> /nick mallory"));
+  peers.send(sender, z + "\r");
+  apart();
+  peers.send(sender, "\nlast\n");
+  ASSERT_TRUE(heard(peers, receiver, "<" + s + "> last"));
+  EXPECT_EQ(Lines(peers[receiver].lines.begin() + 1, peers[receiver].lines.end()),
+            (Lines{"<" + s + "> " + x, "<" + s + "> /nick mallory", "<" + s + "> " + z,
+                   "<" + s + "> last"}));
+  EXPECT_TRUE(closes(room.server, peers));
+}
+
+// Alice and alice would look like one person; HOST like the host.
+TEST(Stage5Nick, NamesThatDifferOnlyInCaseAreTaken) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t alice = join(peers);
+  const std::size_t bob = join(peers);
+  const std::string a = peers[alice].name;
+  peers.send(alice, "/nick Alice\n");
+  ASSERT_TRUE(heard(peers, bob, "* " + a + " is now Alice"));
+  peers.send(bob, "/nick alice\n/nick HOST\n");
+  ASSERT_TRUE(heard(peers, bob, "* nick HOST is taken"));
+  EXPECT_TRUE(peers.has_line(bob, "* nick alice is taken"));
+  peers.send(alice, "/nick ALICE\n");  // one's own name, another case: fine
+  ASSERT_TRUE(heard(peers, bob, "* Alice is now ALICE"));
+  EXPECT_TRUE(closes(room.server, peers));
+}
+
 // ---------------------------------------------------------------- without IPv6
 
 // As in stages 1-4: without IPv6 (support/no_ipv6_shim.cpp), the default
