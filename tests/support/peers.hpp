@@ -50,6 +50,14 @@ std::string missing_program(const std::string& name, const std::string& package)
     }                                                                           \
   } while (false)
 
+// In a test body: skip the test with `why` (anything streamable), or fail
+// it when CI=true, where every test must run in full.
+#define SKIP_OR_FAIL_IN_CI(why)                                      \
+  do {                                                               \
+    if (::support::in_ci()) FAIL() << why << " (required: CI=true)"; \
+    GTEST_SKIP() << why;                                             \
+  } while (false)
+
 // "127.0.0.1" for AF_INET, "::1" for AF_INET6.
 std::string loopback_address(int family);
 
