@@ -169,7 +169,6 @@ class Room {
   void tell(std::vector<News>& news, const char* what);
   void tell_earlier(std::uint64_t newest, std::string_view text);
   int poll_timeout() const;
-  void resume_accepting();
   void say(const std::string& line) const;
   bool anything_queued() const;
 
@@ -179,9 +178,10 @@ class Room {
   ChatCounts& counts_;
   Peer host_;
   bool screen_is_pipe_ = false;
-  bool accepting_ = true;             // false while out of descriptors
-  Clock::time_point retry_accept_{};  // then try again anyway
-  bool closing_ = false;              // after SIGINT or SIGTERM
+  bool accepting_ = true;              // the listener is watched
+  bool short_of_descriptors_ = false;  // since accept() last failed, for -v
+  Clock::time_point retry_accept_{};   // then try again anyway
+  bool closing_ = false;               // after SIGINT or SIGTERM
   std::vector<pollfd> slots_;
   std::vector<Peer> clients_;              // clients_[i] is in slots_[kClients + i]
   std::vector<char> scratch_;              // every read lands here first
@@ -247,7 +247,7 @@ void Room::serve() {
     remove_departed();
     const auto now = Clock::now();
     if (now >= next_announcement_) announce();
-    if (!accepting_ && now >= retry_accept_) resume_accepting();
+    if (now >= retry_accept_) accepting_ = true;  // out of descriptors a second ago: try again
     flush_all();
   }
 }
@@ -271,11 +271,6 @@ void Room::say(const std::string& line) const {
   if (options_.verbose) std::cerr << line + "\n";
 }
 
-void Room::resume_accepting() {
-  if (!accepting_) say("accepting again");
-  accepting_ = true;
-}
-
 // Lets in the clients waiting in the listen queue, as many as are there
 // (up to kAcceptsPerPass): the listening socket is non-blocking, so accept()
 // says EAGAIN when the queue is empty instead of waiting.
@@ -292,11 +287,15 @@ void Room::accept_clients() {
       // in the kernel. Polling the listener now would wake us at once,
       // again and again, for a client we cannot take: stop watching it
       // until someone leaves, or for a second.
-      say(std::string("not accepting: accept: ") + std::strerror(errno));
+      if (!short_of_descriptors_)
+        say(std::string("not accepting: accept: ") + std::strerror(errno));
+      short_of_descriptors_ = true;
       accepting_ = false;
       retry_accept_ = Clock::now() + std::chrono::milliseconds(kAnnounceEveryMs);
       return;
     }
+    if (short_of_descriptors_) say("accepting again");
+    short_of_descriptors_ = false;
     admit(Fd(client), reinterpret_cast<sockaddr*>(&address));
   }
 }
@@ -540,7 +539,7 @@ void Room::remove_departed() {
     clients_.pop_back();  // closes its socket
     slots_.pop_back();
     --departures_;
-    resume_accepting();  // a descriptor is free again
+    accepting_ = true;  // a descriptor is free again
   }
 }
 

@@ -861,14 +861,14 @@ TEST(Stage5Failures, OutOfDescriptorsWaitsWithoutSpinningAndLetsThemInLater) {
     return n;
   };
   ASSERT_TRUE(server.wait_for_stderr("not accepting: accept: Too many open files\n"));
-  // Let those that fit in arrive: the count stops growing.
+  // Those it let in before it ran out: each has a "connection from" line,
+  // and each gets its welcome.
+  const std::string log = server.stderr_text();
   std::size_t admitted = 0;
-  for (int unchanged = 0, rounds = 0; unchanged < 20 && rounds < 2000; ++rounds) {
-    peers.pump(Millis(10));
-    const std::size_t now = welcomed();
-    unchanged = now == admitted ? unchanged + 1 : 0;
-    admitted = now;
+  for (std::size_t at = 0; (at = log.find("connection from ", at)) != std::string::npos; ++at) {
+    ++admitted;
   }
+  ASSERT_TRUE(peers.pump_until([&] { return welcomed() == admitted; }));
   ASSERT_GT(admitted, 20u);
   ASSERT_LT(admitted, count);
   std::printf("with 32 descriptors, %zu of %zu clients got in\n", admitted, count);
@@ -1399,6 +1399,56 @@ TEST(Stage5Nick, NamesThatDifferOnlyInCaseAreTaken) {
   EXPECT_TRUE(peers.has_line(bob, "* nick alice is taken"));
   peers.send(alice, "/nick ALICE\n");  // one's own name, another case: fine
   ASSERT_TRUE(heard(peers, bob, "* Alice is now ALICE"));
+  EXPECT_TRUE(closes(room.server, peers));
+}
+
+// Joins told together: up to three are named, more are counted, and each
+// goes only to those who were in the room before it: nobody hears of its
+// own arrival, nor of those before it, which its welcome counted.
+TEST(Stage5Crowds, ThreeJoinsAreNamedFourAreCounted) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t watcher = join(peers);
+  // Clients arrive while the room is stopped, so it lets them all in in
+  // one pass when it goes on.
+  auto arrive = [&](std::size_t n) {
+    Paused paused(room.server);
+    const std::size_t first = peers.connect(n);
+    EXPECT_TRUE(peers.pump_until([&] {
+      for (std::size_t i = first; i < peers.size(); ++i)
+        if (!peers[i].connected) return false;
+      return true;
+    }));
+    return first;
+  };
+  const std::size_t three = arrive(3);
+  for (std::size_t i = three; i < three + 3; ++i) {
+    ASSERT_TRUE(heard(peers, watcher, "* " + peers[i].name + " joined"));
+  }
+  const std::size_t four = arrive(4);
+  for (std::size_t i : {watcher, three, three + 1, three + 2}) {
+    ASSERT_TRUE(heard(peers, i, "* 4 clients joined"));
+  }
+  peers.send(watcher, "all here?\n");
+  for (std::size_t i = three; i < peers.size(); ++i) {
+    ASSERT_TRUE(heard(peers, i, "<" + peers[watcher].name + "> all here?"));
+  }
+  EXPECT_EQ(peers[watcher].lines.size(), 1 + 3 + 1u);  // welcome, 3 named, 1 counted
+  for (std::size_t i = three; i < three + 3; ++i) {
+    SCOPED_TRACE(peers[i].name);
+    Lines expected{welcome(peers[i].name, i)};
+    for (std::size_t later = i + 1; later < three + 3; ++later) {
+      expected.push_back("* " + peers[later].name + " joined");
+    }
+    expected.push_back("* 4 clients joined");
+    expected.push_back("<" + peers[watcher].name + "> all here?");
+    EXPECT_EQ(peers[i].lines, expected);
+  }
+  for (std::size_t i = four; i < four + 4; ++i) {
+    SCOPED_TRACE(peers[i].name);
+    EXPECT_EQ(peers[i].lines,
+              (Lines{welcome(peers[i].name, i), "<" + peers[watcher].name + "> all here?"}));
+  }
   EXPECT_TRUE(closes(room.server, peers));
 }
 
