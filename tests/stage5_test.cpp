@@ -1452,6 +1452,45 @@ TEST(Stage5Crowds, ThreeJoinsAreNamedFourAreCounted) {
   EXPECT_TRUE(closes(room.server, peers));
 }
 
+// Joins and leaves wait for the next broadcast (or a second), and go out
+// before it: nobody hears a new name before hearing it came in. A leave
+// is told to those who were there, not to whoever comes in after it.
+TEST(Stage5Crowds, NewsGoesOutBeforeTheNextBroadcastAndOnlyToThoseThere) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t watcher = join(peers);
+  const std::size_t carol = join(peers);
+  const std::string c = peers[carol].name;
+  peers.send(carol, "/nick carol\n");  // tells "* C joined" first, then waits a second
+  ASSERT_TRUE(heard(peers, watcher, "* " + c + " is now carol"));
+  // Within that second, most likely: Bob comes and goes, then Dave comes.
+  const std::size_t bob = join(peers);
+  const std::string b = peers[bob].name;
+  peers.close(bob);
+  ASSERT_TRUE(room.server.wait_for_stderr("disconnected 127.0.0.1 port " +
+                                          std::to_string(peers[bob].port) + ": end of stream\n"));
+  const std::size_t dave = join(peers);
+  const std::string d = peers[dave].name;
+  peers.send(carol, "hello\n");
+  ASSERT_TRUE(heard(peers, dave, "<carol> hello"));
+  ASSERT_TRUE(heard(peers, watcher, "<carol> hello"));
+  const Lines& seen = peers[watcher].lines;
+  ASSERT_EQ(seen.size(), 7u);
+  EXPECT_EQ(
+      Lines(seen.begin(), seen.begin() + 3),
+      (Lines{welcome(peers[watcher].name, 0), "* " + c + " joined", "* " + c + " is now carol"}));
+  // Bob's leave and Dave's join went out together (joins first) or a
+  // second apart: either way, before Carol's line.
+  const Lines together{"* " + b + " joined", "* " + d + " joined", "* " + b + " left"};
+  const Lines apart{"* " + b + " joined", "* " + b + " left", "* " + d + " joined"};
+  const Lines news(seen.begin() + 3, seen.begin() + 6);
+  EXPECT_TRUE(news == together || news == apart) << ::testing::PrintToString(news);
+  EXPECT_EQ(seen[6], "<carol> hello");
+  // Dave came after Bob left: he hears of neither.
+  EXPECT_EQ(peers[dave].lines, (Lines{welcome(d, 2), "<carol> hello"}));
+  EXPECT_TRUE(closes(room.server, peers));
+}
+
 // ---------------------------------------------------------------- without IPv6
 
 // As in stages 1-4: without IPv6 (support/no_ipv6_shim.cpp), the default
