@@ -97,19 +97,22 @@ machine_netns() { ip netns list 2>/dev/null | sort; }
 # shells keep it), and its command lines name $work. A lab someone else runs
 # at the same time is in neither.
 sessions=()
-# ours: "PID command line" of each live process in our sessions or naming $work.
+# ours: "PID command line" of each live process in our sessions or naming
+# $work. (A process that has ended and not yet been reaped, a zombie, has an
+# empty command line: it runs no more, and is not listed.)
 ours() {
-  local stat line rest fields pid
+  local stat line rest fields pid cmdline
   {
     for stat in /proc/[0-9]*/stat; do
-      read -r line <"$stat" 2>/dev/null || continue
+      read -r line 2>/dev/null <"$stat" || continue
       rest=${line##*) }  # after the command name, which may hold blanks
       read -ra fields <<<"$rest"  # state, parent, group, session
       [[ " ${sessions[*]} " == *" ${fields[3]} "* ]] && echo "${stat//[^0-9]/}"
     done
     grep -lsF -- "$work" /proc/[0-9]*/cmdline | tr -cd '0-9\n'
   } | sort -un | while read -r pid; do
-    [[ -e /proc/$pid ]] && echo "$pid $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+    cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")
+    [[ -n $cmdline ]] && echo "$pid $cmdline"
   done
 }
 
