@@ -831,7 +831,7 @@ TEST(DuplexTest, PeerResetWithIdleTimeoutStillPrintsEverythingReceived) {
   Pipe input = make_pipe();  // open and silent: nothing goes up
   Pipe output = make_pipe();
   DuplexOptions options;
-  options.idle_timeout_ms = 1000;
+  options.idle_timeout_ms = 5000;  // wide: the window includes the send and the reset
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), options);
   write_everything(connection.peer.get(), before);
   ASSERT_TRUE(wait_until_acknowledged(connection.peer.get(), kLimit));
@@ -858,16 +858,17 @@ TEST(DuplexTest, PeerResetWithStdoutStalledGivesUpAfterIdleTimeout) {
   const int pipe_size = check(fcntl(output.write.get(), F_GETPIPE_SZ), "fcntl F_GETPIPE_SZ");
   const std::string before = random_bytes(static_cast<std::size_t>(pipe_size) + 32 * kKiB, 12);
   DuplexOptions options;
-  options.idle_timeout_ms = 1000;
+  options.idle_timeout_ms = 5000;  // wide: the window includes the send and the reset
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), options);
   write_everything(connection.peer.get(), before);
   ASSERT_TRUE(wait_until_acknowledged(connection.peer.get(), kLimit));
   reset(connection.peer);
-  const bool gave_up = run.finished_within(5000ms);
-  output.read.reset();  // unblocks a write() stuck on the full pipe (EPIPE)
-  const bool returned = run.finished_within(kLimit);
-  ASSERT_TRUE(returned);
-  EXPECT_TRUE(gave_up) << "still printing 5 s into a 1 s idle limit";
+  // The outcome, not the time, tells: given up after -w, duplex() reports
+  // the reset; stuck in a blocking write(), it only returns once the read
+  // end closes below, and then with EPIPE.
+  (void)run.finished_within(kLimit);
+  output.read.reset();
+  ASSERT_TRUE(run.finished_within(kLimit));
   EXPECT_EQ(system_error_text(ECONNRESET, "read from network"), outcome(run.error()));
 }
 

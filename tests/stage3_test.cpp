@@ -546,7 +546,7 @@ TEST(Stage3Failures, PeerResetWhileSendingStillPrintsWhatCameBefore) {
 // a reader forever, out of -w's reach (the harness would kill it).
 TEST(Stage3Failures, PeerResetWithStdoutStalledEndsWithinW) {
   LoopbackServer server(AF_INET);
-  Process alice = Process::start(kProgram, {"-w", "2", "127.0.0.1", std::to_string(server.port())},
+  Process alice = Process::start(kProgram, {"-w", "5", "127.0.0.1", std::to_string(server.port())},
                                  Stdin::terminal(), Stdout::stalled());
   Fd connection = server.accept();
   // Less than the down buffer (128 KiB) holds: the program still reads the

@@ -522,7 +522,7 @@ TEST(Stage4Duplex, MegabytesBothWaysByteForByte) {
 // and the reset is reported.
 TEST(Stage4Duplex, PeerResetWithStdoutStalledEndsWithinW) {
   LoopbackServer server(AF_INET);
-  Process alice = Process::start(kProgram, {"-w", "2", "127.0.0.1", std::to_string(server.port())},
+  Process alice = Process::start(kProgram, {"-w", "5", "127.0.0.1", std::to_string(server.port())},
                                  Stdin::terminal(), Stdout::stalled());
   Fd connection = server.accept();
   send_all(connection.get(), random_bytes(64 << 10, 47));  // less than the down buffer holds
