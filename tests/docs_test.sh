@@ -119,7 +119,8 @@ free_port() {
 # command is then a client), nothing otherwise; __started PORT BEFORE, run
 # after it, waits (5 s at most) until PORT is listening, or, given BEFORE,
 # until one more connection to it is established and the listener's accept
-# queue is empty again (the server has accepted it).
+# queue is empty again (the server has accepted it); if not, it says so and
+# the block stops there.
 read -r -d '' prelude <<'EOF'
 trap 'kill $(jobs -p) 2>/dev/null' EXIT
 # PORT STATE [QUEUES]: sockets of local port PORT in STATE (0A listening,
@@ -145,6 +146,13 @@ __started() {
     fi
     sleep 0.05
   done
+  # Said, so that the block fails as this, not as an unexplained mismatch.
+  if [[ -z $2 ]]; then
+    echo "docs_test: port $1 never listening (5 s)"
+  else
+    echo "docs_test: port $1 never accepted connection $(($2 + 1)) (5 s)"
+  fi
+  return 1
 }
 EOF
 
@@ -243,7 +251,7 @@ run_block() {
       if [[ -n $port && $line == *'&' ]]; then
         script+="__connections=\$(__before $port)"$'\n'
         script+=${line#'$ '}$'\n'
-        script+="__started $port \"\$__connections\""$'\n'
+        script+="__started $port \"\$__connections\" || exit 1"$'\n'
       else
         script+=${line#'$ '}$'\n'
       fi
@@ -266,6 +274,7 @@ run_block() {
   local problems=""
   [[ $status == "$want_exit" ]] || problems+="exit status $status, expected $want_exit; "
   matches_from 0 0 || problems+="output differs; "
+  problems+=$(sed -n 's/^docs_test: \(.*\)$/\1; /p' "$work/out")
   if [[ -n $problems ]]; then
     fail "$where: ${problems%; }"
     echo "  ran (in a copy of the repository${port:+, port $port_token -> $port}):"
