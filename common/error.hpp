@@ -5,6 +5,8 @@
 // from errno; check_gai() does the same for getaddrinfo(), whose failures come
 // as its own return codes (gai_strerror), not errno. UsageError marks a bad
 // command line, which main answers with the usage text and exit status 2.
+// not_written() is what a student's copy of a stage calls where a part is
+// still to write (docs/exercises.md).
 //
 // Nothing here prints or exits: that is main's decision.
 //
@@ -49,4 +51,17 @@ inline void check_gai(int code, std::string_view attempt) {
   if (code == EAI_SYSTEM)
     throw std::system_error(errno, std::generic_category(), std::string(attempt));
   throw std::system_error(code, gai_category(), std::string(attempt));
+}
+
+// The student's copy of a stage (make exercise STAGE=N) calls this where a
+// part is still to write, so the program stops at once with
+// "PROGRAM: exercise N.k (TITLE) is not written yet" (main's catch) and a
+// unit test fails with that text: no test waits for a timeout. A logic_error,
+// not a system_error, so no stage code takes it for a failed call.
+struct NotWritten : std::logic_error {
+  using std::logic_error::logic_error;
+};
+
+[[noreturn]] inline void not_written(const char* part, const char* title) {
+  throw NotWritten(std::string("exercise ") + part + " (" + title + ") is not written yet");
 }

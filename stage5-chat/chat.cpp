@@ -275,6 +275,14 @@ void Room::say(const std::string& line) const {
 // (up to kAcceptsPerPass): the listening socket is non-blocking, so accept()
 // says EAGAIN when the queue is empty instead of waiting.
 void Room::accept_clients() {
+  // BEGIN SOLUTION 5.1 many clients
+  // TASK: accept() up to kAcceptsPerPass clients without waiting (the listener is non-blocking:
+  // TASK: EAGAIN means nobody else waits; EINTR and ECONNABORTED: go on) and admit() each; on
+  // TASK: any other error (EMFILE) stop watching the listener (accepting_) until someone leaves
+  // TASK: or a second passes (retry_accept_), saying "not accepting: accept: REASON" once, and
+  // TASK: "accepting again" when it works again. docs/stage5-chat.md#out-of-descriptors-wait-do-not-spin
+  // STUB: (void)kAcceptsPerPass, (void)short_of_descriptors_, (void)&Room::admit;
+  // STUB: not_written("5.1", "many clients");
   for (int n = 0; n < kAcceptsPerPass; ++n) {
     sockaddr_storage address{};
     socklen_t size = sizeof address;
@@ -298,6 +306,7 @@ void Room::accept_clients() {
     short_of_descriptors_ = false;
     admit(Fd(client), reinterpret_cast<sockaddr*>(&address));
   }
+  // END SOLUTION
 }
 
 void Room::admit(Fd socket, const sockaddr* address) {
@@ -353,6 +362,13 @@ void Room::read_lines(Peer& peer) {
     }
     return;
   }
+  // BEGIN SOLUTION 5.2 lines relayed whole
+  // TASK: the `got` bytes in scratch_: take_line() each whole line, joined to what waits in
+  // TASK: peer.partial and without a trailing CR; keep the rest in peer.partial, relayed in
+  // TASK: options_.max_line pieces (peer.cut = true) once longer than that.
+  // TASK: docs/stage5-chat.md#the-idea-one-loop-many-peers
+  // STUB: (void)&Room::take_line;
+  // STUB: not_written("5.2", "lines relayed whole");
   // A client dropped meanwhile (it stopped reading) still has what it
   // sent relayed: nothing typed is lost.
   std::string_view bytes(scratch_.data(), static_cast<std::size_t>(got));
@@ -378,6 +394,7 @@ void Room::read_lines(Peer& peer) {
     peer.cut = true;
   }
   if (peer.cut) peer.partial.shrink_to_fit();  // idle clients keep little
+  // END SOLUTION
 }
 
 // A whole line: a command, or words for the others. The end of a line
@@ -437,6 +454,14 @@ void Room::broadcast(std::string_view text, const Peer* except, bool to_screen) 
 // everything else queued for that reader in the meantime, in one write().
 void Room::send(Peer& to, std::string_view text) {
   if (to.gone || to.write_fd == -1) return;
+  // BEGIN SOLUTION 5.3 slow readers dropped
+  // TASK: a client whose outbox would pass options_.max_queued: flush() what it takes now
+  // TASK: (out.blocked = false first); if it is still too full, release() its outbox and leave()
+  // TASK: it with kNotReading. docs/stage5-chat.md#slow-readers-drop-them-never-wait-for-them
+  // STUB: (void)kNotReading;
+  // STUB: if (&to != &host_ && to.out.data.size() + text.size() > options_.max_queued) {
+  // STUB:   not_written("5.3", "slow readers dropped");
+  // STUB: }
   if (&to != &host_ && to.out.data.size() + text.size() > options_.max_queued) {
     // Full. A burst can fill it within one pass even for a client that
     // reads: hand the kernel what it takes now before judging.
@@ -449,6 +474,7 @@ void Room::send(Peer& to, std::string_view text) {
       return;
     }
   }
+  // END SOLUTION
   to.out.data.append(text);
 }
 
@@ -518,6 +544,12 @@ void Room::screen_lost(const std::string& why) {
 // into each free place: no shifting. slots_ loses its last entry, and
 // watch() fills it in anew before the next poll().
 void Room::remove_departed() {
+  // BEGIN SOLUTION 5.1 many clients
+  // TASK: for each client marked gone: relay the rest of its unfinished line, say
+  // TASK: "disconnected WHERE: WHY" (-v), queue its leave in leaves_ ("* NAME left", "left: WHY",
+  // TASK: or "dropped: not reading"), then move the last client into its place and pop the last
+  // TASK: of clients_ and slots_; a descriptor is free again. docs/stage5-chat.md#the-idea-one-loop-many-peers
+  // STUB: if (departures_ > 0) not_written("5.1", "many clients");
   for (std::size_t i = 0; departures_ > 0 && i < clients_.size();) {
     Peer& client = clients_[i];
     if (!client.gone) {
@@ -541,6 +573,7 @@ void Room::remove_departed() {
     --departures_;
     accepting_ = true;  // a descriptor is free again
   }
+  // END SOLUTION
 }
 
 // The joins and leaves not told yet. This costs O(clients), and comes only

@@ -161,6 +161,13 @@ Options ipv4_instead(Options options, const char* attempt) {
 
 // socket, bind, listen: a socket that the kernel fills with connections.
 Fd open_listener(const Options& options) {
+  // BEGIN SOLUTION 1.1 listen
+  // TASK: socket(), setsockopt() SO_REUSEADDR (and IPV6_V6ONLY for IPv6), bind(), listen(),
+  // TASK: each checked with check(); listen_address(), address_size(), may_fall_back() and
+  // TASK: ipv4_instead() above are written for you. docs/stage1-listen.md#the-calls-in-order
+  // STUB: (void)options;
+  // STUB: (void)listen_address, (void)address_size, (void)may_fall_back, (void)ipv4_instead;
+  // STUB: not_written("1.1", "listen");
   sockaddr_storage address = listen_address(options);
   auto* where = reinterpret_cast<sockaddr*>(&address);
   int fd = socket(address.ss_family, SOCK_STREAM, 0);
@@ -190,6 +197,7 @@ Fd open_listener(const Options& options) {
   // longest queue of connections the system keeps waiting for accept().
   check(listen(listener.get(), SOMAXCONN), "listen on " + describe(where));
   return listener;
+  // END SOLUTION
 }
 
 // Each client costs a descriptor, and the soft limit is often 1024: raise
