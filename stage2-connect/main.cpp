@@ -287,7 +287,8 @@ void transfer(const Options& options, Counts& counts) {
   // BEGIN SOLUTION 2.2 send stdin
   // TASK: with -l, copy() the network to stdout (as stage 1 does); else copy() stdin to the
   // TASK: network, counting into counts.sent. Returning closes the socket, which the peer reads
-  // TASK: as end of stream. docs/stage2-connect.md#the-idea-a-client-is-two-calls-and-data-goes-one-way
+  // TASK: as end of stream.
+  // TASK: docs/stage2-connect.md#the-idea-a-client-is-two-calls-and-data-goes-one-way
   // STUB: (void)connection, (void)counts, (void)copy;
   // STUB: not_written("2.2", "send stdin");
   if (options.listen) {

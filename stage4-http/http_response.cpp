@@ -362,7 +362,8 @@ void ResponseParser::choose_body_framing() {
   // TASK: whose last coding is chunked reads chunks, any other reads until the close;
   // TASK: Content-Length reads that many bytes (0: complete; not a number: fail_malformed());
   // TASK: neither reads until the close. combined_value(), last_element(), iequals() and
-  // TASK: parse_content_length() above are yours. docs/stage4-http.md#where-a-response-ends-rfc-9112-section-63
+  // TASK: parse_content_length() above are yours.
+  // TASK: docs/stage4-http.md#where-a-response-ends-rfc-9112-section-63
   // STUB: (void)combined_value, (void)last_element, (void)parse_content_length;
   // STUB: not_written("4.2", "where a response ends");
   if (head_.status == 204 || head_.status == 304) {

@@ -280,7 +280,8 @@ void Room::accept_clients() {
   // TASK: EAGAIN means nobody else waits; EINTR and ECONNABORTED: go on) and admit() each; on
   // TASK: any other error (EMFILE) stop watching the listener (accepting_) until someone leaves
   // TASK: or a second passes (retry_accept_), saying "not accepting: accept: REASON" once, and
-  // TASK: "accepting again" when it works again. docs/stage5-chat.md#out-of-descriptors-wait-do-not-spin
+  // TASK: "accepting again" when it works again.
+  // TASK: docs/stage5-chat.md#out-of-descriptors-wait-do-not-spin
   // STUB: (void)kAcceptsPerPass, (void)short_of_descriptors_, (void)&Room::admit;
   // STUB: not_written("5.1", "many clients");
   for (int n = 0; n < kAcceptsPerPass; ++n) {
@@ -548,7 +549,8 @@ void Room::remove_departed() {
   // TASK: for each client marked gone: relay the rest of its unfinished line, say
   // TASK: "disconnected WHERE: WHY" (-v), queue its leave in leaves_ ("* NAME left", "left: WHY",
   // TASK: or "dropped: not reading"), then move the last client into its place and pop the last
-  // TASK: of clients_ and slots_; a descriptor is free again. docs/stage5-chat.md#the-idea-one-loop-many-peers
+  // TASK: of clients_ and slots_; a descriptor is free again.
+  // TASK: docs/stage5-chat.md#the-idea-one-loop-many-peers
   // STUB: if (departures_ > 0) not_written("5.1", "many clients");
   for (std::size_t i = 0; departures_ > 0 && i < clients_.size();) {
     Peer& client = clients_[i];
