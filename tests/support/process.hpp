@@ -40,6 +40,9 @@ inline constexpr Millis kStartTimeout{10000};  // until a program listens
 inline constexpr Millis kExitTimeout{20000};   // until a program exits
 
 // The path of a built stage program, e.g. stage_program("stage1-listen").
+// Grading a student's copy (docs/exercises.md), EXERCISE_BIN_DIR names the
+// folder of the copy's program: a program found there is used, and every
+// other one (the peers) is still the reference's.
 std::string stage_program(std::string_view name);
 
 // Calls `done` every `step` until it returns true (then returns true) or
