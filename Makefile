@@ -48,7 +48,7 @@ diff:
 	  status=$$?; test $$status -le 1 || test $$status -eq 141
 
 clean:
-	rm -rf bin build build-sanitize build-bench build-fuzz
+	rm -rf bin build build-sanitize build-bench build-fuzz build-exercises
 
 # `make demo`: the whole exercise on this machine, offline, in seconds
 # (demo/run.sh). `make demo URL=http://www.google.com/` also fetches that
@@ -109,3 +109,20 @@ bench-chat: bin/stage5-chat
 	bench/chat.sh -o bench/results/chat.md -l build-bench/chat_load "$(CLIENTS)" $(ROUNDS)
 
 .PHONY: bench bench-peers bench-chat
+
+# Exercises (docs/exercises.md): `make exercise STAGE=3` writes
+# exercises/stage3-duplex/, the stage with its parts to write; `make check
+# STAGE=3` builds that copy (build-exercises/) and grades it with stage 3's
+# tests, a line per part and `Score: T/P` last (exit 0 only at full score);
+# `make check STAGE=3 ONLY=HalfClose` runs only the tests whose name matches;
+# `make grade` grades every stage and writes exercises/results.json
+# (Gradescope's format). All three are tests/exercise/exercise.py.
+STAGE :=
+ONLY  :=
+EXERCISE := python3 tests/exercise/exercise.py
+.PHONY: exercise check grade
+exercise check:
+	@test -n "$(STAGE)" || { echo "which stage? e.g. make $@ STAGE=1" >&2; exit 2; }
+	@JOBS=$(JOBS) ONLY='$(ONLY)' $(EXERCISE) $(if $(filter exercise,$@),new,check) $(STAGE)
+grade:
+	@JOBS=$(JOBS) $(EXERCISE) grade
