@@ -213,19 +213,22 @@ def read_points():
     """[(test, part or None, points, line)] from points.txt."""
     rows, names = [], {}
     for number, text in enumerate(POINTS.read_text().splitlines(), 1):
-        words = text.split("#", 1)[0].split()
-        if not words:
+        if not text.strip() or text.lstrip().startswith("#"):
             continue
+        # A test's name may hold spaces and '#' (a parameterized test's
+        # "  # GetParam() = ..."): the part and points are the last words.
         where = f"{POINTS.relative_to(ROOT)}:{number}"
-        if words[1:] == ["ungraded"]:
-            row = (words[0], None, 0, where)
-        elif len(words) == 3 and re.fullmatch(r"\d+\.\d+", words[1]) and words[2].isdigit():
-            row = (words[0], words[1], int(words[2]), where)
+        graded = re.fullmatch(r"(.*?)\s+(\d+\.\d+)\s+(\d+)\s*", text)
+        ungraded = re.fullmatch(r"(.*?)\s+ungraded\s*", text)
+        if graded:
+            row = (graded.group(1), graded.group(2), int(graded.group(3)), where)
+        elif ungraded:
+            row = (ungraded.group(1), None, 0, where)
         else:
             raise Failure(f"{where}: expected 'TEST PART POINTS' or 'TEST ungraded', got {text!r}")
-        if words[0] in names:
-            raise Failure(f"{where}: {words[0]} is already in the table at {names[words[0]]}")
-        names[words[0]] = where
+        if row[0] in names:
+            raise Failure(f"{where}: {row[0]} is already in the table at {names[row[0]]}")
+        names[row[0]] = where
         rows.append(row)
     return rows
 
