@@ -887,7 +887,8 @@ TEST(DuplexTest, IdleTimeoutWithASilentPeerThrowsTimedOut) {
   ASSERT_TRUE(run.finished_within(kLimit));
   const auto waited = Clock::now() - start;
   EXPECT_EQ(system_error_text(ETIMEDOUT, "nothing moved for 1 s"), outcome(run.error()));
-  EXPECT_GE(waited, 1000ms) << "gave up before the time limit";
+  EXPECT_GE(std::chrono::duration_cast<std::chrono::milliseconds>(waited).count(), 1000)
+      << "milliseconds waited: gave up before the time limit";
 }
 
 // -w counts silence, not the whole conversation: bytes trickling in more
@@ -974,6 +975,17 @@ TEST(DuplexTest, OutputClosedMidwayThrowsBrokenPipe) {
         std::this_thread::sleep_for(1ms);
     }
   });
+  // The first bytes on stdout, unless duplex() gives up before printing any
+  // (a blocking read would then wait for ever: the test holds stdout open).
+  pollfd slot{output.read.get(), POLLIN, 0};
+  const auto deadline = Clock::now() + kLimit;
+  while (poll(&slot, 1, 10) == 0 && !run.finished() && Clock::now() < deadline) {
+  }
+  if (!(slot.revents & POLLIN)) {
+    const std::string why = run.finished() ? outcome(run.error()) : "still running";
+    peer.join();
+    FAIL() << "nothing reached stdout; duplex(): " << why;
+  }
   char first[100];
   ASSERT_EQ(static_cast<ssize_t>(sizeof first), ::read(output.read.get(), first, sizeof first));
   output.read.reset();
