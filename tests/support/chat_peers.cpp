@@ -227,12 +227,36 @@ void ChatPeers::pump(Millis wait) {
 
 bool ChatPeers::pump_until(const std::function<bool()>& done, Millis timeout) {
   const auto deadline = Clock::now() + timeout;
+  const auto never = Clock::time_point::max();
+  auto ended_since = never;
   for (;;) {
     if (done()) return true;
-    const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+    const auto now = Clock::now();
+    const auto left = std::chrono::duration_cast<Millis>(deadline - now);
     if (left.count() <= 0) return false;
+    // Every connection ended (the room stopped, or crashed): no line can
+    // come any more, but the host's screen may still show the last
+    // announcements (a second later), so give up only after kEndedGrace
+    // rather than wait out the whole timeout.
+    if (!all_ended_now()) {
+      ended_since = never;
+    } else if (ended_since == never) {
+      ended_since = now;
+    } else if (now - ended_since >= kEndedGrace) {
+      return false;
+    }
     pump(std::min(left, Millis(10)));
   }
+}
+
+bool ChatPeers::all_ended_now() const {
+  bool any = false;
+  for (const ChatPeer& peer : peers_) {
+    if (!peer.fd) continue;
+    if (!peer.connected || !peer.ended) return false;
+    any = true;
+  }
+  return any;
 }
 
 bool ChatPeers::has_line(std::size_t i, std::string_view line) const {
