@@ -334,10 +334,15 @@ def run_test(name, command, props, variant, build):
         output = (text.decode(errors="replace") if isinstance(text, bytes) else text) + \
             f"\nno result after {timeout:.0f} s: the test was stopped (does the program hang?)"
         passed = False
-    shown = " ".join(shlex.quote(c) for c in command)
+    shown = " ".join(shlex.quote(short(c)) for c in command if c != "--gtest_also_run_disabled_tests")
     if variant:
-        shown = f"EXERCISE_BIN_DIR={shlex.quote(env['EXERCISE_BIN_DIR'])} {shown}"
+        shown = f"EXERCISE_BIN_DIR={shlex.quote(short(env['EXERCISE_BIN_DIR']))} {shown}"
     return Outcome(name, passed, output, time.monotonic() - start, shown)
+
+
+def short(path):
+    """A path inside the repository as the student types it, from its top."""
+    return path[len(str(ROOT)) + 1:] if path.startswith(str(ROOT) + "/") else path
 
 
 def run_tests(names, tests, variant, build, jobs):
@@ -350,7 +355,7 @@ def failure_text(outcome, limit=30):
     """What a student needs of a gtest run: the failure lines, not the banner."""
     lines = [l for l in outcome.output.splitlines()
              if not re.match(r"(Running main\(\)|Note: Google Test filter|\[==========\]|"
-                             r"\[----------\]|\[ RUN      \]|\[  PASSED  \]|\s*$)", l)
+                             r"\[----------\]|\[ RUN      \]|\[  PASSED  \]|\[  FAILED  \]|\s*$)", l)
              and not re.search(r"\d+ tests?, listed below|FAILED TESTS?|tests? from .* ran", l)]
     if len(lines) > limit:
         lines = lines[:limit] + [f"... ({len(lines) - limit} more lines: run the command below)"]
@@ -367,20 +372,24 @@ def grade_stage(number, folder, build, jobs, only=None, quiet=False):
     rows = [r for r in read_points() if r[1] and r[1].split(".")[0] == str(number)]
     total = sum(r[2] for r in rows)
     variant = folder.name
-    say = (lambda *a: None) if quiet else print
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    say(f"building {folder.relative_to(ROOT)} ...")
     result = build_targets(build, [f"exercise-{variant}"], jobs)
     if result.returncode != 0:
         say(f"{folder.relative_to(ROOT)} does not compile; the compiler's first errors:\n")
         say(first_errors(result.stdout))
         say(f"\nScore: 0/{total}")
         return part_results(parts, rows, {}, "does not compile:\n" + first_errors(result.stdout)), 0
+    fresh = not (build / "bin" / f"stage{number}_test").exists()
+    say(f"building stage {number}'s tests" + (" (the first time only: a few minutes) ..." if fresh else " ..."))
     result = build_targets(build, [f"tests-stage{number}"], jobs)
     if result.returncode != 0:
-        raise Failure("the tests of stage {number} do not build (not your code):\n" +
+        raise Failure(f"the tests of stage {number} do not build (not your code):\n" +
                       first_errors(result.stdout))
     tests = stage_tests(build, number)
     check_table(read_points(), number, parts, tests)
     names = [r[0] for r in rows if not only or re.search(only, r[0])]
+    say(f"running {len(names)} tests ...\n")
     outcomes = run_tests(names, tests, variant, build, jobs)
     results = part_results(parts, rows, outcomes, None)
     score = sum(r["score"] for r in results)
@@ -393,8 +402,10 @@ def grade_stage(number, folder, build, jobs, only=None, quiet=False):
         say(failure_text(outcome))
         say(f"  again, alone: {outcome.command}")
     if len(failed) > SHOWN_FAILURES:
-        say(f"\n... and {len(failed) - SHOWN_FAILURES} more failed: " +
-            ", ".join(o.name for o in failed[SHOWN_FAILURES:]))
+        rest = [o.name.split("  #")[0] for o in failed[SHOWN_FAILURES:]]
+        listed = ", ".join(rest[:5]) + (", ..." if len(rest) > 5 else "")
+        say(f"\n... and {len(rest)} more failed ({listed}); ONLY=NAME runs one: "
+            f"make check STAGE={number} ONLY={rest[0].split('/')[-1].split('.')[-1]}")
     say(f"\nScore: {score}/{total}")
     return results, score
 
@@ -512,11 +523,12 @@ def cmd_honesty(name, build, jobs):
     tests = stage_tests(build, number)
     check_table(rows, number, parts, tests)
     graded = {r[0]: r[1] for r in rows if r[1] and r[1].split(".")[0] == str(number)}
-    problems, order = [], list(parts)
+    problems, order, timings = [], list(parts), []
     for part in order:
         earlier = order[:order.index(part)]
         names = [t for t, p in graded.items() if p in earlier + [part]]
         outcomes = run_tests(names, tests, f"{name}.cut-{part}", build, jobs)
+        timings += [(o.seconds, f"{o.name} (part {part} cut)") for o in outcomes.values()]
         for test in names:
             outcome = outcomes[test]
             if graded[test] == part and outcome.passed:
@@ -536,6 +548,8 @@ def cmd_honesty(name, build, jobs):
         problems.append(f"the skeleton passes every test of part {order[0]}: it scores full there")
     print(f"{name}: skeleton: {sum(not o.passed for o in skeleton.values())}/{len(first)} "
           f"tests of part {order[0]} fail")
+    slowest = sorted(timings, reverse=True)[:5]
+    print(f"{name}: slowest: " + "; ".join(f"{t:.1f} s {what}" for t, what in slowest))
     if problems:
         print("\nNOT HONEST:\n  " + "\n  ".join(problems))
         return 1
