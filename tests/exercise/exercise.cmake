@@ -60,6 +60,9 @@ foreach(dir IN LISTS EXERCISE_DIRS)
   add_exercise(${dir} ${id} ${stage} SOURCES ${sources})
 endforeach()
 
+if(EXERCISE_HONESTY AND NOT Python3_Interpreter_FOUND)
+  message(WARNING "python3 not found: the exercises' honesty tests are left out")
+endif()
 if(EXERCISE_HONESTY AND Python3_Interpreter_FOUND)
   # The unit tests' own sources, compiled once for every cut copy.
   get_property(unit_tests GLOBAL PROPERTY EXERCISE_UNIT_TESTS)
