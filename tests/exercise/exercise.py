@@ -21,7 +21,9 @@ Commands (the Makefile's targets call them; docs/exercises.md):
   grade                  make grade: every stage, exercises/results.json
   parts [STAGE]          the parts the markers define (CMake reads this)
   variant STAGE DIR CUT  a copy with the parts CUT ("all", "none", "3.1,3.2")
-  suggest STAGE BUILD    rows for the table: each test to the last part whose cut fails it
+  suggest STAGE BUILD [--missing]
+                         rows for the table: each test to the last part whose cut
+                         fails it (--missing: only tests the table lacks)
   honesty STAGE BUILD    CI: cut parts fail their tests, the rest pass
   lint BUILD             CI: the points table against every test there is
 
@@ -201,9 +203,7 @@ def write_copy(folder, destination, cut):
     destination.mkdir(parents=True, exist_ok=True)
     for path in source_files(folder):
         text = render(path, cut)
-        target = destination / path.name
-        if not target.exists() or target.read_text() != text:  # untouched: make rebuilds nothing
-            target.write_text(text)
+        (destination / path.name).write_text(text)  # always: the build compares times
 
 
 # ---- the points table -----------------------------------------------------
@@ -556,7 +556,7 @@ def cmd_honesty(name, build, jobs):
     return 0
 
 
-def cmd_suggest(name, build, jobs):
+def cmd_suggest(name, build, jobs, missing=False):
     """Table rows from the cut copies CI builds: a test goes to the last part
     whose cut alone fails it; a test no cut fails is ungraded."""
     build = Path(build).resolve()
@@ -568,7 +568,8 @@ def cmd_suggest(name, build, jobs):
         for test, outcome in outcomes.items():
             if not outcome.passed:
                 fails[test].append(part)
-    for test in sorted(tests):
+    known = {row[0] for row in read_points()} if missing else set()
+    for test in sorted(set(tests) - known):
         print(f"{test:<70} {fails[test][-1]:<5} 1" if fails[test] else f"{test:<70} ungraded")
     return 0
 
@@ -610,8 +611,8 @@ def main(argv):
             return cmd_variant(*args)
         if command == "honesty" and len(args) == 2:
             return cmd_honesty(args[0], args[1], jobs)
-        if command == "suggest" and len(args) == 2:
-            return cmd_suggest(args[0], args[1], jobs)
+        if command == "suggest" and len(args) in (2, 3) and args[2:] in ([], ["--missing"]):
+            return cmd_suggest(args[0], args[1], jobs, missing=args[2:] == ["--missing"])
         if command == "lint" and len(args) == 1:
             return cmd_lint(args[0])
     except Failure as problem:
