@@ -225,6 +225,12 @@ class DuplexThread {
       : thread_([this, input, socket, output, options] {
           try {
             duplex(input, socket, output, options, counts_);
+          } catch (const NotWritten&) {
+            // A student's copy stopped at a part not written: the program
+            // would exit, and its peer see the connection end, so the test
+            // fails at once instead of at its time limit.
+            error_ = std::current_exception();
+            shutdown(socket, SHUT_RDWR);
           } catch (...) {
             error_ = std::current_exception();
           }
