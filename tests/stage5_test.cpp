@@ -1081,11 +1081,13 @@ TEST(Stage5Scale, FiftyClientsTypingOneByteAtATime) {
       if (at < line.size()) peers.send(i, line.substr(at, 1));
     }
     peers.pump(Millis(0));  // one byte from each, each in its own segment
-    peers.pump_until([&] {
+    ASSERT_TRUE(peers.pump_until([&] {
       for (std::size_t i = 0; i < count; ++i)
         if (!peers[i].unsent.empty()) return false;
       return true;
-    });
+    })) << "the room stopped taking bytes at byte "
+        << at << "; its stderr:\n"
+        << room.server.stderr_text();
     std::this_thread::sleep_for(Millis(1));  // let the server read them apart
   }
   ASSERT_TRUE(peers.pump_until([&] {
