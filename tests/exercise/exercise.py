@@ -548,7 +548,7 @@ def cmd_honesty(name, build, jobs):
         problems.append(f"the skeleton passes every test of part {order[0]}: it scores full there")
     print(f"{name}: skeleton: {sum(not o.passed for o in skeleton.values())}/{len(first)} "
           f"tests of part {order[0]} fail")
-    slowest = sorted(timings, reverse=True)[:5]
+    slowest = sorted(timings, reverse=True)[:12]
     print(f"{name}: slowest: " + "; ".join(f"{t:.1f} s {what}" for t, what in slowest))
     if problems:
         print("\nNOT HONEST:\n  " + "\n  ".join(problems))
