@@ -125,7 +125,8 @@ fi
 # Flood control (-r RATE) came with issue 15. Throughput is measured with
 # -r 0, so that the benchmark measures the room, not its limiter; a binary
 # from before has no -r (and no limiter).
-if "$bin/stage5-chat" -h 2>&1 | grep -q -- '-r RATE'; then
+help=$("$bin/stage5-chat" -h 2>&1 || true)
+if [[ $help == *"-r RATE"* ]]; then
   unlimited=(-r 0)
   servers=(stage5-chat stage5-chat-r0)
 else
@@ -302,12 +303,13 @@ for ((round = 1; round <= rounds; ++round)); do
 done
 
 # --- The report. --------------------------------------------------------------------
-# stage5-chat's default rate, as its -h says it (the line that mentions -r).
+# stage5-chat's default rate, as its -h says it: the -r option's lines.
 rate_text() {
   if ((${#unlimited[@]} == 0)); then
     echo "none (no -r)"
   else
-    "$bin/stage5-chat" -h 2>&1 | grep -m 1 -i -- '-r.*default' | sed 's/^ *//' || echo "see stage5-chat -h"
+    awk '/^ *-r / { on = 1 } on && /^ *-/ && !/^ *-r / { exit } on' <<<"$help" |
+      tr -s ' \n' ' ' | sed 's/^ //; s/ $//'
   fi
 }
 header="$started, $(nproc 2>/dev/null || echo '?') CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)), $(uname -sr), load average before: $load_before; ${relay}s of typing per run, $typers typers, $lines_in_flight lines in flight, storm budget ${storm_budget}s, room budget ${room_budget}s; flood: ${flood_seconds}s of $talkers talkers, a line every ${talk_ms} ms each; stage5-chat's default rate: $(rate_text); $(ncat --version 2>&1 | head -n 1 || true)"
