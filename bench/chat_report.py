@@ -116,7 +116,7 @@ FLOOD_MEASURES = [
     ("Under a flood: server peak RSS, VmHWM (KiB)", "flood",
      lambda r: number(r, "hwm_kib"), "KiB", "{:,.0f}", None),
     ("Under a flood: server CPU time during the flood (s)", "flood",
-     lambda r: number(r, "cpu_flood_s"), "s", "{:.2f}", None),
+     lambda r: number(r, "cpu_flood_s"), "s", lambda v: "< 0.01" if v < 0.01 else f"{v:.2f}", None),
 ]
 
 
@@ -184,7 +184,7 @@ def cell(runs, server, kind, n, get, fmt, first=True):
     """The median, or why there is none (in full in a kind's first table)."""
     v = median(list(values(runs, server, kind, n, get).values()))
     if v is not None:
-        return fmt.format(v)
+        return fmt(v) if callable(fmt) else fmt.format(v)
     if unmeasurable(runs, server, kind, n, get):
         return NA
     why = failure(runs, server, kind, n)
