@@ -197,17 +197,21 @@ start_lab() {
   : >"$lab_dir/lab.lock"
   exec 9<"$lab_dir/lab.lock"
   flock --shared 9
-  setsid bash "$ROOT/lab/run.sh" --keeper "$lab_dir" "$BIN" </dev/null >"$lab_dir/lab.log" 2>&1 9<&- &
+  # Its messages, beside its folder, which goes when it ends: read if it
+  # fails to start, else removed (it writes on, into the removed file).
+  local log=$lab_dir.log
+  setsid bash "$ROOT/lab/run.sh" --keeper "$lab_dir" "$BIN" </dev/null >"$log" 2>&1 9<&- &
   local keeper=$! tries
   for ((tries = 600; tries > 0; tries--)); do  # 30 s at most
-    [[ -f $lab_dir/ready ]] && lab_init_of "$lab_dir" && return 0
+    [[ -f $lab_dir/ready ]] && lab_init_of "$lab_dir" && { rm -f "$log"; return 0; }
     kill -0 "$keeper" 2>/dev/null || break
     sleep 0.05
   done
-  local log
-  log=$(cat "$lab_dir/lab.log" 2>/dev/null)
   kill -TERM "$keeper" 2>/dev/null || true
-  fail "the lab did not start: ${log:-(no message)}"
+  local why
+  why=$(cat "$log" 2>/dev/null)
+  rm -f "$log"
+  fail "the lab did not start: ${why:-(no message)}"
 }
 
 # keeper WORK BIN: the lab for shells, run in the background by start_lab;
@@ -215,7 +219,7 @@ start_lab() {
 keeper() {
   keeper_work=$1  # global: the trap runs after this function has returned
   trap 'outside_exit "$keeper_work"' EXIT
-  unshare "${LAB_UNSHARE[@]}" -- bash "$ROOT/lab/run.sh" --inside "$work" "$2" shells || true
+  unshare "${LAB_UNSHARE[@]}" -- bash "$ROOT/lab/run.sh" --inside "$keeper_work" "$2" shells || true
 }
 
 # The hosts that have a shell in the lab now, from the shells' own notes.
