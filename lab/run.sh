@@ -12,10 +12,13 @@
 #   bob   192.0.2.20 --+      (a bridge: the LAN's switch)
 #
 # Then it plays the exercise with the stage programs (bin/stage3-duplex,
-# bin/stage4-http; nginx as the web server when installed), records what
-# Alice's network card sees (bin/lab-ladder), and prints each program's
-# screen beside the ladder of its packets; then it causes each failure for
-# real: connection refused, host unreachable, timeout, reset.
+# bin/stage4-http; ping; nginx as the web server when installed), records
+# what Alice's network card sees (bin/lab-ladder), and prints each
+# program's screen beside the ladder of its packets: Alice and Bob talk;
+# Alice finds www's address with ping and fetches its page; the exercise's
+# troubleshooting (a mistyped request, 400; one typed too slowly, closed by
+# nginx); then each failure, caused for real: connection refused, host
+# unreachable, timeout, reset.
 #
 # One code path, as root and as an ordinary user: the whole lab lives in
 # namespaces of its own, made with unshare (with a user namespace when not
@@ -33,15 +36,25 @@
 # setgroups is denied there); bin/lab-ladder, a packet socket of the lab's
 # own, works in both modes, and writes pcap files that tcpdump -r reads.
 #
+# The shells' lab (--shell) runs in the background, in a session of its
+# own, apart from every terminal: each shell joins it the same way (nsenter
+# into its PID namespace, then into the host's), and it lasts while any
+# shell holds a share of its lock (see find_lab), then removes itself.
+#
 # Usage: lab/run.sh                 play the scenes        (make lab)
 #        lab/run.sh --shell HOST    a shell on HOST: alice, bob, router or www
-#                                   (make lab-shell HOST=alice); a second one
-#                                   joins the lab the first one started
+#                                   (make lab-shell HOST=alice), in the
+#                                   running lab if there is one, else in a
+#                                   new one; the lab ends with its last shell
 # Environment: LAB_BIN=DIR   the programs (default bin/, built with make)
 #              LAB_KEEP=DIR  keep the captures (.pcap) and screens in DIR
-#              LAB_NGINX=none  www serves with stage3-duplex even if nginx is installed
-# Exit status: 0 done, 1 a scene went wrong, 2 the lab cannot run here (the
-# message says why and what to do).
+#              LAB_NGINX=none  no nginx on www, even if installed: in the
+#                            scenes and shells stage3-duplex sends its page
+#                            (and the nginx scenes are left out)
+# Exit status: 0 done (with --shell: whatever the shell's last status), 1 a
+# scene went wrong, 2 the lab cannot run here (the message says why and
+# what to do). Internal: --keeper and --inside, the shells' lab and the
+# lab's first process.
 #
 # See also: docs/lab.md, lab/ladder.cpp, demo/run.sh; ip(8), ip-netns(8),
 # unshare(1), nsenter(1), namespaces(7), veth(4), packet(7).
@@ -710,6 +723,7 @@ EOF
 shell_web_server() {
   [[ -z $web_pid ]] || return 0
   enter www
+  # shellcheck disable=SC2016  # $1 and $2: the inner bash's arguments
   "${into[@]}" bash -c 'while :; do "$1" -l 198.51.100.80 80 <"$2" >/dev/null 2>&1 || sleep 0.2; done' \
     - "$BIN/stage3-duplex" "$WORK/www/response.http" </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- &
   pids+=("$!")
