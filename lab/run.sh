@@ -173,7 +173,8 @@ lab_init_of() {
     pid=${status#/proc/}
     pid=${pid%/status}
     # Its command line names the folder; in its own PID namespace it is 1.
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--inside $1 " || continue
+    # (2>/dev/null first: a process gone meanwhile fails the redirection.)
+    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "--inside $1 " || continue
     [[ $(awk '/^NSpid:/ { print $NF }' "$status" 2>/dev/null) == 1 ]] || continue
     lab_init=$pid
     return 0
@@ -254,8 +255,10 @@ shell_on() {
   host_pid=$(awk -v host="$host" '$1 == host { print $2 }' "$lab_dir/hosts.pids")
   [[ -n $host_pid ]] || fail "no host $host in the lab"
   others=$(shells_in_lab)
-  if [[ -n $joined ]]; then
-    echo "lab: joined the running lab ($lab_dir), where ${others:+shells are on: $others}${others:-no shell is left}."
+  if [[ -n $joined && -n $others ]]; then
+    echo "lab: joined the running lab ($lab_dir), where shells are on: $others."
+  elif [[ -n $joined ]]; then
+    echo "lab: joined the running lab ($lab_dir)."
   else
     echo "lab: started a lab ($lab_dir)."
   fi

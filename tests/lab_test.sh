@@ -207,9 +207,9 @@ ended() {
 # status 0 and no error line from make or bash.
 left_normally() {
   expect_line "$1" "make lab-shell exit status 0" "$2's make lab-shell ends with status 0, as $3"
-  if grep -E "make: \*\*\*|Killed|Terminated" "$1" >/dev/null; then
+  if grep -E "make: \*\*\*|Killed|Terminated|lab/run.sh: line" "$1" >/dev/null; then
     fail "$2's terminal, as $3, shows an error after leaving:"
-    grep -E "make: \*\*\*|Killed|Terminated" "$1" | sed 's/^/    | /'
+    grep -E "make: \*\*\*|Killed|Terminated|lab/run.sh: line" "$1" | sed 's/^/    | /'
   fi
 }
 
@@ -229,7 +229,7 @@ shells() {
   terminal alice 6 alice "$mode" "$@"
   wait_for "$alice" "You are on alice" || fail "make lab-shell HOST=alice as $mode: no shell on alice"
   expect_line "$alice" "lab: joined the running lab" "the second shell joins the first one's lab, as $mode"
-  expect_line "$alice" "shells are on: bob" "the joining shell says who is there, as $mode"
+  expect_line "$alice" "where shells are on: bob." "the joining shell says who is there, as $mode"
   expect_line "$alice" "www 198.51.100.80 (nginx on port 80" "the joining shell lists the hosts, as $mode"
   if [[ $mode != root ]]; then
     expect_line "$alice" "id says root: in the lab's user namespace" "the shell says why id says root, as $mode"
