@@ -401,9 +401,13 @@ std::string Ladder::draw(const Packet& packet) {
   std::string lines = header(local, remote);
   if (start_ < 0) start_ = packet.time;
   char rung[512];
-  std::snprintf(rung, sizeof rung, "%7.3f  %-7s  %s  %-7s", packet.time - start_,
-                port_text(local_port).c_str(), arrow(label, outgoing).c_str(),
-                port_text(remote_port).c_str());
+  // Packets captured in one microsecond may be stamped slightly out of
+  // order (a reply before its request): below half a millisecond that is
+  // 0.000, not -0.000.
+  double elapsed = packet.time - start_;
+  if (elapsed < 0 && elapsed > -0.0005) elapsed = 0;
+  std::snprintf(rung, sizeof rung, "%7.3f  %-7s  %s  %-7s", elapsed, port_text(local_port).c_str(),
+                arrow(label, outgoing).c_str(), port_text(remote_port).c_str());
   lines += rung;
   if (!details.empty()) lines += "  " + details;
   lines.erase(lines.find_last_not_of(' ') + 1);  // no ports: no trailing blanks

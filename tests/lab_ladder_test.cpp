@@ -237,6 +237,16 @@ TEST(LabLadder, PingDrawsTheEchoRequestAndItsReply) {
       << drawn;
 }
 
+TEST(LabLadder, APacketStampedAMicrosecondEarlierIsAtZeroNotMinusZero) {
+  Ladder ladder(Names{});
+  std::string drawn =
+      ladder.draw(*parse(cooked(kPacketOutgoing, 0x0800, ipv4(kAlice, kWww, 1, echo(8, 7, 1, 56))),
+                         kLinktypeSll, 5.0));
+  drawn += ladder.draw(*parse(cooked(kPacketHost, 0x0800, ipv4(kWww, kAlice, 1, echo(0, 7, 1, 56))),
+                              kLinktypeSll, 4.999999));
+  EXPECT_EQ(drawn.find("-0.000"), std::string::npos) << drawn;
+}
+
 TEST(LabLadder, RelativeSequenceNumbersArrowsAndData) {
   Ladder ladder(Names{{"192.0.2.10", "alice"}, {"192.0.2.20", "bob"}});
   auto out = [](const Frame& segment) {
