@@ -669,6 +669,7 @@ request first, and answers what it asked for." >"$WORK/www/page.html"
       cat "$WORK/www/page.html"
     } >"$WORK/www/response.http"
     www_serves="no nginx ($why_not): stage3-duplex sends a page"
+    no_nginx=$why_not
     return 0
   fi
   web_page "nginx on www (198.51.100.80), the lab's web server: it read your
@@ -856,7 +857,7 @@ scene_troubleshooting() {
   echo
   echo "=== 3. The exercise's troubleshooting: a mistyped request, a request typed too slowly"
   if [[ -z $web_pid ]]; then
-    echo "(These are nginx's answers, and www runs $www_serves: no scene.)"
+    echo "(No scenes here: these are nginx's answers, and www has no nginx: $no_nginx.)"
     return 0
   fi
   by_hand typo "400 Bad Request: Alice forgets the colon after Host"

@@ -413,6 +413,7 @@ $stray"
 }
 
 command -v ip >/dev/null || skip "ip not found: install iproute2"
+command -v script >/dev/null || skip "script not found (the shells' pseudo-terminals): install bsdutils"
 if ((EUID == 0)); then
   play root
   # nobody: an ordinary user, with no home and no groups, like a student
