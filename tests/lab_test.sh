@@ -26,9 +26,10 @@
 # TIMEOUT for lab_test (tests/CMakeLists.txt, 480 s), so ctest never has to
 # kill the test (SIGKILL: no EXIT trap, the work folder left). Per mode:
 # make lab 60+5 s; the two terminals 5+5 (their sessions) + 6 waits of 10 s
-# (counted in whole seconds, each may last 11) + 2 ends of 10 s + 2 s of
-# typing = 98 s; LAB_NGINX=none 30+5 s; the stray check 6 s: 204 s; two
-# modes 408 s, and 2 s to stop what is left. A normal run takes about a
+# (counted in whole seconds, each may last 11) + 2 ends of 10 s + 5 s for
+# the sleep that Ctrl-C stops + 1 s of typing = 102 s; LAB_NGINX=none
+# 30+5 s; the stray check 6 s: 208 s; two modes 416 s, and 2 s to stop
+# what is left. A normal run takes about a
 # minute in all (make lab some 17 s per mode, the shells some 8 s).
 #
 # The shells' test types on pseudo-terminals (script(1)): Ctrl-D, Ctrl-C and
@@ -193,6 +194,24 @@ terminal() {
   return 0
 }
 
+# foreground COMMAND: true once a process running COMMAND (its whole command
+# line) holds its terminal, its process group the terminal's foreground
+# one: a Ctrl-C typed then reaches it (5 s at most).
+foreground() {
+  local tries file line fields
+  for ((tries = 100; tries > 0; tries--)); do
+    # shellcheck disable=SC2013  # file names, one a word
+    for file in $(grep -lsF -- "${1##* }" /proc/[0-9]*/cmdline); do
+      [[ $(tr '\0' ' ' 2>/dev/null <"$file") == "$1 " ]] || continue
+      read -r line 2>/dev/null <"${file%cmdline}stat" || continue
+      read -ra fields <<<"${line##*) }"  # state, parent, group, session, tty, tty's group
+      [[ ${fields[2]} == "${fields[5]}" ]] && return 0
+    done
+    sleep 0.05
+  done
+  return 1
+}
+
 # ended PID: true once PID has ended (10 s at most).
 ended() {
   local tries end=$((SECONDS + 10))
@@ -250,8 +269,8 @@ shells() {
     fail "Alice's shell did not answer after Bob's Ctrl-D, as $mode (expected \"still here: alice\"; her screen: $(tail -n 3 "$alice" | tr -d '\r' | tr '\n' '|'))"
   # A command stopped with Ctrl-C, then exit: the shell's status is 130,
   # make lab-shell's is 0.
-  printf 'sleep 30; echo "not interrupted"\n' >&6
-  sleep 0.5
+  printf 'sleep 31.4159; echo "not interrupted"\n' >&6
+  foreground "sleep 31.4159" || fail "alice's sleep never held her terminal, as $mode"
   printf '\003' >&6
   sleep 0.3
   printf 'exit\n' >&6
