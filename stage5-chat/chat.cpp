@@ -228,7 +228,8 @@ void Room::watch() {
 void Room::serve() {
   for (;;) {
     watch();
-    int ready = poll(slots_.data(), slots_.size(), poll_timeout());
+    // poll() counts its slots in nfds_t, 32 bits on macOS: converted on purpose.
+    int ready = poll(slots_.data(), static_cast<nfds_t>(slots_.size()), poll_timeout());
     if (ready == -1 && errno == EINTR) continue;
     check(ready, "poll");
     if (slots_[kStop].revents) return;
@@ -590,7 +591,8 @@ void Room::close_all() {
     auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (!anything_queued() || remaining.count() <= 0) break;
     watch();
-    int ready = poll(slots_.data(), slots_.size(), static_cast<int>(remaining.count()));
+    int ready = poll(slots_.data(), static_cast<nfds_t>(slots_.size()),
+                     static_cast<int>(remaining.count()));
     if (ready == -1 && errno != EINTR) break;
     if (slots_[kOutput].revents) host_.out.blocked = false;
     for (std::size_t i = 0; i < clients_.size(); ++i) {
