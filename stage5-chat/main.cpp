@@ -231,10 +231,13 @@ void catch_stop_signals() {
   check(sigaction(SIGTERM, &action, nullptr), "sigaction SIGTERM");
 }
 
-void serve(const Options& options, ChatCounts& counts) {
+// `opened` is set once the room listens: a room that never opened has no
+// summary to give.
+void serve(const Options& options, ChatCounts& counts, bool& opened) {
   // Before "listening on": from then on a script may send SIGTERM.
   catch_stop_signals();
   Fd listener = open_listener(options);
+  opened = true;
   if (options.verbose) {
     sockaddr_storage address{};
     socklen_t size = sizeof address;
@@ -273,6 +276,7 @@ int main(int argc, char* argv[]) {
   }
   Options options;
   ChatCounts counts;
+  bool opened = false;
   int status = 0;
   try {
     options = parse_args(argc, argv);
@@ -280,7 +284,7 @@ int main(int argc, char* argv[]) {
       std::cout << kUsage;
       return 0;
     }
-    serve(options, counts);
+    serve(options, counts, opened);
   } catch (const UsageError& e) {
     std::cerr << program + ": " + e.what() + "\n" << kUsage;
     return 2;
@@ -288,7 +292,7 @@ int main(int argc, char* argv[]) {
     std::cerr << program + ": " + e.what() + "\n";
     status = 1;
   }
-  if (options.verbose) {
+  if (options.verbose && opened) {
     std::cerr << "served " + std::to_string(counts.clients) + " clients, relayed " +
                      std::to_string(counts.lines) + " lines\n";
   }
