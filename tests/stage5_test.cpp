@@ -309,9 +309,12 @@ TEST(Stage5CommandLine, HelpGoesToStdoutAndExitsZero) {
     SCOPED_TRACE(option);
     Result help = run(kProgram, {option});
     EXPECT_EQ(help.exit, Exit::code(0));
-    EXPECT_EQ(help.out.rfind("usage: stage5-chat [-v] [-4|-6] [-m MAX] -l [ADDRESS] PORT\n", 0), 0u)
+    EXPECT_EQ(
+        help.out.rfind("usage: stage5-chat [-v] [-4|-6] [-m MAX] [-r RATE] -l [ADDRESS] PORT\n", 0),
+        0u)
         << help.out;
     EXPECT_NE(help.out.find("  -m MAX "), std::string::npos) << help.out;
+    EXPECT_NE(help.out.find("  -r RATE "), std::string::npos) << help.out;
     EXPECT_EQ(help.err, "");
   }
 }
@@ -335,6 +338,12 @@ TEST(Stage5CommandLine, UsageErrorsExitTwoWithReasonAndUsage) {
       {{"-m", "-1", "-l", "0"}, "invalid maximum \"-1\": not a decimal number"},
       {{"-m", "1000001", "-l", "0"}, "invalid maximum \"1000001\": greater than 1000000"},
       {{"-m10x", "-l", "0"}, "invalid maximum \"10x\": not a decimal number"},
+      {{"-r"}, "option -r needs a value"},
+      {{"-r", "x", "-l", "0"}, "invalid rate \"x\": not a decimal number"},
+      {{"-r", "", "-l", "0"}, "invalid rate \"\": empty"},
+      {{"-r", "-1", "-l", "0"}, "invalid rate \"-1\": not a decimal number"},
+      {{"-r", "2.5", "-l", "0"}, "invalid rate \"2.5\": not a decimal number"},
+      {{"-r", "1000001", "-l", "0"}, "invalid rate \"1000001\": greater than 1000000"},
       {{"-x", "-l", "0"}, "unknown option -x"},
       {{"-w", "1", "-l", "0"}, "unknown option -w"},
       {{"-l", "65536"}, "invalid port \"65536\": greater than 65535"},
@@ -691,7 +700,7 @@ std::string reassembled(const ChatPeer& peer, const std::string& name, Lines* pi
 // 1,000,000 bytes = 244 x 4096 + 576: 244 full pieces as they fill, the
 // rest when the sender's stream ends, then its departure. Nothing lost.
 TEST(Stage5LongLines, AMegabyteWithoutNewlineIsRelayedInPiecesThenTheRestAtTheEnd) {
-  Room room = open_room();
+  Room room = open_room({"-r", "0"});  // 245 pieces at once: the pieces, not their pace
   ChatPeers peers(AF_INET, room.port);
   const std::size_t sender = join(peers);
   const std::size_t receiver = join(peers);
@@ -722,7 +731,7 @@ TEST(Stage5LongLines, AMegabyteWithoutNewlineIsRelayedInPiecesThenTheRestAtTheEn
 // The same megabyte ended by LF: the rest goes when the LF arrives, and the
 // next line follows whole.
 TEST(Stage5LongLines, AMegabyteLineIsRelayedInPiecesAndTheRestAtItsNewline) {
-  Room room = open_room();
+  Room room = open_room({"-r", "0"});
   ChatPeers peers(AF_INET, room.port);
   const std::size_t sender = join(peers);
   const std::size_t receiver = join(peers);
@@ -920,7 +929,8 @@ TEST(Stage5SlowReaders, ANonReaderIsDroppedWhileTheOthersGetEveryLineInBoundedMe
   const std::string quarantine =
       "ASAN_OPTIONS=" + std::string(asan && *asan ? std::string(asan) + ":" : "") +
       "quarantine_size_mb=1";
-  Room room = open_room({}, Stdin::null(), "127.0.0.1", Stdout::file(), {quarantine});
+  // -r 0: a flood as fast as the reader takes it, not 5 lines a second.
+  Room room = open_room({"-r", "0"}, Stdin::null(), "127.0.0.1", Stdout::file(), {quarantine});
   ChatPeers peers(AF_INET, room.port);
   const std::size_t sleeper = join(peers, AF_INET, 4096);
   peers[sleeper].reading = false;
@@ -1255,7 +1265,7 @@ INSTANTIATE_TEST_SUITE_P(Signal, Stage5Signals, ::testing::Values(SIGTERM, SIGIN
 // A client that reads nothing at the end cannot keep the room from closing:
 // what it will take within a second is flushed, then it is closed.
 TEST(Stage5Closing, AClientThatDoesNotReadDoesNotHoldTheClosingUp) {
-  Room room = open_room();
+  Room room = open_room({"-r", "0"});  // megabytes for the sleeper, unpaced
   ChatPeers peers(AF_INET, room.port);
   const std::size_t sleeper = join(peers, AF_INET, 4096);
   peers[sleeper].reading = false;
@@ -1297,7 +1307,8 @@ TEST(Stage5Closing, AClientThatDoesNotReadDoesNotHoldTheClosingUp) {
 // the screen or growing without bound; once the screen is read again,
 // everything arrives, everywhere, and nobody was dropped.
 TEST(Stage5HostScreen, AScreenThatFallsBehindHoldsTheRoomBackAndLosesNothing) {
-  Room room = open_room({}, Stdin::null(), "127.0.0.1", Stdout::pipe());
+  // -r 0: the screen alone holds the sender back here.
+  Room room = open_room({"-r", "0"}, Stdin::null(), "127.0.0.1", Stdout::pipe());
   ChatPeers peers(AF_INET, room.port);
   const std::size_t sender = join(peers);
   const std::size_t reader = join(peers);
@@ -1337,7 +1348,7 @@ TEST(Stage5HostScreen, AScreenThatFallsBehindHoldsTheRoomBackAndLosesNothing) {
 // sender's name in front), far more than a reader's queue holds if all of
 // it were queued in one pass. Readers that keep reading are not dropped.
 TEST(Stage5SlowReaders, APasteOfShortLinesDropsNoReaderThatReads) {
-  Room room = open_room();
+  Room room = open_room({"-r", "0"});  // 20,000 lines in one pass or two, not paced
   ChatPeers peers(AF_INET, room.port);
   const std::size_t paster = join(peers);
   const std::size_t first = join(peers);
