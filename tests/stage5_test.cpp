@@ -1509,8 +1509,9 @@ TEST(Stage5Flood, RateZeroLetsAFloodThrough) {
 
 // `yes | nc` for three seconds at the default rate: the room reads the
 // flooder only as fast as it relays its lines, so the rest waits in TCP
-// (the flooder's own buffers fill and it is made to wait), and the room's
-// memory stays small.
+// (the flooder's own buffers fill and it is made to wait), the room's
+// memory stays small, and it sleeps between lines (poll() times out when
+// the next one is due) instead of spinning.
 TEST(Stage5Flood, AYesFloodForSecondsKeepsTheRoomSmall) {
   // As in the slow reader's test: a small quarantine, so that the bound
   // measures the program under AddressSanitizer too.
@@ -1528,6 +1529,7 @@ TEST(Stage5Flood, AYesFloodForSecondsKeepsTheRoomSmall) {
     yes += "y\n";  // 1 MiB of what yes prints: the room is offered far more than it takes
   long peak = 0;
   std::size_t offered = 0, taken_halfway = 0;
+  const long cpu_before = cpu_ticks(room.server.pid());
   const auto start = Clock::now();
   peers.pump_until(
       [&] {
@@ -1542,16 +1544,18 @@ TEST(Stage5Flood, AYesFloodForSecondsKeepsTheRoomSmall) {
       },
       Millis(10000));
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const long cpu = cpu_ticks(room.server.pid()) - cpu_before;
   peak = std::max(peak, peak_rss_kib(room.server.pid()));
   const std::size_t relayed = said_by(peers[reader].lines, f).size();
   std::printf(
       "a yes flood for %.1f s: %zu MiB offered, %zu KiB taken by the kernel (%zu in the last "
-      "1.5 s), %zu lines relayed; peak RSS %ld KiB\n",
+      "1.5 s), %zu lines relayed; peak RSS %ld KiB, CPU %ld ticks of 1/%ld s\n",
       seconds, offered >> 20, peers[flooder].sent >> 10, peers[flooder].sent - taken_halfway,
-      relayed, peak);
+      relayed, peak, cpu, sysconf(_SC_CLK_TCK));
   RecordProperty("peak_rss_kib", static_cast<int>(peak));
   EXPECT_GT(peak, 0) << "no sample of /proc/PID/status";
   EXPECT_LT(peak, 32 * 1024) << "KiB";
+  EXPECT_LE(cpu, sysconf(_SC_CLK_TCK) / 2) << "clock ticks of CPU: a busy loop while holding back";
   EXPECT_LE(static_cast<double>(relayed), 50 + 5 * seconds + 2) << "not paced";
   EXPECT_FALSE(peers[flooder].unsent.empty()) << "the flooder was never made to wait";
   // Once the kernels' buffers are full (well within the first 1.5 s), the
