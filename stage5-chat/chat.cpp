@@ -237,9 +237,10 @@ Room::Room(int listener, int input, int output, int stop, const ChatOptions& opt
       stop_(stop),
       options_(options),
       counts_(counts),
-      // At least a second's worth: poll() sleeps a millisecond at least,
-      // and a bucket smaller than that would keep a high rate below itself.
-      burst_(std::max(options.burst, options.rate)),
+      // At least a tenth of a second's worth: poll() may wake the room a
+      // little late, and tokens a small bucket cannot hold meanwhile would
+      // be lost, keeping a high rate below itself.
+      burst_(std::max(options.burst, options.rate / 10)),
       scratch_(kReadSize) {
   host_.read_fd = input;
   host_.write_fd = output;
