@@ -198,7 +198,8 @@ def print_tables(runs, header):
         print(header)
         print()
     print("Medians over rounds; each ratio is stage5-chat's advantage (how many times better),")
-    print("the median of the ratios taken within each round. Runs: chat-runs.txt beside this file.")
+    print("the median of the ratios taken within each round, where both figures were measured.")
+    print("Runs: chat-runs.txt beside this file.")
     seen = set()
     for measure in MEASURES:
         print_table(runs, servers, measure, measure[1] not in seen)
