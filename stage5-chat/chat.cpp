@@ -136,6 +136,14 @@ struct Peer {
   std::string why;    // why it left: "" for a plain end of stream
 };
 
+// The lines a held client has waiting: each LF in its unfinished line and
+// its inbox ends one, and what follows the last LF is one more.
+std::size_t waiting_lines(const Peer& peer) {
+  const std::string rest = peer.partial + peer.inbox;
+  const auto ends = static_cast<std::size_t>(std::count(rest.begin(), rest.end(), '\n'));
+  return ends + (rest.empty() || rest.back() == '\n' ? 0 : 1);
+}
+
 // Frees a string's memory, not just its contents: thousands of idle
 // clients must not each keep the largest buffer they ever needed.
 void release(std::string& text) {
@@ -423,8 +431,6 @@ void Room::read_lines(Peer& peer) {
 // `partial`, relayed in max_line pieces if it grows that long.
 void Room::take_lines(Peer& peer, std::string_view bytes) {
   peer.held = false;
-  // A client dropped meanwhile (it stopped reading) still has what it
-  // sent relayed: nothing typed is lost.
   for (std::size_t lf; (lf = bytes.find('\n')) != std::string_view::npos;
        bytes.remove_prefix(lf + 1)) {
     if (!may_take(peer)) {
@@ -461,11 +467,10 @@ void Room::take_waiting(Peer& peer) {
   take_lines(peer, waiting);
 }
 
-// Whether `peer` may have one more line relayed now: the host always, and
-// a client leaving (what it sent goes out before it is closed); a client
-// while its bucket holds a token, or with -r 0.
+// Whether `peer` may have one more line relayed now: the host always; a
+// client while its bucket holds a token, or with -r 0.
 bool Room::may_take(Peer& peer) {
-  if (&peer == &host_ || peer.gone || options_.rate == 0) return true;
+  if (&peer == &host_ || options_.rate == 0) return true;
   peer.bucket.fill(Clock::now(), options_.rate, burst_);
   // Quiet (or slow) long enough to have its burst back: the episode is over.
   if (peer.bucket.tokens >= burst_) peer.warned = false;
@@ -657,12 +662,16 @@ void Room::remove_departed() {
       ++i;
       continue;
     }
-    // What it sent goes out first, held lines and the rest of an
-    // unfinished one: nothing typed is lost.
-    if (client.held) take_waiting(client);
-    if (!client.partial.empty()) relay(client, client.partial);
-    say("disconnected " + client.where + ": " +
-        (client.why.empty() ? "end of stream" : client.why));
+    // The rest of an unfinished line goes out. Lines held over the rate do
+    // not: a flooder that leaves takes its flood with it, as its kernel
+    // takes what it held, instead of leaving it for every screen at once.
+    std::string reason = client.why.empty() ? "end of stream" : client.why;
+    if (client.held) {
+      reason += ", " + std::to_string(waiting_lines(client)) + " lines over the rate not relayed";
+    } else if (!client.partial.empty()) {
+      relay(client, client.partial);
+    }
+    say("disconnected " + client.where + ": " + reason);
     std::string line = "* " + client.name + " left\n";
     if (client.why == kNotReading) {
       line = "* " + client.name + " dropped: not reading\n";

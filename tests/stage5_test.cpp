@@ -1566,6 +1566,62 @@ TEST(Stage5Flood, AYesFloodForSecondsKeepsTheRoomSmall) {
   EXPECT_TRUE(closes(room.server, peers));
 }
 
+// A flooder held back (its inbox full: 4 KiB of "y", 2,048 lines) that
+// resets its connection (Ctrl-C on `yes | nc` may end so): the room hears
+// of it at its next write, the reader's line here. Its held lines are
+// dropped with it, as its kernel dropped the rest; none goes out at once.
+// At any instant t after the flood began, the reader has had at most the
+// burst, 50, plus 5 t of its lines; -v says how many were not relayed.
+TEST(Stage5Flood, AFlooderThatResetsTakesItsHeldLinesWithIt) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t flooder = join(peers);
+  const std::size_t reader = join(peers);
+  const std::string f = peers[flooder].name;
+  std::string yes;
+  for (int n = 0; n < (1 << 15); ++n)
+    yes += "y\n";
+  const auto start = Clock::now();
+  auto most_allowed = [&] {
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return 50 + 5 * seconds + 3;  // +3: a token due a moment ago, and rounding
+  };
+  peers.pump_until(
+      [&] {
+        if (peers[flooder].unsent.size() < yes.size()) peers.send(flooder, yes);
+        return Clock::now() - start > Millis(2000);
+      },
+      Millis(5000));
+  ASSERT_TRUE(on_screen(room.server, peers, too_fast(f, "5")));
+  peers.reset(flooder);
+  peers.send(reader, "hi\n");
+  std::string ahead;
+  const bool left = peers.pump_until(
+      [&] {
+        const std::size_t got = said_by(peers[reader].lines, f).size();
+        if (ahead.empty() && static_cast<double>(got) > most_allowed())
+          ahead = std::to_string(got) + " of its lines, where at most " +
+                  std::to_string(static_cast<int>(most_allowed())) + " may have come";
+        return peers.has_line(reader, "* " + f + " left: Connection reset by peer") ||
+               peers.has_line(reader, "* " + f + " left: Broken pipe");
+      },
+      Millis(10000));
+  peers.pump_until([] { return false; }, Millis(1000));  // lines relayed late come now
+  const std::size_t got = said_by(peers[reader].lines, f).size();
+  EXPECT_EQ(ahead, "") << "the flooder's held lines went out when it left";
+  EXPECT_LE(static_cast<double>(got), most_allowed())
+      << "the flooder's lines the reader got, and the most it may";
+  EXPECT_TRUE(left) << "the reader was never told the flooder left; its last line: "
+                    << (peers[reader].lines.empty() ? "" : peers[reader].lines.back());
+  EXPECT_TRUE(closes(room.server, peers));
+  const std::string err = room.server.stderr_text();
+  const std::regex departure("disconnected 127\\.0\\.0\\.1 port " + port_of(f) +
+                             ": [^\n]*, ([0-9]+) lines over the rate not relayed\n");
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(err, match, departure)) << err;
+  EXPECT_GT(std::stoul(match[1]), 1000u) << "a held inbox of 4 KiB of y holds about 2,000 lines";
+}
+
 // ---------------------------------------------------------------- found in review
 
 // A paste of short lines: each becomes a longer line for every reader (its
