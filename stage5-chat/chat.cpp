@@ -31,7 +31,8 @@
 //   is not read (no POLLIN) until its next line is due, so its lines wait
 //   in its own TCP connection and flow control makes its sender wait:
 //   nothing is lost, and nobody else is slowed. The host's screen holds the
-//   room back the same way when it falls behind.
+//   room back the same way when it falls behind. A client held back for a
+//   minute without a break is flooding, not pasting: it is dropped.
 //
 // The cost of poll(): each pass hands the kernel the whole array, and the
 // kernel checks every entry, so a pass costs O(clients) even when one client
@@ -86,6 +87,8 @@ const std::size_t kNamedAnnouncements = 3;
 const int kAnnounceEveryMs = 1000;
 // Why a client was dropped, for -v; the others read "dropped: not reading".
 const char kNotReading[] = "not reading (output queue full)";
+// Why a client was dropped, held back too long; the others read it too.
+const char kFlooding[] = "flooding";
 // How long, after SIGINT or SIGTERM, clients get to take what is queued.
 const int kGoodbyeMs = 1000;
 
@@ -131,6 +134,8 @@ struct Peer {
   Bucket bucket;         // the lines it may send now
   bool held = false;     // over its rate: not read until its inbox is taken
   bool warned = false;   // told it sends too fast, this episode
+  // Held back since then, every line waiting its turn: a flood, if long.
+  Clock::time_point held_since{};
   Outbox out;
   bool gone = false;  // leaving: closed at the end of this pass
   std::string why;    // why it left: "" for a plain end of stream
@@ -430,6 +435,7 @@ void Room::read_lines(Peer& peer) {
 // the sender's inbox, in order. The rest of the line being typed waits in
 // `partial`, relayed in max_line pieces if it grows that long.
 void Room::take_lines(Peer& peer, std::string_view bytes) {
+  const bool fresh = !peer.held;  // just read, not taken from the inbox
   peer.held = false;
   for (std::size_t lf; (lf = bytes.find('\n')) != std::string_view::npos;
        bytes.remove_prefix(lf + 1)) {
@@ -437,6 +443,7 @@ void Room::take_lines(Peer& peer, std::string_view bytes) {
       hold(peer, bytes);
       return;
     }
+    if (fresh) peer.held_since = {};  // a line that did not wait: a break
     std::string_view line = bytes.substr(0, lf);
     if (!peer.partial.empty()) line = peer.partial.append(line);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // CRLF from nc -C, telnet
@@ -452,6 +459,7 @@ void Room::take_lines(Peer& peer, std::string_view bytes) {
       hold(peer, {});
       return;
     }
+    if (fresh) peer.held_since = {};
     spend(peer, 1);
     relay(peer, std::string_view(peer.partial).substr(0, options_.max_line));
     peer.partial.erase(0, options_.max_line);
@@ -484,13 +492,20 @@ void Room::spend(Peer& peer, std::size_t lines) {
 
 // Over the rate: `waiting` (what is left of the last read) stays in the
 // inbox, and the client is not read until it is taken. The host and the
-// sender hear of it once per episode.
+// sender hear of it once per episode. Held back too long without a break,
+// it is dropped.
 void Room::hold(Peer& peer, std::string_view waiting) {
   peer.held = true;
   if (waiting.empty()) {
     release(peer.inbox);
   } else {
     peer.inbox.assign(waiting.data(), waiting.size());
+  }
+  const auto now = Clock::now();
+  if (peer.held_since == Clock::time_point{}) peer.held_since = now;
+  if (now - peer.held_since >= std::chrono::milliseconds(options_.max_held_ms)) {
+    leave(peer, kFlooding);
+    return;
   }
   if (peer.warned) return;
   peer.warned = true;
@@ -675,6 +690,8 @@ void Room::remove_departed() {
     std::string line = "* " + client.name + " left\n";
     if (client.why == kNotReading) {
       line = "* " + client.name + " dropped: not reading\n";
+    } else if (client.why == kFlooding) {
+      line = "* " + client.name + " dropped: flooding\n";
     } else if (!client.why.empty()) {
       line = "* " + client.name + " left: " + client.why + "\n";
     }

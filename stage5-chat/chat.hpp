@@ -37,6 +37,13 @@ struct ChatOptions {
   // second. The host's keyboard is never limited.
   unsigned rate = 5;
   unsigned burst = 50;
+  // A client held back this long without a break (every line it sent had
+  // to wait) is flooding, not pasting: it is dropped, its waiting lines
+  // with it, as IRC servers drop an "Excess Flood". Else a flood outlives
+  // its flooder: after Ctrl-C on `yes | nc`, 120 KB wait in the room's
+  // kernel, hours of "y" at 5 lines a second. A minute: a paste of 350
+  // lines (50, then 60 s at 5 a second) still goes whole.
+  int max_held_ms = 60 * 1000;
   bool verbose = false;  // -v: joins, departures and their reasons on stderr
 };
 
