@@ -52,7 +52,8 @@ const char kUsage[] =
     "  -4, -6           IPv4 only, IPv6 only\n"
     "  -m MAX           let in at most MAX clients at once\n"
     "  -r RATE          relay at most RATE lines a second from each client, after a burst of 50\n"
-    "                   (default 5; 0: no limit); a client held back a minute is dropped\n"
+    "                   (or RATE/10, if more); default 5, 0: no limit; a client held back\n"
+    "                   a minute is dropped\n"
     "  -v               tell who comes and goes on stderr\n"
     "  -h, --help       show this help\n";
 
