@@ -193,16 +193,17 @@ class Room {
   void close_all();  // "* server closing", a second to flush, close
 
  private:
-  void watch();
+  Clock::time_point watch();
   void accept_clients();
   void admit(Fd socket, const sockaddr* address);
   void read_lines(Peer& peer);
   void take_lines(Peer& peer, std::string_view bytes);
   void take_waiting(Peer& peer);
   void take_line(Peer& peer, std::string_view line);
-  bool may_take(Peer& peer);
+  void refill(Peer& peer);
+  bool may_take(const Peer& peer) const;
   void spend(Peer& peer, std::size_t lines);
-  void hold(Peer& peer, std::string_view waiting);
+  void hold(Peer& peer);
   std::size_t pieces(std::string_view line) const;
   bool too_long(const std::string& text) const;
   bool screen_keeps_up() const;
@@ -219,7 +220,7 @@ class Room {
   void announce();
   void tell(std::vector<News>& news, const char* what);
   void tell_earlier(std::uint64_t newest, std::string_view text);
-  int poll_timeout() const;
+  int poll_timeout(Clock::time_point next_token) const;
   void say(const std::string& line) const;
   bool anything_queued() const;
 
@@ -241,7 +242,6 @@ class Room {
   std::vector<News> joins_;                // not told yet
   std::vector<News> leaves_;               // not told yet
   Clock::time_point next_announcement_{};  // the earliest for joins and leaves alone
-  Clock::time_point next_token_{};         // the earliest a held client may go on
 };
 
 Room::Room(int listener, int input, int output, int stop, const ChatOptions& options,
@@ -267,7 +267,8 @@ Room::Room(int listener, int input, int output, int stop, const ChatOptions& opt
 }
 
 // Fills in what each slot waits for. A descriptor of -1 is skipped by poll().
-void Room::watch() {
+// Returns when the first held client's next token is due (max() if none).
+Clock::time_point Room::watch() {
   // The host's screen is the room's record: when it falls behind, the room
   // stops reading until it catches up, and TCP makes the senders wait.
   // Closing, only writing goes on.
@@ -276,13 +277,13 @@ void Room::watch() {
   slots_[kListener] = {accepting_ && !closing_ ? listener_ : -1, POLLIN, 0};
   slots_[kInput] = {closing_ ? -1 : host_.read_fd, POLLIN, 0};
   slots_[kOutput] = {host_.out.data.empty() ? -1 : host_.write_fd, POLLOUT, 0};
-  next_token_ = Clock::time_point::max();
+  Clock::time_point next_token = Clock::time_point::max();
   for (std::size_t i = 0; i < clients_.size(); ++i) {
     const Peer& client = clients_[i];
     // A held client is not read: its lines wait in the kernel for their
     // turn, and poll() wakes the room when its next token is due.
     if (reading && client.held) {
-      next_token_ = std::min(next_token_, client.bucket.next_token(options_.rate));
+      next_token = std::min(next_token, client.bucket.next_token(options_.rate));
     }
     bool wants = reading && !client.held;
     short events = (wants ? POLLIN : 0) | (client.out.blocked ? POLLOUT : 0);
@@ -291,13 +292,14 @@ void Room::watch() {
     bool watched = !client.gone && events != 0;
     slots_[kClients + i] = {watched ? client.socket.get() : -1, events, 0};
   }
+  return next_token;
 }
 
 void Room::serve() {
   for (;;) {
-    watch();
+    const Clock::time_point next_token = watch();
     // poll() counts its slots in nfds_t, 32 bits on macOS: converted on purpose.
-    int ready = poll(slots_.data(), static_cast<nfds_t>(slots_.size()), poll_timeout());
+    int ready = poll(slots_.data(), static_cast<nfds_t>(slots_.size()), poll_timeout(next_token));
     if (ready == -1 && errno == EINTR) continue;
     check(ready, "poll");
     if (slots_[kStop].revents) return;
@@ -326,14 +328,15 @@ void Room::serve() {
 }
 
 // How long poll() may sleep: not at all while clients marked gone wait to
-// be removed; until joins and leaves are due, a held client's next line,
-// or accepting is to be tried again; else as long as nothing happens.
-int Room::poll_timeout() const {
+// be removed; until joins and leaves are due, a held client's next line
+// (`next_token`), or accepting is to be tried again; else as long as
+// nothing happens.
+int Room::poll_timeout(Clock::time_point next_token) const {
   if (departures_ > 0) return 0;
   std::vector<Clock::time_point> due;
   if (!joins_.empty() || !leaves_.empty()) due.push_back(next_announcement_);
   if (!accepting_) due.push_back(retry_accept_);
-  if (next_token_ != Clock::time_point::max()) due.push_back(next_token_);
+  if (next_token != Clock::time_point::max()) due.push_back(next_token);
   if (due.empty()) return -1;
   auto wait = *std::min_element(due.begin(), due.end()) - Clock::now();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait).count();
@@ -437,10 +440,12 @@ void Room::read_lines(Peer& peer) {
 void Room::take_lines(Peer& peer, std::string_view bytes) {
   const bool fresh = !peer.held;  // just read, not taken from the inbox
   peer.held = false;
+  refill(peer);
   for (std::size_t lf; (lf = bytes.find('\n')) != std::string_view::npos;
        bytes.remove_prefix(lf + 1)) {
     if (!may_take(peer)) {
-      hold(peer, bytes);
+      peer.inbox.assign(bytes.data(), bytes.size());  // the rest of the read waits its turn
+      hold(peer);
       return;
     }
     if (fresh) peer.held_since = {};  // a line that did not wait: a break
@@ -456,7 +461,7 @@ void Room::take_lines(Peer& peer, std::string_view bytes) {
   // Too long to wait for its LF: out in pieces, each a line.
   while (too_long(peer.partial)) {
     if (!may_take(peer)) {
-      hold(peer, {});
+      hold(peer);  // what waits is all in `partial`
       return;
     }
     if (fresh) peer.held_since = {};
@@ -475,14 +480,18 @@ void Room::take_waiting(Peer& peer) {
   take_lines(peer, waiting);
 }
 
-// Whether `peer` may have one more line relayed now: the host always; a
-// client while its bucket holds a token, or with -r 0.
-bool Room::may_take(Peer& peer) {
-  if (&peer == &host_ || options_.rate == 0) return true;
+// Brings a client's bucket up to date with the tokens that came since.
+void Room::refill(Peer& peer) {
+  if (&peer == &host_ || options_.rate == 0) return;
   peer.bucket.fill(Clock::now(), options_.rate, burst_);
   // Quiet (or slow) long enough to have its burst back: the episode is over.
   if (peer.bucket.tokens >= burst_) peer.warned = false;
-  return peer.bucket.tokens >= 1;
+}
+
+// Whether `peer` may have one more line relayed now: the host always; a
+// client while its bucket holds a token, or with -r 0.
+bool Room::may_take(const Peer& peer) const {
+  return &peer == &host_ || options_.rate == 0 || peer.bucket.tokens >= 1;
 }
 
 // A line in pieces costs a token a piece: a client sending no LF is paced too.
@@ -490,17 +499,11 @@ void Room::spend(Peer& peer, std::size_t lines) {
   if (&peer != &host_) peer.bucket.tokens -= static_cast<double>(lines);
 }
 
-// Over the rate: `waiting` (what is left of the last read) stays in the
-// inbox, and the client is not read until it is taken. The host and the
-// sender hear of it once per episode. Held back too long without a break,
-// it is dropped.
-void Room::hold(Peer& peer, std::string_view waiting) {
+// Over the rate: the client is not read until what waits in its inbox is
+// taken. The host and the sender hear of it once per episode. Held back
+// too long without a break, it is dropped.
+void Room::hold(Peer& peer) {
   peer.held = true;
-  if (waiting.empty()) {
-    release(peer.inbox);
-  } else {
-    peer.inbox.assign(waiting.data(), waiting.size());
-  }
   const auto now = Clock::now();
   if (peer.held_since == Clock::time_point{}) peer.held_since = now;
   if (now - peer.held_since >= std::chrono::milliseconds(options_.max_held_ms)) {
