@@ -50,23 +50,24 @@ mutant stage1-first-read-only stage1 stage1-listen/main.cpp \
   'if (check(got, read_attempt) == 0) return;' 'if (check(got, read_attempt) == 0 || count > 0) return;' \
   'only the first read() is printed: the rest of what the client sends is lost'
 mutant stage2-first-address-only stage2 stage2-connect/main.cpp \
-  '    error = errno;' '    error = errno; break;' \
-  'stops after the first address that fails: the others getaddrinfo returned are never tried'
+  'address != nullptr; address = address->ai_next)' 'address != nullptr; address = nullptr)' \
+  'a break after the first failed connect: the other addresses getaddrinfo returned are never tried'
 mutant stage2-sigpipe stage2 stage2-connect/main.cpp \
   'std::signal(SIGPIPE, SIG_IGN);' 'std::signal(SIGPIPE, SIG_DFL);' \
   'SIGPIPE not ignored: a peer gone while sending kills the program without a message'
 mutant stage3-first-address-only stage3 stage3-duplex/main.cpp \
-  '    error = errno;' '    error = errno; break;' \
-  'stops after the first address that fails: the others getaddrinfo returned are never tried'
+  'address != nullptr; address = address->ai_next)' 'address != nullptr; address = nullptr)' \
+  'a break after the first failed connect: the other addresses getaddrinfo returned are never tried'
 mutant stage3-no-half-close stage3 stage3-duplex/duplex.cpp \
   'check(shutdown(socket, SHUT_WR), "shutdown");' '(void)socket;' \
   'no shutdown(SHUT_WR) at the end of stdin: the peer never reads end of stream'
 mutant stage3-terminal-waits stage3 stage3-duplex/duplex.cpp \
-  'return up.done() || (options.input_is_terminal && !up.has_data());' 'return up.done();' \
+  'return up.done() || (options.input_is_terminal && !up.has_data());' \
+  '(void)options; return up.done();' \
   'with a terminal as stdin, the peer ending the conversation no longer ends the program'
 mutant stage4-first-address-only stage4 stage4-http/main.cpp \
-  '    error = errno;' '    error = errno; break;' \
-  'stops after the first address that fails: the others getaddrinfo returned are never tried'
+  'address != nullptr; address = address->ai_next)' 'address != nullptr; address = nullptr)' \
+  'a break after the first failed connect: the other addresses getaddrinfo returned are never tried'
 mutant stage4-no-crlf stage4 stage4-http/duplex.cpp \
   "if (data[i] == '\n' && (i > 0 ? data[i - 1] : previous) != '\r') ++added;" 'if (false) ++added;' \
   '-C sends LF alone: a request typed by hand is not valid HTTP (400 Bad Request)'
