@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -37,11 +38,12 @@ namespace {
 using namespace support;
 
 // What `ss -tan` says of TCP connections on local port `port` in TIME-WAIT:
-// one line each, "" when there is none.
+// one line each, "" when there is none. Throws if ss fails.
 std::string time_waits(int port) {
   const Result ss = run("ss", {"-H", "-t", "-a", "-n", "state", "time-wait", "sport", "=",
                                ":" + std::to_string(port)});
-  return ss.exit == Exit::code(0) ? ss.out : "ss failed: " + ss.err;
+  if (ss.exit != Exit::code(0)) throw std::runtime_error("ss -Htan failed: " + ss.err);
+  return ss.out;
 }
 
 // What the program shows of a line a client sent: stages 1 to 4 print it
