@@ -225,13 +225,16 @@ Fd connect_to_server(const Options& options) {
   std::string where;
   for (const addrinfo* address = found; address != nullptr; address = address->ai_next) {
     where = describe(address->ai_addr);
+    // Said first: connect() may wait minutes on an address that never answers.
+    if (options.verbose) std::cerr << "trying " + where + "\n";
     Fd connection(socket(address->ai_family, address->ai_socktype, address->ai_protocol));
     if (connection && connect(connection.get(), address->ai_addr, address->ai_addrlen) == 0) {
       if (options.verbose) std::cerr << "connected to " + where + "\n";
       return connection;
     }
     error = errno;
-    if (options.verbose) {
+    // The last failure is the error main() prints: said once, not twice.
+    if (options.verbose && address->ai_next != nullptr) {
       std::cerr << "connect to " + where + " failed: " + std::strerror(error) + "\n";
     }
   }

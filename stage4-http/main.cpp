@@ -298,6 +298,8 @@ Fd connect_to_server(const Options& options) {
   const auto start = std::chrono::steady_clock::now();  // -w bounds all the attempts together
   for (const addrinfo* address = found; address != nullptr; address = address->ai_next) {
     where = describe(address->ai_addr);
+    // Said first: connect() may wait minutes on an address that never answers.
+    if (options.verbose) std::cerr << options.note + "trying " + where + "\n";
     Fd connection(socket(address->ai_family, address->ai_socktype, address->ai_protocol));
     if (connection &&
         connect_within(connection.get(), address, time_left(options.timeout_ms, start))) {
@@ -305,7 +307,8 @@ Fd connect_to_server(const Options& options) {
       return connection;
     }
     error = errno;
-    if (options.verbose) {
+    // The last failure is the error main() prints: said once, not twice.
+    if (options.verbose && address->ai_next != nullptr) {
       std::cerr << options.note + "connect to " + where + " failed: " + std::strerror(error) + "\n";
     }
   }

@@ -26,6 +26,12 @@
 //   line relayed or a second after the last announcement ("* 500 clients
 //   left"), never one by one to everyone: N arrivals told to N people is
 //   N x N writes.
+// - Nobody floods the room (-r). Each client's lines go through a token
+//   bucket: a burst at once, then so many a second. A client over its rate
+//   is not read (no POLLIN) until its next line is due, so its lines wait
+//   in its own TCP connection and flow control makes its sender wait:
+//   nothing is lost, and nobody else is slowed. The host's screen holds the
+//   room back the same way when it falls behind.
 //
 // The cost of poll(): each pass hands the kernel the whole array, and the
 // kernel checks every entry, so a pass costs O(clients) even when one client
@@ -83,6 +89,26 @@ const char kNotReading[] = "not reading (output queue full)";
 // How long, after SIGINT or SIGTERM, clients get to take what is queued.
 const int kGoodbyeMs = 1000;
 
+// A token bucket (-r): a client may have a line relayed when it holds a
+// token. Tokens drip in at `rate` a second, up to `burst`; each line
+// relayed spends one. Typing, a client never runs out; flooding, it soon
+// does, and its next line waits until the next token drips in.
+struct Bucket {
+  double tokens = 0;
+  Clock::time_point filled{};  // when `tokens` was last brought up to date
+
+  void fill(Clock::time_point now, double rate, double burst) {
+    const double seconds = std::chrono::duration<double>(now - filled).count();
+    tokens = std::min(burst, tokens + rate * seconds);
+    filled = now;
+  }
+  // When the bucket will hold a whole token again.
+  Clock::time_point next_token(double rate) const {
+    const std::chrono::duration<double> wait((1 - tokens) / rate);
+    return filled + std::chrono::duration_cast<Clock::duration>(wait);
+  }
+};
+
 // Bytes waiting for one reader. write() takes from the front; what it
 // does not take stays, and the reader is `blocked` until poll() says POLLOUT.
 struct Outbox {
@@ -101,6 +127,10 @@ struct Peer {
   std::string where;     // "127.0.0.1 port 40000", for -v
   std::string partial;   // the line being typed, until its LF arrives
   bool cut = false;      // the start of that line went out already, in pieces
+  std::string inbox;     // read, but over the rate: waits for its turn
+  Bucket bucket;         // the lines it may send now
+  bool held = false;     // over its rate: not read until its inbox is taken
+  bool warned = false;   // told it sends too fast, this episode
   Outbox out;
   bool gone = false;  // leaving: closed at the end of this pass
   std::string why;    // why it left: "" for a plain end of stream
@@ -154,7 +184,15 @@ class Room {
   void accept_clients();
   void admit(Fd socket, const sockaddr* address);
   void read_lines(Peer& peer);
+  void take_lines(Peer& peer, std::string_view bytes);
+  void take_waiting(Peer& peer);
   void take_line(Peer& peer, std::string_view line);
+  bool may_take(Peer& peer);
+  void spend(Peer& peer, std::size_t lines);
+  void hold(Peer& peer, std::string_view waiting);
+  std::size_t pieces(std::string_view line) const;
+  bool too_long(const std::string& text) const;
+  bool screen_keeps_up() const;
   void relay(Peer& sender, std::string_view line);
   void rename(Peer& peer, std::string_view nick);
   void broadcast(std::string_view text, const Peer* except, bool to_screen);
@@ -176,6 +214,7 @@ class Room {
   int stop_;
   const ChatOptions& options_;
   ChatCounts& counts_;
+  double burst_;  // a client's bucket holds this many lines at most (-r)
   Peer host_;
   bool screen_is_pipe_ = false;
   bool accepting_ = true;              // the listener is watched
@@ -189,11 +228,20 @@ class Room {
   std::vector<News> joins_;                // not told yet
   std::vector<News> leaves_;               // not told yet
   Clock::time_point next_announcement_{};  // the earliest for joins and leaves alone
+  Clock::time_point next_token_{};         // the earliest a held client may go on
 };
 
 Room::Room(int listener, int input, int output, int stop, const ChatOptions& options,
            ChatCounts& counts)
-    : listener_(listener), stop_(stop), options_(options), counts_(counts), scratch_(kReadSize) {
+    : listener_(listener),
+      stop_(stop),
+      options_(options),
+      counts_(counts),
+      // At least a tenth of a second's worth: poll() may wake the room a
+      // little late, and tokens a small bucket cannot hold meanwhile would
+      // be lost, keeping a high rate below itself.
+      burst_(std::max(options.burst, options.rate / 10)),
+      scratch_(kReadSize) {
   host_.read_fd = input;
   host_.write_fd = output;
   host_.name = kHostName;
@@ -210,14 +258,21 @@ void Room::watch() {
   // The host's screen is the room's record: when it falls behind, the room
   // stops reading until it catches up, and TCP makes the senders wait.
   // Closing, only writing goes on.
-  bool reading = !closing_ && host_.out.data.size() <= options_.max_queued;
+  bool reading = !closing_ && screen_keeps_up();
   slots_[kStop] = {closing_ ? -1 : stop_, POLLIN, 0};
   slots_[kListener] = {accepting_ && !closing_ ? listener_ : -1, POLLIN, 0};
   slots_[kInput] = {closing_ ? -1 : host_.read_fd, POLLIN, 0};
   slots_[kOutput] = {host_.out.data.empty() ? -1 : host_.write_fd, POLLOUT, 0};
+  next_token_ = Clock::time_point::max();
   for (std::size_t i = 0; i < clients_.size(); ++i) {
     const Peer& client = clients_[i];
-    short events = (reading ? POLLIN : 0) | (client.out.blocked ? POLLOUT : 0);
+    // A held client is not read: its lines wait in the kernel for their
+    // turn, and poll() wakes the room when its next token is due.
+    if (reading && client.held) {
+      next_token_ = std::min(next_token_, client.bucket.next_token(options_.rate));
+    }
+    bool wants = reading && !client.held;
+    short events = (wants ? POLLIN : 0) | (client.out.blocked ? POLLOUT : 0);
     // Not watched at all when nothing is wanted: poll() reports POLLHUP and
     // POLLERR even unasked, and would wake the loop for nothing.
     bool watched = !client.gone && events != 0;
@@ -228,7 +283,8 @@ void Room::watch() {
 void Room::serve() {
   for (;;) {
     watch();
-    int ready = poll(slots_.data(), slots_.size(), poll_timeout());
+    // poll() counts its slots in nfds_t, 32 bits on macOS: converted on purpose.
+    int ready = poll(slots_.data(), static_cast<nfds_t>(slots_.size()), poll_timeout());
     if (ready == -1 && errno == EINTR) continue;
     check(ready, "poll");
     if (slots_[kStop].revents) return;
@@ -240,8 +296,12 @@ void Room::serve() {
     for (std::size_t i = 0; i < clients_.size(); ++i) {
       short revents = slots_[kClients + i].revents;
       if (revents & POLLOUT) clients_[i].out.blocked = false;
-      // POLLHUP and POLLERR too: read() tells what happened.
-      if (revents & (POLLIN | POLLHUP | POLLERR)) read_lines(clients_[i]);
+      if (clients_[i].held) {
+        // Read nothing more until what waits is taken: its turn may have come.
+        if (screen_keeps_up()) take_waiting(clients_[i]);
+      } else if (revents & (POLLIN | POLLHUP | POLLERR)) {
+        read_lines(clients_[i]);  // POLLHUP and POLLERR too: read() tells what happened
+      }
       if (revents & POLLNVAL) leave(clients_[i], "invalid descriptor");
     }
     remove_departed();
@@ -253,13 +313,14 @@ void Room::serve() {
 }
 
 // How long poll() may sleep: not at all while clients marked gone wait to
-// be removed; until joins and leaves are due, or accepting is to be tried
-// again; else as long as nothing happens.
+// be removed; until joins and leaves are due, a held client's next line,
+// or accepting is to be tried again; else as long as nothing happens.
 int Room::poll_timeout() const {
   if (departures_ > 0) return 0;
   std::vector<Clock::time_point> due;
   if (!joins_.empty() || !leaves_.empty()) due.push_back(next_announcement_);
   if (!accepting_) due.push_back(retry_accept_);
+  if (next_token_ != Clock::time_point::max()) due.push_back(next_token_);
   if (due.empty()) return -1;
   auto wait = *std::min_element(due.begin(), due.end()) - Clock::now();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait).count();
@@ -329,6 +390,7 @@ void Room::admit(Fd socket, const sockaddr* address) {
   client.where = where;
   client.read_fd = client.write_fd = socket.get();
   client.socket = std::move(socket);
+  client.bucket = {burst_, Clock::now()};  // a full bucket: a paste goes at once
   const std::size_t others = clients_.size() - departures_;
   send(client, "* you are " + client.name + ", " + std::to_string(others) +
                    (others == 1 ? " other" : " others") + " here; /nick NAME changes your name\n");
@@ -339,8 +401,7 @@ void Room::admit(Fd socket, const sockaddr* address) {
 }
 
 // One read() per ready peer per pass, so a client that floods the room
-// cannot starve the others. Whole lines are relayed; the rest waits in
-// `partial`, relayed in max_line pieces if it grows that long.
+// cannot starve the others.
 void Room::read_lines(Peer& peer) {
   ssize_t got = read(peer.read_fd, scratch_.data(), scratch_.size());
   if (try_again(got)) return;
@@ -353,31 +414,103 @@ void Room::read_lines(Peer& peer) {
     }
     return;
   }
+  take_lines(peer, std::string_view(scratch_.data(), static_cast<std::size_t>(got)));
+}
+
+// Relays the whole lines in `bytes` while the sender may (may_take()); a
+// read of 4 KiB may hold hundreds of lines, and those over the rate wait in
+// the sender's inbox, in order. The rest of the line being typed waits in
+// `partial`, relayed in max_line pieces if it grows that long.
+void Room::take_lines(Peer& peer, std::string_view bytes) {
+  peer.held = false;
   // A client dropped meanwhile (it stopped reading) still has what it
   // sent relayed: nothing typed is lost.
-  std::string_view bytes(scratch_.data(), static_cast<std::size_t>(got));
   for (std::size_t lf; (lf = bytes.find('\n')) != std::string_view::npos;
        bytes.remove_prefix(lf + 1)) {
+    if (!may_take(peer)) {
+      hold(peer, bytes);
+      return;
+    }
     std::string_view line = bytes.substr(0, lf);
     if (!peer.partial.empty()) line = peer.partial.append(line);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // CRLF from nc -C, telnet
+    spend(peer, pieces(line));
     take_line(peer, line);
     release(peer.partial);
     peer.cut = false;
   }
   peer.partial.append(bytes);
-  // Too long to wait for its LF: out in pieces. A CR at the very end stays,
-  // in case its LF is next.
-  auto too_long = [&](const std::string& text) {
-    return text.size() > options_.max_line &&
-           !(text.size() == options_.max_line + 1 && text.back() == '\r');
-  };
+  // Too long to wait for its LF: out in pieces, each a line.
   while (too_long(peer.partial)) {
+    if (!may_take(peer)) {
+      hold(peer, {});
+      return;
+    }
+    spend(peer, 1);
     relay(peer, std::string_view(peer.partial).substr(0, options_.max_line));
     peer.partial.erase(0, options_.max_line);
     peer.cut = true;
   }
   if (peer.cut) peer.partial.shrink_to_fit();  // idle clients keep little
+}
+
+// A held client's next line may be due: what waits in its inbox goes on.
+void Room::take_waiting(Peer& peer) {
+  std::string waiting;
+  waiting.swap(peer.inbox);  // take_lines() refills the inbox with what must wait still
+  take_lines(peer, waiting);
+}
+
+// Whether `peer` may have one more line relayed now: the host always, and
+// a client leaving (what it sent goes out before it is closed); a client
+// while its bucket holds a token, or with -r 0.
+bool Room::may_take(Peer& peer) {
+  if (&peer == &host_ || peer.gone || options_.rate == 0) return true;
+  peer.bucket.fill(Clock::now(), options_.rate, burst_);
+  // Quiet (or slow) long enough to have its burst back: the episode is over.
+  if (peer.bucket.tokens >= burst_) peer.warned = false;
+  return peer.bucket.tokens >= 1;
+}
+
+// A line in pieces costs a token a piece: a client sending no LF is paced too.
+void Room::spend(Peer& peer, std::size_t lines) {
+  if (&peer != &host_) peer.bucket.tokens -= static_cast<double>(lines);
+}
+
+// Over the rate: `waiting` (what is left of the last read) stays in the
+// inbox, and the client is not read until it is taken. The host and the
+// sender hear of it once per episode.
+void Room::hold(Peer& peer, std::string_view waiting) {
+  peer.held = true;
+  if (waiting.empty()) {
+    release(peer.inbox);
+  } else {
+    peer.inbox.assign(waiting.data(), waiting.size());
+  }
+  if (peer.warned) return;
+  peer.warned = true;
+  const std::string rate =
+      std::to_string(options_.rate) + (options_.rate == 1 ? " line" : " lines") + " a second";
+  announce();  // who came in goes first, as before any line
+  send(host_, "* " + peer.name + " is sending too fast: held to " + rate + "\n");
+  send(peer, "* you are sending too fast: held to " + rate + ", nothing is lost\n");
+}
+
+// How many lines relay() makes of `line`.
+std::size_t Room::pieces(std::string_view line) const {
+  return std::max<std::size_t>(1, (line.size() + options_.max_line - 1) / options_.max_line);
+}
+
+// Too long to wait for its LF. A CR at the very end stays, in case its LF
+// is next.
+bool Room::too_long(const std::string& text) const {
+  return text.size() > options_.max_line &&
+         !(text.size() == options_.max_line + 1 && text.back() == '\r');
+}
+
+// The host's screen has not fallen behind: the room may read more.
+bool Room::screen_keeps_up() const {
+  return host_.out.data.size() <= options_.max_queued;
 }
 
 // A whole line: a command, or words for the others. The end of a line
@@ -524,7 +657,9 @@ void Room::remove_departed() {
       ++i;
       continue;
     }
-    // The rest of an unfinished line goes out first: nothing typed is lost.
+    // What it sent goes out first, held lines and the rest of an
+    // unfinished one: nothing typed is lost.
+    if (client.held) take_waiting(client);
     if (!client.partial.empty()) relay(client, client.partial);
     say("disconnected " + client.where + ": " +
         (client.why.empty() ? "end of stream" : client.why));
@@ -590,7 +725,8 @@ void Room::close_all() {
     auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (!anything_queued() || remaining.count() <= 0) break;
     watch();
-    int ready = poll(slots_.data(), slots_.size(), static_cast<int>(remaining.count()));
+    int ready = poll(slots_.data(), static_cast<nfds_t>(slots_.size()),
+                     static_cast<int>(remaining.count()));
     if (ready == -1 && errno != EINTR) break;
     if (slots_[kOutput].revents) host_.out.blocked = false;
     for (std::size_t i = 0; i < clients_.size(); ++i) {

@@ -106,4 +106,8 @@ std::string ipv4_fallback_line(const std::string& mode) {
   return "no dual-stack socket here (" + why + "): listening on IPv4 only\n";
 }
 
+std::string connected_lines(const std::string& where) {
+  return "trying " + where + "\nconnected to " + where + "\n";
+}
+
 }  // namespace support

@@ -36,6 +36,10 @@ std::string usage_text(const std::string& program);
 // `text` with every regex special character escaped, e.g. for addresses.
 std::string quote(std::string_view text);
 
+// What -v says when the first address tried connects, newline included:
+// "trying WHERE\nconnected to WHERE\n", WHERE as "127.0.0.1 port 3000".
+std::string connected_lines(const std::string& where);
+
 // The environment for Process::start that makes a stage program see a system
 // without IPv6 (support/no_ipv6_shim.cpp, LD_PRELOAD): with `mode` "socket",
 // socket(AF_INET6) fails with EAFNOSUPPORT; with "v6only", IPV6_V6ONLY
