@@ -19,9 +19,10 @@
 // A closed port on 127.0.0.1 instead would need the shim to rewrite ports,
 // and a port free a moment ago may be taken meanwhile.
 //
-// The -v lines are compared after keeping only "connect to ... failed" and
-// "connected to ..." lines: the order of attempts is the lesson here, and
-// other -v lines (the summary) are checked by each stage's own tests.
+// The -v lines are compared after keeping only those about the attempts
+// ("trying", "connect to ... failed", "connected to"): their order is the
+// lesson here, and the other lines (the summary) are checked by each
+// stage's own tests.
 //
 // See also: DESIGN.md ("HOST PORT"), support/fake_hosts_shim.cpp,
 // stage2_test.cpp (TriesEveryAddressInOrder, over localhost).
@@ -52,13 +53,24 @@ std::string attempts(const std::string& err) {
   for (std::size_t start = 0, end; (end = err.find('\n', start)) != std::string::npos;
        start = end + 1) {
     const std::string line = err.substr(start, end - start + 1);
-    if (line.rfind("connect to ", 0) == 0 || line.rfind("connected to ", 0) == 0) kept += line;
+    for (const char* start_of_attempt : {"trying ", "connect to ", "connected to "})
+      if (line.rfind(start_of_attempt, 0) == 0) kept += line;
   }
   return kept;
 }
 
+std::string trying(const std::string& address, const std::string& port) {
+  return "trying " + address + " port " + port + "\n";
+}
+
+// An attempt refused, and another one to follow.
 std::string refused(const std::string& address, const std::string& port) {
-  return "connect to " + address + " port " + port + " failed: Connection refused\n";
+  return trying(address, port) + "connect to " + address + " port " + port +
+         " failed: Connection refused\n";
+}
+
+std::string connected(const std::string& address, const std::string& port) {
+  return trying(address, port) + "connected to " + address + " port " + port + "\n";
 }
 
 // "stage2" for "stage2-connect": test names say which stage.
@@ -111,8 +123,8 @@ TEST_P(EveryAddress, TriesEachAddressInOrderUntilOneConnects) {
   LoopbackServer bob(AF_INET);
   const std::string port = std::to_string(bob.port());
   const std::string err = connect_through({"127.0.0.2", "127.0.0.3", "127.0.0.1"}, true, bob);
-  EXPECT_EQ(attempts(err), refused("127.0.0.2", port) + refused("127.0.0.3", port) +
-                               "connected to 127.0.0.1 port " + port + "\n")
+  EXPECT_EQ(attempts(err),
+            refused("127.0.0.2", port) + refused("127.0.0.3", port) + connected("127.0.0.1", port))
       << "fallback.test was 127.0.0.2, 127.0.0.3, 127.0.0.1 (only 127.0.0.1 listens); "
          "full stderr:\n"
       << err;
@@ -126,15 +138,15 @@ TEST_P(EveryAddress, StopsAtTheFirstThatConnects) {
   LoopbackServer bob(AF_INET);
   const std::string port = std::to_string(bob.port());
   const std::string err = connect_through({"127.0.0.2", "127.0.0.1", "127.0.0.3"}, true, bob);
-  EXPECT_EQ(attempts(err),
-            refused("127.0.0.2", port) + "connected to 127.0.0.1 port " + port + "\n")
+  EXPECT_EQ(attempts(err), refused("127.0.0.2", port) + connected("127.0.0.1", port))
       << "fallback.test was 127.0.0.2, 127.0.0.1, 127.0.0.3 (only 127.0.0.1 listens); "
          "full stderr:\n"
       << err;
   EXPECT_EQ(connect_through({"127.0.0.2", "127.0.0.1"}, false, bob), "");
 }
 
-// When every address refuses, the last failure is the error, exit 1.
+// When every address refuses, each is tried, and the last failure is the
+// error (said once, not also as a -v line), exit 1.
 TEST_P(EveryAddress, AllRefusedReportsTheLast) {
   if (with_host(kName, {}).empty())
     SKIP_OR_FAIL_IN_CI("the fake hosts shim is built on Linux only");
@@ -143,7 +155,7 @@ TEST_P(EveryAddress, AllRefusedReportsTheLast) {
                                  Stdout::file(), with_host(kName, {"127.0.0.2", "127.0.0.3"}));
   EXPECT_EQ(alice.wait(), Exit::code(1));
   const std::string err = alice.stderr_text();
-  EXPECT_EQ(attempts(err), refused("127.0.0.2", port) + refused("127.0.0.3", port)) << err;
+  EXPECT_EQ(attempts(err), refused("127.0.0.2", port) + trying("127.0.0.3", port)) << err;
   EXPECT_NE(err.find(std::string(GetParam()) + ": connect to 127.0.0.3 port " + port +
                      ": Connection refused\n"),
             std::string::npos)

@@ -1729,13 +1729,6 @@ TEST(Stage5Crowds, NewsGoesOutBeforeTheNextBroadcastAndOnlyToThoseThere) {
 
 // ------------------------------------------------- second angles (issue 16)
 
-// The room's options for a flood: -r 0 where the room paces its clients
-// (flood control), so that only the readers' speed matters here.
-std::vector<std::string> unpaced() {
-  if (usage_text(kProgram).find("-r RATE") == std::string::npos) return {};
-  return {"-r", "0"};
-}
-
 // A client on 127.0.0.1 with a small receive buffer, read by hand, byte by
 // byte if need be: it can stop anywhere, mid-line included.
 Fd hand_read_client(int port) {
@@ -1772,7 +1765,7 @@ std::string read_exactly(int fd, std::size_t size, Millis timeout = kExitTimeout
 // is a clean prefix of the conversation (never a line skipped or mixed),
 // then the end of the stream; the sender and the screen go on.
 TEST(Stage5SlowReaders, AReaderThatStopsMidLineInARoomOfTwoIsDropped) {
-  Room room = open_room(unpaced());
+  Room room = open_room({"-r", "0"});  // a flood as fast as the room reads it
   ChatPeers peers(AF_INET, room.port);
   const std::size_t sender = join(peers);
   const std::string s = peers[sender].name;
