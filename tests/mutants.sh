@@ -149,7 +149,7 @@ mkdir -p "$src"
 
 # The working tree as it is, uncommitted edits included, build folders not.
 (cd "$repo" && git ls-files -z --cached --others --exclude-standard |
-  xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
+  while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
   tar --null -T - -cf -) | tar -C "$src" -xf - || { echo "mutants.sh: cannot copy $repo" >&2; exit 2; }
 
 build() {
