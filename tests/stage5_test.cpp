@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -1326,11 +1327,16 @@ TEST(Stage5HostScreen, AScreenThatFallsBehindHoldsTheRoomBackAndLosesNothing) {
   }
   EXPECT_LT(peers[reader].lines.size(), 1 + total) << "the room did not wait for its screen";
   EXPECT_FALSE(peers[sender].unsent.empty()) << "the sender was never held back";
-  // Read the screen again: everything flows.
+  // Read the screen again: everything flows. The screen is read only while
+  // the reader keeps up with it: the room moves at the screen's pace, so a
+  // screen read faster than this test's reader (one thread pumps both, and a
+  // loaded machine may starve it) would fill the reader's queue and drop it.
   std::size_t screen = 0;
   ASSERT_TRUE(peers.pump_until(
       [&] {
-        screen = lines_of(room.server.wait_for_stdout(0, Millis(0))).size();
+        if (peers[reader].lines.size() + 64 >= screen) {
+          screen = lines_of(room.server.wait_for_stdout(0, Millis(0))).size();
+        }
         return peers[reader].lines.size() >= 1 + total && screen >= 2 + total;
       },
       Millis(60000)))
@@ -1779,6 +1785,177 @@ TEST(Stage5Crowds, NewsGoesOutBeforeTheNextBroadcastAndOnlyToThoseThere) {
   EXPECT_EQ(seen[6], "<carol> hello");
   // Dave came after Bob left: he hears of neither.
   EXPECT_EQ(peers[dave].lines, (Lines{welcome(d, 2), "<carol> hello"}));
+  EXPECT_TRUE(closes(room.server, peers));
+}
+
+// ------------------------------------------------- second angles (issue 16)
+
+// A client on 127.0.0.1 with a small receive buffer, read by hand, byte by
+// byte if need be: it can stop anywhere, mid-line included.
+Fd hand_read_client(int port) {
+  Fd client(check(socket(AF_INET, SOCK_STREAM, 0), "socket"));
+  int size = 4096;
+  check(setsockopt(client.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size), "SO_RCVBUF");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  check(connect(client.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address),
+        "connect");
+  return client;
+}
+
+// Reads exactly `size` bytes from `fd`, or what came before `timeout`.
+std::string read_exactly(int fd, std::size_t size, Millis timeout = kExitTimeout) {
+  std::string data;
+  const auto deadline = Clock::now() + timeout;
+  while (data.size() < size && Clock::now() < deadline) {
+    pollfd ready{fd, POLLIN, 0};
+    if (poll(&ready, 1, 10) != 1) continue;
+    char buffer[4096];
+    const ssize_t got = read(fd, buffer, std::min(sizeof buffer, size - data.size()));
+    if (got <= 0) break;
+    data.append(buffer, static_cast<std::size_t>(got));
+  }
+  return data;
+}
+
+// A room of two: the sender, and a reader that stops in the middle of a
+// line. Nobody else reads, so nothing else makes the room notice: its
+// queue for the reader must. The reader is dropped; what it had been sent
+// is a clean prefix of the conversation (never a line skipped or mixed),
+// then the end of the stream; the sender and the screen go on.
+TEST(Stage5SlowReaders, AReaderThatStopsMidLineInARoomOfTwoIsDropped) {
+  Room room = open_room({"-r", "0"});  // a flood as fast as the room reads it
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t sender = join(peers);
+  const std::string s = peers[sender].name;
+  Fd reader = hand_read_client(room.port);
+  const std::string r = "127.0.0.1:" + std::to_string(local_port(reader.get()));
+  ASSERT_TRUE(heard(peers, sender, "* " + r + " joined"));
+
+  // What the reader would read if it kept reading: its welcome, then each
+  // flood line with the sender's name.
+  auto flood_line = [](std::size_t n) {
+    char head[48];
+    std::snprintf(head, sizeof head, "flood line %08zu ", n);
+    std::string line = head;
+    line.resize(999, static_cast<char>('a' + n % 26));
+    return line + "\n";
+  };
+  std::string expected = welcome(r, 1) + "\n";
+  peers.send(sender, flood_line(0));
+  expected += "<" + s + "> " + flood_line(0);
+  ASSERT_TRUE(peers.pump_until([&] { return peers[sender].unsent.empty(); }));
+  const std::size_t mid_line = welcome(r, 1).size() + 1 + 500;
+  const std::string head = read_exactly(reader.get(), mid_line);
+  ASSERT_EQ(head, expected.substr(0, mid_line)) << "the reader's welcome and the first line";
+
+  // The reader stops there. The sender floods, at most 32 MiB, far past the
+  // room's bound for one reader plus what the kernel holds for it.
+  const std::size_t most = 32 << 10;
+  std::size_t queued = 1;
+  const std::string dropped = "* " + r + " dropped: not reading";
+  std::string last = flood_line(most - 1);
+  last.pop_back();
+  const bool told = peers.pump_until(
+      [&] {
+        while (queued < most && peers[sender].unsent.size() < 65536) {
+          peers.send(sender, flood_line(queued++));
+        }
+        if (peers.has_line(sender, dropped) || peers[sender].ended) return true;
+        // All sent, and the room has read it all (the screen shows the last).
+        return queued == most && peers[sender].unsent.empty() &&
+               has_line(room.server.stdout_text(), "<" + s + "> " + last);
+      },
+      Millis(60000));
+  ASSERT_TRUE(told && peers.has_line(sender, dropped))
+      << r << " stopped reading mid-line; " << s << " then sent " << queued
+      << " lines of 1000 bytes (" << (queued >> 10) << " MiB), and was never told "
+      << ::testing::PrintToString(dropped) << "; it got:\n"
+      << ::testing::PrintToString(peers[sender].lines) << "\nstage5-chat stderr:\n"
+      << room.server.stderr_text();
+
+  // The reader wakes up to what its kernel holds, then the end: the room
+  // closed it. Every byte is where it belongs in the conversation.
+  const std::string rest = receive_all(reader.get());
+  const std::string got = head + rest;
+  for (std::size_t n = 1; expected.size() < got.size() && n < queued; ++n)
+    expected += "<" + s + "> " + flood_line(n);
+  EXPECT_LT(got.size(), std::size_t{16} << 20) << "bytes the dropped reader got";
+  const std::size_t same = static_cast<std::size_t>(
+      std::mismatch(got.begin(), got.end(), expected.begin(), expected.end()).first - got.begin());
+  EXPECT_EQ(same, got.size()) << "the dropped reader got " << got.size() << " bytes; from byte "
+                              << same << " on, not the conversation: "
+                              << ::testing::PrintToString(got.substr(same, 80)) << " instead of "
+                              << ::testing::PrintToString(expected.substr(same, 80));
+
+  // The room goes on without it.
+  peers.send(sender, "still here\n");
+  EXPECT_TRUE(on_screen(room.server, peers, "<" + s + "> still here"));
+  EXPECT_TRUE(closes(room.server, peers));
+  const std::string err = room.server.stderr_text();
+  EXPECT_TRUE(has_line(
+      err, "disconnected 127.0.0.1 port " + port_of(r) + ": not reading (output queue full)"))
+      << err;
+}
+
+// A storm of joins, told by the bytes each client receives: 200 clients
+// come in at once; each client, those already there and those in the storm,
+// receives its welcome, a few bytes of news at most, then the next line.
+// Named one by one, the storm would cost the first arrivals 200 lines each,
+// and the room some 200 x 200 / 2 lines in all.
+TEST(Stage5Crowds, AStormOfJoinsCostsEachClientAFewBytes) {
+  const std::size_t storm = 200;
+  if (raise_descriptor_limit() < static_cast<long>(storm + 64))
+    SKIP_OR_FAIL_IN_CI("RLIMIT_NOFILE too low for " << storm << " clients");
+  Room room = open_room({}, Stdin::pipe());
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t watcher = join(peers);
+  {
+    // They wait in the backlog while the room is stopped: it lets them all
+    // in in one pass when it goes on.
+    Paused paused(room.server);
+    peers.connect(storm);
+    ASSERT_TRUE(peers.pump_until([&] {
+      for (std::size_t i = 0; i < peers.size(); ++i)
+        if (!peers[i].connected) return false;
+      return true;
+    })) << "connections did not complete while the room was paused";
+  }
+  ASSERT_TRUE(peers.pump_until([&] {
+    for (std::size_t i = 0; i < peers.size(); ++i)
+      if (peers[i].lines.empty()) return false;
+    return true;
+  })) << "not every client was welcomed";
+  // The host's next line: news not told yet goes out before it.
+  room.server.write_stdin("storm over\n");
+  const std::string next = "<host> storm over";
+  ASSERT_TRUE(peers.pump_until([&] {
+    for (std::size_t i = 0; i < peers.size(); ++i)
+      if (!peers.has_line(i, next)) return false;
+    return true;
+  })) << "the host's line did not reach everyone";
+
+  // Named, three joins would be some 80 bytes: room for them, or a count.
+  const std::size_t few = 128;
+  std::size_t over = 0, news_total = 0;
+  std::string examples;
+  for (std::size_t i = 0; i < peers.size(); ++i) {
+    const ChatPeer& peer = peers[i];
+    const std::size_t news = peer.received - (peer.lines[0].size() + 1) - (next.size() + 1);
+    news_total += news;
+    if (news <= few) continue;
+    if (++over <= 3) {
+      examples += "\n  " + peer.name + (i == watcher ? " (there before)" : "") + ": " +
+                  std::to_string(news) + " bytes in " + std::to_string(peer.lines.size() - 2) +
+                  " lines, from " + ::testing::PrintToString(peer.lines[1]);
+    }
+  }
+  std::printf("%zu joins cost %zu bytes of news to %zu clients\n", storm, news_total, peers.size());
+  EXPECT_EQ(over, 0u) << over << " of " << peers.size() << " clients received more than " << few
+                      << " bytes of news (besides their welcome and the host's next line) for "
+                      << storm << " joins at once:" << examples;
   EXPECT_TRUE(closes(room.server, peers));
 }
 

@@ -47,6 +47,13 @@ std::string connected_lines(const std::string& where);
 // Linux): call GTEST_SKIP() then.
 std::vector<std::string> without_ipv6(const std::string& mode = "socket");
 
+// The environment for Process::start that gives a stage program the name
+// `name`, resolved to `addresses` (numeric, IPv4 or IPv6) in that order,
+// whatever the hosts file says (support/fake_hosts_shim.cpp, LD_PRELOAD).
+// Empty where the shim is not built (not Linux): call GTEST_SKIP() then.
+std::vector<std::string> with_host(const std::string& name,
+                                   const std::vector<std::string>& addresses);
+
 // The -v line a stage prints when its default listen falls back to 0.0.0.0
 // under without_ipv6(mode), newline included.
 std::string ipv4_fallback_line(const std::string& mode = "socket");
