@@ -273,7 +273,7 @@ bool connect_within(int fd, const addrinfo* address, int timeout_ms) {
 }
 
 // What is left of `timeout_ms` since `start`, for poll(): -1 stays "no
-// limit", and a limit already spent is 0, so the next attempt times out.
+// limit", and a limit already spent is 0: no attempt follows then.
 int time_left(int timeout_ms, std::chrono::steady_clock::time_point start) {
   if (timeout_ms < 0) return -1;
   auto spent = std::chrono::steady_clock::now() - start;
@@ -307,8 +307,11 @@ Fd connect_to_server(const Options& options) {
       return connection;
     }
     error = errno;
+    // Once -w is spent, the next address would have no time at all, and be
+    // blamed for a wait that was not its own: this attempt is the last.
+    if (address->ai_next == nullptr || time_left(options.timeout_ms, start) == 0) break;
     // The last failure is the error main() prints: said once, not twice.
-    if (options.verbose && address->ai_next != nullptr) {
+    if (options.verbose) {
       std::cerr << options.note + "connect to " + where + " failed: " + std::strerror(error) + "\n";
     }
   }

@@ -441,6 +441,26 @@ TEST(Stage3Timeout, ConnectThatGetsNoAnswerGivesUpAfterOneSecond) {
   EXPECT_GE(waited, std::chrono::seconds(1));
 }
 
+// -w bounds all the attempts together. A name with two addresses, the
+// first silent (support/fake_hosts_shim.cpp, with_host()): once -w is spent on the
+// first, the second would have no time at all, and be blamed for a wait
+// that was not its own. It is not tried: the error names the attempt that
+// waited.
+TEST(Stage3Timeout, TheAddressThatUsedUpTheTimeIsTheOneReported) {
+  SilentListener server;
+  if (!server.silent()) GTEST_SKIP() << "this system answers connects to a full accept queue";
+  const std::vector<std::string> env = with_host("two.test", {"127.0.0.1", "127.0.0.2"});
+  if (env.empty()) GTEST_SKIP() << "no fake_hosts_shim here: it needs Linux (LD_PRELOAD)";
+  const std::string port = std::to_string(server.port());
+  Process alice = Process::start(kProgram, {"-v", "-w", "1", "two.test", port}, Stdin::terminal(),
+                                 Stdout::file(), env);
+  EXPECT_EQ(alice.wait(), Exit::code(1));
+  const std::string where = "127.0.0.1 port " + port;
+  EXPECT_EQ(alice.stderr_text(), "trying " + where + "\nstage3-duplex: connect to " + where +
+                                     ": Connection timed out\n" + summary(0, 0))
+      << "two.test is 127.0.0.1 (silent) then 127.0.0.2, port " << port << ", with -w 1";
+}
+
 // Without -w, a connect to an address that never answers waits for the
 // kernel's SYN retries (minutes): -v has said where, before it waits.
 TEST(Stage3Connect, SaysWhereItTriesWhileConnectWaits) {

@@ -327,6 +327,25 @@ TEST(Stage4Url, SaysWhereItTriesWhileConnectWaits) {
                                       ": Connection refused\n" + summary(0, 0));
 }
 
+// -w bounds all the attempts together, as in stage 3: with the time spent
+// on the first address of two.test (silent; support/fake_hosts_shim.cpp),
+// the second is not tried, and the error names the one that waited.
+TEST(Stage4Url, TheAddressThatUsedUpTheTimeIsTheOneReported) {
+  SilentListener server;
+  if (!server.silent()) GTEST_SKIP() << "this system answers connects to a full accept queue";
+  const std::vector<std::string> env = with_host("two.test", {"127.0.0.1", "127.0.0.2"});
+  if (env.empty()) GTEST_SKIP() << "no fake_hosts_shim here: it needs Linux (LD_PRELOAD)";
+  const std::string port = std::to_string(server.port());
+  Process client = Process::start(kProgram, {"-v", "-w", "1", "http://two.test:" + port + "/"},
+                                  Stdin::null(), Stdout::file(), env);
+  EXPECT_EQ(client.wait(), Exit::code(1));
+  const std::string where = "127.0.0.1 port " + port;
+  EXPECT_EQ(client.stderr_text(), "* resolving two.test\n* trying " + where +
+                                      "\nstage4-http: connect to " + where +
+                                      ": Connection timed out\n" + summary(0, 0))
+      << "two.test is 127.0.0.1 (silent) then 127.0.0.2, port " << port << ", with -w 1";
+}
+
 // HOST PORT mode says it as stages 2 and 3 do, without the "* ".
 TEST(Stage4Connect, SaysWhereItTriesBeforeConnecting) {
   LoopbackServer server(AF_INET);
