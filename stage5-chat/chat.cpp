@@ -155,6 +155,15 @@ void release(std::string& text) {
   std::string().swap(text);
 }
 
+// Why a connection failed, as poll() reported it (POLLERR, POLLHUP): a
+// read() would first return what is still queued.
+std::string socket_error(const Peer& peer) {
+  int error = 0;
+  socklen_t size = sizeof error;
+  if (getsockopt(peer.socket.get(), SOL_SOCKET, SO_ERROR, &error, &size) == -1) error = errno;
+  return std::strerror(error != 0 ? error : ECONNRESET);
+}
+
 bool try_again(ssize_t result) {
   return result == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
 }
@@ -288,8 +297,9 @@ Clock::time_point Room::watch() {
     bool wants = reading && !client.held;
     short events = (wants ? POLLIN : 0) | (client.out.blocked ? POLLOUT : 0);
     // Not watched at all when nothing is wanted: poll() reports POLLHUP and
-    // POLLERR even unasked, and would wake the loop for nothing.
-    bool watched = !client.gone && events != 0;
+    // POLLERR even unasked, and would wake the loop for nothing. A held
+    // client is, for just those: a reset ends it at once, held lines and all.
+    bool watched = !client.gone && (events != 0 || client.held);
     slots_[kClients + i] = {watched ? client.socket.get() : -1, events, 0};
   }
   return next_token;
@@ -311,7 +321,9 @@ void Room::serve() {
     for (std::size_t i = 0; i < clients_.size(); ++i) {
       short revents = slots_[kClients + i].revents;
       if (revents & POLLOUT) clients_[i].out.blocked = false;
-      if (clients_[i].held) {
+      if (clients_[i].held && (revents & (POLLHUP | POLLERR))) {
+        leave(clients_[i], socket_error(clients_[i]));  // reset: its held lines go with it
+      } else if (clients_[i].held) {
         // Read nothing more until what waits is taken: its turn may have come.
         if (screen_keeps_up()) take_waiting(clients_[i]);
       } else if (revents & (POLLIN | POLLHUP | POLLERR)) {

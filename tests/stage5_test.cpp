@@ -1628,6 +1628,42 @@ TEST(Stage5Flood, AFlooderThatResetsTakesItsHeldLinesWithIt) {
   EXPECT_GT(std::stoul(match[1]), 1000u) << "a held inbox of 4 KiB of y holds about 2,000 lines";
 }
 
+// The same reset with nobody else speaking: the room does not read a held
+// client, but still watches it for a reset (poll() reports POLLHUP and
+// POLLERR unasked), so the flooder is seen out at once, not when its turn
+// to be read comes (400 s of held lines later) or a minute has passed.
+TEST(Stage5Flood, AHeldFlooderThatResetsIsSeenOutAtOnce) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t flooder = join(peers);
+  const std::size_t reader = join(peers);
+  const std::string f = peers[flooder].name;
+  std::string yes;
+  for (int n = 0; n < (1 << 15); ++n)
+    yes += "y\n";
+  const auto start = Clock::now();
+  peers.pump_until(
+      [&] {
+        if (peers[flooder].unsent.size() < yes.size()) peers.send(flooder, yes);
+        return Clock::now() - start > Millis(1000);
+      },
+      Millis(5000));
+  ASSERT_TRUE(on_screen(room.server, peers, too_fast(f, "5")));
+  peers.reset(flooder);
+  const std::string left = "* " + f + " left: Connection reset by peer";
+  EXPECT_TRUE(peers.pump_until([&] { return peers.has_line(reader, left); }, Millis(5000)))
+      << "5 s after the flooder's reset, the reader had not read " << left << "; it had "
+      << said_by(peers[reader].lines, f).size() << " of its lines";
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  EXPECT_LE(static_cast<double>(said_by(peers[reader].lines, f).size()), 50 + 5 * seconds + 3)
+      << "the flooder's lines the reader got, and the most it may";
+  EXPECT_TRUE(closes(room.server, peers));
+  EXPECT_NE(room.server.stderr_text().find("disconnected 127.0.0.1 port " + port_of(f) +
+                                           ": Connection reset by peer, "),
+            std::string::npos)
+      << room.server.stderr_text();
+}
+
 // ---------------------------------------------------------------- found in review
 
 // A paste of short lines: each becomes a longer line for every reader (its
