@@ -13,6 +13,17 @@
 #           seconds, CHAT_WINDOW lines in flight: delivered lines per
 #           second, p50/p99 delivery latency, the server's CPU time per
 #           delivered line.
+#   flood   (at FLOOD_CLIENTS, default 10 100 300) the room filled as for
+#           `room`; then the last client floods it as `yes | nc` does while
+#           CHAT_TALKERS clients each send a timestamped line every
+#           CHAT_TALK_MS, for CHAT_FLOOD seconds: p50/p99 delivery latency of
+#           the talkers' lines at every other client, flood lines reaching
+#           each screen per second, clients dropped, the server's peak RSS.
+#           stage5-chat runs with its default -r RATE (flood control), and
+#           as stage5-chat-r0 with -r 0 (none), against ncat.
+# stage5-chat runs storm and room with -r 0: they measure the room's
+# throughput, not its flood control. (A stage5-chat without -r, from
+# before flood control, runs without it, and has no stage5-chat-r0.)
 # Then bench/chat_report.py makes the tables (medians over rounds; each
 # ratio taken within one round) and, with gnuplot, the plot.
 #
@@ -34,17 +45,22 @@
 #   before closing its clients, so ncat does not announce 10,000 departures
 #   to everyone while the next run measures), and waited for.
 #
-# Usage: bench/chat.sh [-o FILE] [-l CHAT_LOAD] [CLIENTS [ROUNDS]]
-#        make bench-chat [CLIENTS="10 100 300 1000 10000"] [ROUNDS=3]
+# Usage: bench/chat.sh [-o FILE] [-l CHAT_LOAD] [-f FLOOD_CLIENTS] [CLIENTS [ROUNDS]]
+#        make bench-chat [CLIENTS="10 100 300 1000 10000"] [FLOOD_CLIENTS="10 100 300"] [ROUNDS=3]
 #   -o FILE       write the report (Markdown) to FILE, the runs beside it
 #                 (FILE without .md, then -runs.txt), the plot to docs/
 #   -l CHAT_LOAD  the generator (default: build-bench/chat_load)
+#   -f FLOOD_CLIENTS  numbers of clients for the flood ("": no flood)
 #   CLIENTS       numbers of clients, e.g. "10 100 300"
 #   env: BIN (default: bin, next to this folder), CHAT_RELAY (seconds of
 #   typing per run, default 1), CHAT_TYPERS (default 10), CHAT_WINDOW
 #   (lines in flight, default 10: one per typer; CHAT_TYPERS=1
 #   CHAT_WINDOW=1 makes each pass of the server's loop relay one line),
-#   CHAT_STORM (default 5), CHAT_BUDGET (20), CHAT_SERVERS (default: both),
+#   CHAT_STORM (default 5), CHAT_BUDGET (20), CHAT_FLOOD (seconds of
+#   talking during a flood, default 2), CHAT_TALKERS (5), CHAT_TALK_MS (500:
+#   each talker's interval), CHAT_DRAIN (seconds to wait, after a flood, for
+#   the talkers' lines, default 15), CHAT_SERVERS (default: all, e.g.
+#   "stage5-chat stage5-chat-r0 ncat"),
 #   CHAT_PLOT (the SVG, default docs/bench-chat.svg; empty: no plot)
 #
 # See also: bench/chat_load.cpp, bench/chat_report.py, bench/chat.gnu,
@@ -54,24 +70,34 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=""
 load=$here/../build-bench/chat_load
-while [[ ${1-} == -o || ${1-} == -l ]]; do
+flood_sizes="10 100 300"
+while [[ ${1-} == -o || ${1-} == -l || ${1-} == -f ]]; do
   case $1 in
     -o) out=${2:?"-o needs a file"} ;;
     -l) load=${2:?"-l needs the generator"} ;;
+    -f) flood_sizes=${2?"-f needs numbers of clients"} ;;
   esac
   shift 2
 done
 sizes=${1:-10 100 300 1000 10000}
 rounds=${2:-3}
+usage="usage: $0 [-o FILE] [-l CHAT_LOAD] [-f FLOOD_CLIENTS] [CLIENTS [ROUNDS]]"
 read -r -a sizes <<<"${sizes//,/ }"
+read -r -a flood_sizes <<<"${flood_sizes//,/ }"
 for n in "${sizes[@]}"; do
   if ! [[ $n =~ ^[1-9][0-9]*$ ]] || ((n < 2)); then
-    echo "usage: $0 [-o FILE] [-l CHAT_LOAD] [CLIENTS [ROUNDS]]  (CLIENTS: numbers from 2)" >&2
+    echo "$usage  (CLIENTS: numbers from 2)" >&2
+    exit 2
+  fi
+done
+for n in "${flood_sizes[@]}"; do
+  if ! [[ $n =~ ^[1-9][0-9]*$ ]] || ((n < 3)); then
+    echo "$usage  (FLOOD_CLIENTS: numbers from 3: a flooder, a talker, a listener)" >&2
     exit 2
   fi
 done
 if ! [[ $rounds =~ ^[1-9][0-9]*$ ]]; then
-  echo "usage: $0 [-o FILE] [-l CHAT_LOAD] [CLIENTS [ROUNDS]]  (ROUNDS: a positive number)" >&2
+  echo "$usage  (ROUNDS: a positive number)" >&2
   exit 2
 fi
 bin=${BIN:-$here/../bin}
@@ -80,6 +106,10 @@ lines_in_flight=${CHAT_WINDOW:-10}
 typers=${CHAT_TYPERS:-10}
 storm_budget=${CHAT_STORM:-5}
 room_budget=${CHAT_BUDGET:-20}
+flood_seconds=${CHAT_FLOOD:-2}
+talkers=${CHAT_TALKERS:-5}
+talk_ms=${CHAT_TALK_MS:-500}
+drain_budget=${CHAT_DRAIN:-15}
 plot=${CHAT_PLOT-$here/../docs/bench-chat.svg}
 
 say() { echo "chat.sh: $*" >&2; }
@@ -92,7 +122,18 @@ if [[ ! -x $bin/stage5-chat ]]; then
   say "no $bin/stage5-chat (make bin/stage5-chat)"
   exit 1
 fi
-servers=(stage5-chat)
+# Flood control (-r RATE) came with issue 15. Throughput is measured with
+# -r 0, so that the benchmark measures the room, not its limiter; a binary
+# from before has no -r (and no limiter).
+help=$("$bin/stage5-chat" -h 2>&1 || true)
+if [[ $help == *"-r RATE"* ]]; then
+  unlimited=(-r 0)
+  servers=(stage5-chat stage5-chat-r0)
+else
+  unlimited=()
+  servers=(stage5-chat)
+  say "$bin/stage5-chat has no -r RATE (no flood control): measured as it is"
+fi
 if ! command -v ncat >/dev/null 2>&1; then
   say "skipping ncat --chat: not installed (Debian: ncat)"
 elif ! command -v python3 >/dev/null 2>&1; then
@@ -141,15 +182,19 @@ listening() {
   awk -v want="0100007F:$hex" '$2 == want && $4 == "0A" { found = 1 } END { exit !found }' /proc/net/tcp
 }
 
-# start NAME: starts a server (stdin and stdout /dev/null: the host's screen
-# of stage5-chat is thrown away), waits at most 5 s for it to listen, and
-# sets `server` (its PID) and `port`.
+# start NAME KIND: starts a server (stdin and stdout /dev/null: the host's
+# screen of stage5-chat is thrown away), waits at most 5 s for it to
+# listen, and sets `server` (its PID) and `port`. stage5-chat floods with
+# its default rate, and measures throughput with -r 0.
 start() {
-  local name=$1 log=$work/server.log waited
+  local name=$1 kind=$2 log=$work/server.log waited flags=()
   port=""
   : >"$log"
   case $name in
-    stage5-chat) "$bin/stage5-chat" -v -l 127.0.0.1 0 </dev/null >/dev/null 2>"$log" & ;;
+    stage5-chat*)
+      if [[ $name == stage5-chat-r0 || $kind != flood ]]; then flags=("${unlimited[@]}"); fi
+      "$bin/stage5-chat" -v "${flags[@]}" -l 127.0.0.1 0 </dev/null >/dev/null 2>"$log" &
+      ;;
     ncat)
       port=$(free_port)
       ncat -m 20000 -l --chat 127.0.0.1 "$port" </dev/null >/dev/null 2>"$log" &
@@ -157,7 +202,7 @@ start() {
   esac
   server=$!
   for ((waited = 0; waited < 250; ++waited)); do
-    if [[ $name == stage5-chat ]]; then
+    if [[ $name == stage5-chat* ]]; then
       port=$(awk '/^listening on/ { print $NF; exit }' "$log")
       [[ -n $port ]] && return 0
     elif listening "$port"; then
@@ -175,13 +220,19 @@ start() {
 # run NAME KIND N ROUND: one run; appends its line to the runs file.
 run() {
   local name=$1 kind=$2 n=$3 round=$4 args result limit
-  if ! start "$name"; then
+  if ! start "$name" "$kind"; then
     echo "server=$name kind=$kind round=$round status=no_server clients=$n" >>"$runs"
     return
   fi
   if [[ $kind == storm ]]; then
     args=(-j -J "$storm_budget")
     limit=$((storm_budget + 30))
+  elif [[ $kind == flood ]]; then
+    local window=0
+    [[ $name == ncat ]] && window=8  # as for room, below
+    args=(-F -c "$window" -J "$room_budget" -d "$flood_seconds" -t "$talkers" -i "$talk_ms"
+      -R "$drain_budget")
+    limit=$((room_budget + drain_budget + 40))
   else
     # The room fills as fast as each server can take it: stage5-chat all at
     # once; ncat 8 at a time, since its listen backlog is 10 (and clients
@@ -203,7 +254,13 @@ run() {
   if grep -q 'Attempt to FD_SET' "$work/server.log"; then  # ncat's select() limit
     result+=" note=ncat_FD_SETSIZE"
   fi
-  echo "server=$name kind=$kind round=$round $result" >>"$runs"
+  local rate=""
+  case $name in
+    stage5-chat-r0) rate=" rate=0" ;;
+    stage5-chat) rate=" rate=$([[ $kind == flood ]] && echo default || echo 0)" ;;
+  esac
+  [[ $name == stage5-chat && ${#unlimited[@]} == 0 ]] && rate=" rate=none"
+  echo "server=$name kind=$kind round=$round$rate $result" >>"$runs"
   status=${result#status=}
   status=${status%% *}
 }
@@ -214,14 +271,24 @@ runs=$work/runs.txt
 declare -A failed  # failed[server,kind,N]: over budget once, not repeated
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load_before=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo unknown)
-say "${sizes[*]} clients, $rounds rounds, ${relay}s of typing per run ($typers typers, $lines_in_flight lines in flight): ${servers[*]}"
+# kinds NAME N: what NAME runs at N clients.
+kinds() {
+  local name=$1 n=$2
+  if [[ $name != stage5-chat-r0 && " ${sizes[*]} " == *" $n "* ]]; then echo storm room; fi
+  if [[ " ${flood_sizes[*]} " == *" $n "* ]]; then echo flood; fi
+}
+all_sizes=$(printf '%s\n' "${sizes[@]}" "${flood_sizes[@]}" | sort -nu | tr '\n' ' ')
+say "${sizes[*]} clients, $rounds rounds, ${relay}s of typing per run ($typers typers, $lines_in_flight lines in flight); flood at ${flood_sizes[*]:-none} (${flood_seconds}s, $talkers talkers every ${talk_ms} ms): ${servers[*]}"
 for ((round = 1; round <= rounds; ++round)); do
-  for n in "${sizes[@]}"; do
+  for n in $all_sizes; do
     order=("${servers[@]}")
-    if (((round + n) % 2 == 0)) && ((${#servers[@]} == 2)); then order=("${servers[1]}" "${servers[0]}"); fi
+    if (((round + n) % 2 == 0)); then  # the other way round, every other time
+      order=()
+      for ((i = ${#servers[@]} - 1; i >= 0; --i)); do order+=("${servers[i]}"); done
+    fi
     line="round $round, $n clients:"
     for name in "${order[@]}"; do
-      for kind in storm room; do
+      for kind in $(kinds "$name" "$n"); do
         if [[ -n ${failed[$name,$kind,$n]-} ]]; then
           line+=" $name $kind (failed before)"
           continue
@@ -236,7 +303,16 @@ for ((round = 1; round <= rounds; ++round)); do
 done
 
 # --- The report. --------------------------------------------------------------------
-header="$started, $(nproc 2>/dev/null || echo '?') CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)), $(uname -sr), load average before: $load_before; ${relay}s of typing per run, $typers typers, $lines_in_flight lines in flight, storm budget ${storm_budget}s, room budget ${room_budget}s; $(ncat --version 2>&1 | head -n 1 || true)"
+# stage5-chat's default rate, as its -h says it: the -r option's lines.
+rate_text() {
+  if ((${#unlimited[@]} == 0)); then
+    echo "none (no -r)"
+  else
+    awk '/^ *-r / { on = 1 } on && /^ *-/ && !/^ *-r / { exit } on' <<<"$help" |
+      tr -s ' \n' ' ' | sed 's/^ //; s/ $//'
+  fi
+}
+header="$started, $(nproc 2>/dev/null || echo '?') CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)), $(uname -sr), load average before: $load_before; ${relay}s of typing per run, $typers typers, $lines_in_flight lines in flight, storm budget ${storm_budget}s, room budget ${room_budget}s; flood: ${flood_seconds}s of $talkers talkers, a line every ${talk_ms} ms each; stage5-chat's default rate: $(rate_text); $(ncat --version 2>&1 | head -n 1 || true)"
 if [[ -n $out ]]; then
   cp "$runs" "${out%.md}-runs.txt"
   python3 "$here/chat_report.py" --header "$header" "${out%.md}-runs.txt" | tee "$out"

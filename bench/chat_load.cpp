@@ -20,6 +20,18 @@
 //           that the line is whole and in order, and takes the delivery
 //           latency on arrival. Delivered lines per second counts every copy
 //           received, by all clients.
+//   flood   with -F, instead of relay: the last client floods the room as
+//           `yes | nc` does (2-byte "y" lines, as fast as TCP takes them,
+//           64 KiB per send()) while -t talkers (the first clients) each send
+//           a timestamped line every -i ms, taking turns. The flood runs
+//           alone for half a second, then with the talkers for -d seconds,
+//           then stops; then the talkers' lines still in flight are waited
+//           for (-R). Each talker line is timed at every other client still
+//           connected (the flooder too): p50/p99/max delivery latency under
+//           the flood. Also counted: "y" lines reaching each screen per
+//           second, what the flooder got to send, clients the server closed
+//           (with a per-client output bound, a flood can drop those that
+//           fall behind), and the server's peak RSS and CPU.
 //   scan    once the room is idle: the median time of a poll() over every
 //           client when none is ready (scan_us), the linear scan a poll()
 //           loop pays on every pass, the server's as much as ours.
@@ -43,7 +55,10 @@
 // Usage: chat_load -p PORT -n CLIENTS [-P SERVER_PID] [-t TYPERS] [-w WINDOW]
 //                  [-d RELAY_SECONDS] [-s LINE_BYTES] [-c CONNECT_WINDOW]
 //                  [-q QUIET_MS] [-J JOIN_BUDGET_S] [-R RELAY_BUDGET_S] [-j] [-k]
+//                  [-F [-i TALK_MS]]
 //   -j  join only (the storm measure)
+//   -F  flood instead of relay (at least 3 clients); -t talkers, default 10,
+//       at most CLIENTS - 1; -i each talker's interval, default 500 ms
 //   -k  when done, send SIGTERM to SERVER_PID and wait (at most 3 s) for it
 //       to go before closing the clients, so that a server which announces
 //       each leave to everyone (quadratic) does not burn CPU after the run.
@@ -105,7 +120,14 @@ struct Options {
   bool join_only = false;
   double relay_budget = 15;
   bool stop_server = false;
+  bool flood = false;
+  int talk_ms = 500;
 };
+
+// The flood runs alone this long before the talkers start.
+const double kFloodLeadSeconds = 0.5;
+// What the flooder hands send() each time its socket has room: `yes` output.
+const size_t kFloodChunk = 64 * 1024;
 
 // --- The server, seen through /proc. ----------------------------------------
 
@@ -229,6 +251,7 @@ struct Counters {
   uint64_t partial_sends = 0;  // send() took part of a line
   uint64_t polls = 0;
   uint64_t reads = 0;       // recv() calls that brought data
+  uint64_t flood_sent = 0;  // bytes the flooder's send() took
   int closed = 0;           // clients the server closed on us
   std::string first_close;  // why the first one went
 };
@@ -239,7 +262,9 @@ class Room {
       : options_(options),
         clients_(static_cast<size_t>(options.clients)),
         polls_(static_cast<size_t>(options.clients), pollfd{-1, 0, 0}),
-        last_seen_(static_cast<size_t>(options.clients) * static_cast<size_t>(options.typers), -1) {
+        last_seen_(static_cast<size_t>(options.clients) * static_cast<size_t>(options.typers), -1),
+        last_sent_(static_cast<size_t>(options.typers), -1),
+        flood_seen_(static_cast<size_t>(options.clients), 0) {
     buffer_.resize(256 * 1024);
   }
   ~Room() {
@@ -256,6 +281,11 @@ class Room {
   bool settle(int64_t budget_ns);
   // Ten typers in turn; true when every line sent reached every other client.
   bool relay();
+  // One client floods, talkers talk; true when every talker line reached
+  // every other client still connected.
+  bool flood();
+  uint64_t unheard() const;         // talker lines not at a connected receiver
+  double flood_per_screen() const;  // "y" lines a second at each other client
   void report_problems() const;
   double scan_us();
 
@@ -263,6 +293,9 @@ class Room {
   int64_t join_ns = 0;
   int64_t settle_ns = 0;
   int64_t relay_ns = 0;  // first send to last delivery
+  int64_t flood_ns = 0;  // the flood, from its start to its end
+  int64_t drain_ns = 0;  // the flood's end to the last talker line's arrival
+  int64_t max_latency_ns = 0;
   uint64_t lines_sent = 0;
   uint64_t lines_done = 0;
   Histogram latency;
@@ -277,6 +310,8 @@ class Room {
   void lose(size_t i, const std::string& why);
   bool send_line(uint64_t id);
   void flush(size_t i);
+  void flood_once(size_t flooder, const std::string& chunk);
+  bool talker_lines_heard() const;
   int wait(int64_t deadline_ns, int cap_ms);
 
   const Options& options_;
@@ -285,6 +320,9 @@ class Room {
   std::vector<int64_t> last_seen_;  // [receiver * typers + typer]: last line number seen
   std::vector<uint32_t> receipts_;  // per relay line: copies received
   std::vector<char> buffer_;
+  std::vector<int64_t> last_sent_;    // per talker: its last line number sent, or -1
+  std::vector<uint64_t> flood_seen_;  // per client: "y" lines received while flooding
+  bool flooding_ = false;
   int64_t last_delivery_ns_ = 0;
   int64_t last_byte_ns_ = 0;
 };
@@ -378,6 +416,12 @@ void Room::read_from(size_t i, int64_t now) {
 // everything else (announcements: `* ...`, `<announce> ...`) is skipped.
 void Room::on_line(size_t i, const char* line, size_t size, int64_t now) {
   static const char kMark[] = "> L ";
+  // The flooder's "y": `<NAME> y`, or a bare `y` from ncat (which names
+  // only the first line of each read()).
+  if (size > 0 && line[size - 1] == 'y' && (size == 1 || (size > 2 && line[size - 2] == ' '))) {
+    if (flooding_) ++flood_seen_[i];
+    return;
+  }
   const char* payload = nullptr;  // `L ID SENT_NS x...`, as the typer sent it without its LF
   if (size > 2 && line[0] == 'L' && line[1] == ' ') {
     // ncat --chat names what one read() brought, not each line: the second
@@ -404,6 +448,7 @@ void Room::on_line(size_t i, const char* line, size_t size, int64_t now) {
   if (static_cast<int64_t>(id) <= last) ++count.out_of_order;
   last = std::max<int64_t>(last, static_cast<int64_t>(id));
   latency.add(now - sent);
+  max_latency_ns = std::max<int64_t>(max_latency_ns, now - sent);
   ++count.delivered;
   last_delivery_ns_ = now;
   const auto receivers = static_cast<uint32_t>(options_.clients - 1);
@@ -546,6 +591,102 @@ bool Room::relay() {
   return lines_done == lines_sent && count.closed == 0;
 }
 
+// One send() of `yes` output, if the flooder's socket has room (POLLOUT).
+void Room::flood_once(size_t flooder, const std::string& chunk) {
+  const ssize_t sent = send(polls_[flooder].fd, chunk.data(), chunk.size(), 0);
+  if (sent > 0) {
+    count.flood_sent += static_cast<uint64_t>(sent);
+  } else if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    lose(flooder, std::string("flooding: ") + std::strerror(errno));
+  }
+}
+
+// True when every client still connected has the last line of every other talker.
+bool Room::talker_lines_heard() const {
+  return unheard() == 0;
+}
+
+uint64_t Room::unheard() const {
+  const auto talkers = static_cast<int64_t>(options_.typers);
+  uint64_t missing = 0;
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    if (clients_[i].state == State::closed) continue;
+    for (int64_t t = 0; t < talkers; ++t) {
+      const int64_t last = last_sent_[static_cast<size_t>(t)];
+      if (static_cast<size_t>(t) == i || last < 0) continue;
+      const int64_t seen = last_seen_[i * static_cast<size_t>(talkers) + static_cast<size_t>(t)];
+      const int64_t from = seen < 0 ? t - talkers : seen;  // lines t, t + talkers, ... after it
+      if (from < last) missing += static_cast<uint64_t>((last - from) / talkers);
+    }
+  }
+  return missing;
+}
+
+double Room::flood_per_screen() const {
+  uint64_t lines = 0;
+  int screens = 0;
+  for (size_t i = 0; i + 1 < clients_.size(); ++i) {  // all but the flooder
+    if (clients_[i].state == State::closed) continue;
+    lines += flood_seen_[i];
+    ++screens;
+  }
+  return screens == 0 || flood_ns <= 0 ? -1
+                                       : static_cast<double>(lines) / screens / seconds(flood_ns);
+}
+
+// The talkers' lines are numbered in turn (line k from talker k % talkers)
+// and fall due evenly: talk_ms / talkers apart. A talker the server closed
+// skips its turns.
+bool Room::flood() {
+  const size_t flooder = clients_.size() - 1;
+  const auto talkers = static_cast<uint64_t>(options_.typers);
+  std::string chunk;
+  while (chunk.size() < kFloodChunk)
+    chunk += "y\n";
+  const int64_t start = now_ns();
+  const int64_t talk_start = start + static_cast<int64_t>(kFloodLeadSeconds * 1e9);
+  const int64_t talk_end = talk_start + static_cast<int64_t>(options_.relay_seconds * 1e9);
+  const int64_t deadline = talk_end + static_cast<int64_t>(options_.relay_budget * 1e9);
+  const int64_t step =
+      static_cast<int64_t>(options_.talk_ms) * 1000000 / static_cast<int64_t>(talkers);
+  polls_[flooder].events = POLLIN | POLLOUT;
+  flooding_ = true;
+  last_delivery_ns_ = talk_start;
+  for (int64_t now = start; now < deadline; now = now_ns()) {
+    if (flooding_ && now >= talk_end) {
+      flooding_ = false;
+      flood_ns = now - start;
+      if (polls_[flooder].fd >= 0) polls_[flooder].events = POLLIN;
+    }
+    while (now < talk_end && now >= talk_start + static_cast<int64_t>(lines_sent) * step) {
+      if (send_line(lines_sent)) {
+        last_sent_[lines_sent % talkers] = static_cast<int64_t>(lines_sent);
+      } else {
+        receipts_.push_back(0);  // a closed talker's turn: no line
+      }
+      ++lines_sent;
+    }
+    if (!flooding_ && talker_lines_heard()) break;
+    const int64_t next_talk = talk_start + static_cast<int64_t>(lines_sent) * step;
+    if (wait(flooding_ ? std::min(next_talk, talk_end) : deadline, 20) == 0) continue;
+    const int64_t arrived = now_ns();
+    for (size_t i = 0; i < polls_.size(); ++i) {
+      const short revents = polls_[i].revents;
+      if (revents & (POLLIN | POLLHUP | POLLERR)) read_from(i, arrived);
+      if (!(revents & POLLOUT) || polls_[i].fd < 0) continue;
+      if (i == flooder) {
+        if (flooding_) flood_once(flooder, chunk);
+      } else {
+        flush(i);
+      }
+    }
+  }
+  if (flooding_) flood_ns = now_ns() - start;  // (a budget shorter than the flood)
+  flooding_ = false;
+  drain_ns = std::max<int64_t>(0, last_delivery_ns_ - talk_end);
+  return talker_lines_heard();
+}
+
 // What one poll() over every client costs when none is ready: the linear
 // scan a poll() loop pays on every pass, whatever happened. The median of
 // 21 calls, in microseconds.
@@ -591,7 +732,8 @@ void Room::report_problems() const {
                "chat_load: %s\n"
                "usage: chat_load -p PORT -n CLIENTS [-P SERVER_PID] [-t TYPERS] [-w WINDOW]\n"
                "                 [-d RELAY_SECONDS] [-s LINE_BYTES] [-c CONNECT_WINDOW]\n"
-               "                 [-q QUIET_MS] [-J JOIN_BUDGET_S] [-R RELAY_BUDGET_S] [-j] [-k]\n",
+               "                 [-q QUIET_MS] [-J JOIN_BUDGET_S] [-R RELAY_BUDGET_S] [-j] [-k]\n"
+               "                 [-F [-i TALK_MS]]\n",
                why);
   std::exit(2);
 }
@@ -608,7 +750,7 @@ double number(const char* text, double low, double high, const char* what) {
 Options parse(int argc, char** argv) {
   Options o;
   int option;
-  while ((option = getopt(argc, argv, "p:n:P:t:w:d:s:c:q:J:R:jk")) != -1) {
+  while ((option = getopt(argc, argv, "p:n:P:t:w:d:s:c:q:J:R:jkFi:")) != -1) {
     switch (option) {
       case 'p': o.port = static_cast<unsigned>(number(optarg, 1, 65535, "port")); break;
       case 'n': o.clients = static_cast<int>(number(optarg, 2, 1000000, "client count")); break;
@@ -625,12 +767,17 @@ Options parse(int argc, char** argv) {
       case 'j': o.join_only = true; break;
       case 'R': o.relay_budget = number(optarg, 0.1, 3600, "relay budget"); break;
       case 'k': o.stop_server = true; break;
+      case 'F': o.flood = true; break;
+      case 'i': o.talk_ms = static_cast<int>(number(optarg, 1, 60000, "talk interval")); break;
       default: usage("unknown option");
     }
   }
   if (optind != argc || o.port == 0 || o.clients == 0) usage("-p PORT and -n CLIENTS are needed");
   if (o.stop_server && o.server_pid == 0) usage("-k needs -P SERVER_PID");
   o.typers = std::min(o.typers, o.clients);
+  if (o.flood && o.clients < 3)
+    usage("-F needs at least 3 clients: a flooder, a talker, a listener");
+  if (o.flood) o.typers = std::min(o.typers, o.clients - 1);  // the last one floods
   return o;
 }
 
@@ -670,6 +817,13 @@ Result measure(Room& room, const Options& options) {
     r.status = room.count.closed > 0 ? "join_failed" : "join_timeout";
   } else if (!options.join_only && !room.settle(budget)) {
     r.status = "settle_timeout";
+  } else if (options.flood) {
+    r.rss_idle = status_kib(pid, "VmRSS");
+    const double cpu_before = cpu_seconds(pid), own_before = own_cpu_seconds();
+    if (!room.flood()) r.status = "drain_timeout";
+    r.cpu_relay = cpu_seconds(pid) - cpu_before;
+    r.own_cpu = own_cpu_seconds() - own_before;
+    r.rss_after = status_kib(pid, "VmRSS");
   } else if (!options.join_only) {
     r.rss_idle = status_kib(pid, "VmRSS");
     r.scan = room.scan_us();
@@ -689,6 +843,33 @@ Result measure(Room& room, const Options& options) {
 
 double ratio(double a, double b) {
   return b > 0 ? a / b : -1;
+}
+
+// The flood's line: latency of the talkers' lines, what reached the screens.
+void print_flood(const Room& room, const Options& options, const Result& r) {
+  const auto talkers = static_cast<uint64_t>(options.typers);
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(4) << "status=" << r.status
+      << " clients=" << options.clients << " joined=" << room.joined
+      << " join_s=" << seconds(room.join_ns) << " settle_s=" << seconds(room.settle_ns)
+      << " talkers=" << talkers << " talk_ms=" << options.talk_ms
+      << " lines_sent=" << room.lines_sent << " delivered=" << room.count.delivered
+      << " unheard=" << room.unheard() << " flood_s=" << seconds(room.flood_ns)
+      << " drain_s=" << seconds(room.drain_ns) << std::setprecision(1)
+      << " p50_us=" << room.latency.percentile_us(0.5)
+      << " p99_us=" << room.latency.percentile_us(0.99)
+      << " max_us=" << static_cast<double>(room.max_latency_ns) / 1000.0 << std::setprecision(0)
+      << " flood_sent_lines=" << room.count.flood_sent / 2
+      << " flood_per_screen_per_s=" << room.flood_per_screen() << " rss_base_kib=" << r.rss_base
+      << " rss_idle_kib=" << r.rss_idle << " rss_after_kib=" << r.rss_after << " hwm_kib=" << r.hwm
+      << std::setprecision(2) << " cpu_flood_s=" << r.cpu_relay
+      << " load_cpu_share=" << ratio(r.own_cpu, seconds(room.flood_ns + room.drain_ns))
+      << " closed=" << room.count.closed << " garbled=" << room.count.garbled
+      << " out_of_order=" << room.count.out_of_order << " unnamed=" << room.count.unnamed
+      << " server_alive=" << (options.server_pid > 0 && running(options.server_pid) ? 1 : 0)
+      << "\n";
+  std::fputs(out.str().c_str(), stdout);
+  std::fflush(stdout);
 }
 
 // One line of KEY=VALUE words, for bench/chat.sh.
@@ -735,8 +916,16 @@ int main(int argc, char** argv) {
   }
   Room room(options);
   const Result result = measure(room, options);
-  print(room, options, result);
-  room.report_problems();
+  if (options.flood) {
+    print_flood(room, options, result);
+    if (room.count.closed > 0)
+      std::fprintf(stderr,
+                   "chat_load: %d clients closed by the server during the flood; first: %s\n",
+                   room.count.closed, room.count.first_close.c_str());
+  } else {
+    print(room, options, result);
+    room.report_problems();
+  }
   if (options.stop_server) stop(options.server_pid);
   return 0;
 }

@@ -5,7 +5,9 @@ Purpose: reads the runs file bench/chat.sh writes (one line per run of
 bench/chat_load: `server=... kind=storm|room round=R KEY=VALUE...`) and
 prints Markdown: for each measure, a table of the number of clients against
 both servers (medians over rounds) and the ratio between them (the median
-of the ratios taken within each round), then the issue's targets, measured.
+of the ratios taken within each round, and only where both figures could be
+measured), then the flood's tables (stage5-chat with its default -r RATE,
+with -r 0 as stage5-chat-r0, and ncat), then the targets, measured.
 With --tsv DIR, writes the columns bench/chat.gnu plots instead.
 
 Usage: bench/chat_report.py [--header TEXT] [--tsv DIR] RUNS
@@ -17,7 +19,13 @@ import sys
 from collections import defaultdict
 
 SERVERS = ("stage5-chat", "ncat")
+FLOOD_SERVERS = ("stage5-chat", "stage5-chat-r0", "ncat")
 OK = "ok"
+# A figure that exists but is too coarse to give: shown as n/a, and no ratio.
+NA = "n/a"
+# /proc counts CPU time in clock ticks of 10 ms: below this many seconds,
+# one tick more or less changes a figure by over 20%.
+CPU_FLOOR_S = 0.05
 
 
 def load(path):
@@ -41,6 +49,14 @@ def number(run, key):
     return None if value < 0 else value
 
 
+def cpu_per_line(run):
+    """The server's CPU per delivered line, or NA when its CPU time was too few ticks."""
+    cpu, per_line = number(run, "cpu_relay_s"), number(run, "cpu_per_line_us")
+    if cpu is None or per_line is None:
+        return None
+    return per_line if cpu >= CPU_FLOOR_S else NA
+
+
 def idle_bytes_per_client(run):
     base, idle = number(run, "rss_base_kib"), number(run, "rss_idle_kib")
     if base is None or idle is None:
@@ -62,8 +78,7 @@ MEASURES = [
      lambda r: none_or(number(r, "p50_us"), lambda v: v / 1000), "ms", "{:.2f}", "lower"),
     ("Delivery latency, p99 (ms)", "room",
      lambda r: none_or(number(r, "p99_us"), lambda v: v / 1000), "ms", "{:.2f}", "lower"),
-    ("Server CPU time per delivered line (µs)", "room",
-     lambda r: number(r, "cpu_per_line_us"), "µs", "{:.2f}", "lower"),
+    ("Server CPU time per delivered line (µs)", "room", cpu_per_line, "µs", "{:.2f}", "lower"),
     ("Server RSS per idle client (bytes; VmRSS after joining minus before, over N)", "room",
      idle_bytes_per_client, "B", "{:,.0f}", "lower"),
     ("Server peak RSS, VmHWM (KiB)", "room",
@@ -77,19 +92,53 @@ MEASURES = [
 ]
 
 
+# Footnotes for the n/a cells of a measure, by title.
+NOTES = {
+    "Server CPU time per delivered line (µs)":
+        f"n/a: the server used under {CPU_FLOOR_S:.2f} s of CPU while the lines were typed, "
+        f"fewer than {CPU_FLOOR_S / 0.01:.0f} of /proc's 10 ms clock ticks: too coarse to give a "
+        "figure per line, or a ratio.",
+}
+
+# The flood: one client floods as `yes | nc` does, a few talk; each
+# measure as above, the servers FLOOD_SERVERS.
+FLOOD_MEASURES = [
+    ("Under a flood: delivery latency of the other clients' lines, p50 (ms)", "flood",
+     lambda r: none_or(number(r, "p50_us"), lambda v: v / 1000), "ms", "{:.2f}", "lower"),
+    ("Under a flood: delivery latency of the other clients' lines, p99 (ms)", "flood",
+     lambda r: none_or(number(r, "p99_us"), lambda v: v / 1000), "ms", "{:.2f}", "lower"),
+    ("Under a flood: the slowest of the other clients' lines (ms)", "flood",
+     lambda r: none_or(number(r, "max_us"), lambda v: v / 1000), "ms", "{:.1f}", "lower"),
+    ("Under a flood: the flooder's lines reaching each other client, per second", "flood",
+     lambda r: number(r, "flood_per_screen_per_s"), "lines/s", "{:,.0f}", None),
+    ("Under a flood: clients the server dropped (closed), out of all but the flooder", "flood",
+     lambda r: number(r, "closed"), "", "{:.0f}", None),
+    ("Under a flood: server peak RSS, VmHWM (KiB)", "flood",
+     lambda r: number(r, "hwm_kib"), "KiB", "{:,.0f}", None),
+    ("Under a flood: server CPU time during the flood (s)", "flood",
+     lambda r: number(r, "cpu_flood_s"), "s", lambda v: "< 0.01" if v < 0.01 else f"{v:.2f}", None),
+]
+
+
 def none_or(value, f):
     return None if value is None else f(value)
 
 
 def values(runs, server, kind, n, get):
-    """{round: value} of the runs that finished."""
+    """{round: value} of the runs that finished with a figure."""
     out = {}
     for rnd, run in runs.get((server, kind, n), {}).items():
         if run.get("status") == OK:
             v = get(run)
-            if v is not None:
+            if v is not None and v is not NA:
                 out[rnd] = v
     return out
+
+
+def unmeasurable(runs, server, kind, n, get):
+    """True when runs finished but none gave a figure fine enough to show."""
+    return any(r.get("status") == OK and get(r) is NA
+               for r in runs.get((server, kind, n), {}).values())
 
 
 def failure(runs, server, kind, n):
@@ -117,14 +166,13 @@ def median(xs):
 
 def ratio_median(a, b, lower):
     """Median over rounds present in both of stage5's advantage: b/a when
-    lower is better, a/b when higher is."""
+    lower is better, a/b when higher is. Only figures above zero: a zero
+    (a time under the clock's step) makes no ratio."""
     ratios = []
     for rnd in a.keys() & b.keys():
         x, y = a[rnd], b[rnd]
-        if lower and x > 0:
-            ratios.append(y / x)
-        elif not lower and y > 0:
-            ratios.append(x / y)
+        if x > 0 and y > 0:
+            ratios.append(y / x if lower else x / y)
     return median(ratios)
 
 
@@ -136,7 +184,9 @@ def cell(runs, server, kind, n, get, fmt, first=True):
     """The median, or why there is none (in full in a kind's first table)."""
     v = median(list(values(runs, server, kind, n, get).values()))
     if v is not None:
-        return fmt.format(v)
+        return fmt(v) if callable(fmt) else fmt.format(v)
+    if unmeasurable(runs, server, kind, n, get):
+        return NA
     why = failure(runs, server, kind, n)
     return (why if first else "no full room") if why else ""
 
@@ -148,41 +198,87 @@ def print_tables(runs, header):
         print(header)
         print()
     print("Medians over rounds; each ratio is stage5-chat's advantage (how many times better),")
-    print("the median of the ratios taken within each round. Runs: chat-runs.txt beside this file.")
+    print("the median of the ratios taken within each round, where both figures were measured.")
+    print("Runs: chat-runs.txt beside this file.")
     seen = set()
-    for title, kind, get, _unit, fmt, better in MEASURES:
-        first = kind not in seen
-        seen.add(kind)
-        print(f"\n### {title}\n")
-        cols = " | ".join(servers)
-        show_ratio = better is not None and len(servers) == 2
-        print(f"| clients | {cols} |" + (" stage5-chat's advantage |" if show_ratio else ""))
-        print("|---:|" + "---:|" * len(servers) + ("---:|" if show_ratio else ""))
-        for n in sizes_of(runs):
-            cells = [cell(runs, s, kind, n, get, fmt, first) for s in servers]
-            row = f"| {n:,} | " + " | ".join(cells) + " |"
-            if show_ratio:
-                q = ratio_median(values(runs, servers[0], kind, n, get),
-                                 values(runs, servers[1], kind, n, get), better == "lower")
-                row += f" {q:.1f}x |" if q is not None else " |"
-            print(row)
+    for measure in MEASURES:
+        print_table(runs, servers, measure, measure[1] not in seen)
+        seen.add(measure[1])
+    flood_servers = [s for s in FLOOD_SERVERS if (s, "flood") in {k[:2] for k in runs}]
+    if flood_servers:
+        print("\n## Under a flood\n")
+        print("One client floods the room as `yes | nc` does (2-byte lines, as fast as TCP takes")
+        print("them) while a few others each send a timestamped line every so often; their lines")
+        print(f"are timed at every other client. Servers: {flood_names(runs, flood_servers)}.")
+        print("The ratio compares stage5-chat as it runs by default with ncat.")
+        for i, measure in enumerate(FLOOD_MEASURES):
+            print_table(runs, flood_servers, measure, i == 0, ratio_of=("stage5-chat", "ncat"))
     print_problems(runs)
     print_targets(runs)
+
+
+def flood_names(runs, servers):
+    """What each flood column ran: stage5-chat's rate as chat.sh gave it."""
+    names = []
+    for s in servers:
+        rates = {r.get("rate") for (srv, kind, _), rounds in runs.items()
+                 if srv == s and kind == "flood" for r in rounds.values()}
+        rate = next(iter(rates)) if len(rates) == 1 else None
+        if rate == "default":
+            names.append(f"{s} (its default -r RATE: flood control)")
+        elif rate == "0":
+            names.append(f"{s} (-r 0: no flood control)")
+        elif rate == "none":
+            names.append(f"{s} (a build without -r: no flood control)")
+        else:
+            names.append(s)
+    return ", ".join(names)
+
+
+def print_table(runs, servers, measure, first, ratio_of=None):
+    """One measure: a row per number of clients, a column per server, and
+    stage5-chat's advantage over ncat where both were measured."""
+    title, kind, get, _unit, fmt, better = measure
+    ratio_of = ratio_of or tuple(servers)
+    sizes = [n for n in sizes_of(runs) if any((s, kind, n) in runs for s in servers)]
+    print(f"\n### {title}\n")
+    cols = " | ".join(servers)
+    show_ratio = better is not None and len(ratio_of) == 2 and all(s in servers for s in ratio_of)
+    print(f"| clients | {cols} |" + (" stage5-chat's advantage |" if show_ratio else ""))
+    print("|---:|" + "---:|" * len(servers) + ("---:|" if show_ratio else ""))
+    any_na = False
+    for n in sizes:
+        cells = [cell(runs, s, kind, n, get, fmt, first) for s in servers]
+        any_na = any_na or NA in cells
+        row = f"| {n:,} | " + " | ".join(cells) + " |"
+        if show_ratio:
+            a, b = (values(runs, s, kind, n, get) for s in ratio_of)
+            q = ratio_median(a, b, better == "lower")
+            if q is not None:
+                row += f" {q:.1f}x |"
+            else:
+                unmeasured = any(unmeasurable(runs, s, kind, n, get) for s in ratio_of)
+                row += f" {NA} |" if unmeasured else " |"
+        print(row)
+    if any_na and title in NOTES:
+        print(f"\n{NOTES[title]}")
 
 
 def print_problems(runs):
     lines = []
     for (server, kind, n), rounds in sorted(runs.items()):
         for rnd, run in sorted(rounds.items()):
-            notes = [f"{k} {run[k]}" for k in ("lost", "closed", "garbled", "out_of_order", "unnamed")
-                     if run.get(k, "0") not in ("0", "")]
+            keys = ("lost", "unheard", "closed", "garbled", "out_of_order", "unnamed")
+            notes = [f"{k} {run[k]}" for k in keys if run.get(k, "0") not in ("0", "")]
             if run.get("status") != OK:
                 notes.insert(0, run.get("status", "?"))
             if notes:
                 lines.append(f"- {server}, {kind}, {n:,} clients, round {rnd}: " + ", ".join(notes))
     print("\n### What went wrong\n")
-    print("lost: lines not received by every other client; closed: clients the server closed;")
-    print("unnamed: lines that arrived without `<NAME> ` (ncat names each read(), not each line).\n")
+    print("lost: lines not received by every other client; closed: clients the server closed")
+    print("(under a flood: dropped as not reading); unheard: talkers' lines that had not reached")
+    print("every client still connected when the flood's budget ended; unnamed: lines that arrived")
+    print("without `<NAME> ` (ncat names each read(), not each line).\n")
     print("\n".join(lines) if lines else "Nothing: every run finished, every line reached every client.")
 
 
@@ -255,6 +351,14 @@ def write_tsv(directory, runs):
                 row = [median(list(values(runs, s, kind, n, get).values())) for s in SERVERS]
                 row.append(over_budget(runs, "ncat", kind, n) if name == "storm" else None)
                 f.write(f"{n} " + " ".join("NaN" if v is None else f"{v:.6g}" for v in row) + "\n")
+    _title, kind, get, *_ = FLOOD_MEASURES[1]  # p99 under a flood
+    with open(os.path.join(directory, "flood.tsv"), "w") as f:
+        f.write("# clients " + " ".join(FLOOD_SERVERS) + "\n")
+        for n in sizes_of(runs):
+            if not any((s, kind, n) in runs for s in FLOOD_SERVERS):
+                continue
+            row = [median(list(values(runs, s, kind, n, get).values())) for s in FLOOD_SERVERS]
+            f.write(f"{n} " + " ".join("NaN" if v is None else f"{v:.6g}" for v in row) + "\n")
 
 
 def over_budget(runs, server, kind, n):

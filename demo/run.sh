@@ -13,7 +13,8 @@
 #      join with nc (stage3-duplex where nc is missing) and talk; Carol
 #      stops reading (Ctrl-Z, here SIGSTOP) while Dave pastes a few MB,
 #      and the room drops her instead of waiting; everyone else gets every
-#      line.
+#      line. The room runs with -r 0 (no flood control): at its default
+#      rate, Dave's paste would take days to come through.
 #   4. Only with a URL given (make demo URL=http://www.google.com/): the same
 #      URL fetch against a real web site, online.
 # Nobody types here: each person's keyboard is a named pipe (FIFO) the
@@ -351,12 +352,13 @@ condense() {
 echo
 echo "=== 3. Bob hosts the whole class: one room, many clients (bin/stage5-chat)"
 echo "Bob runs the room; Alice, Carol and Dave join with $client_name, as every student"
-echo "would from their own machine. One poll() loop serves them all."
+echo "would from their own machine. One poll() loop serves them all. -r 0 turns flood"
+echo "control off, so that Dave's paste of megabytes goes through at once."
 
 host=$work/host.screen
 keyboard host 3
-echo "\$ bin/stage5-chat -v -l 127.0.0.1 0" >"$host"
-start host "$host" "$work/host.in" "$BIN/stage5-chat" -v -l 127.0.0.1 0
+echo "\$ bin/stage5-chat -v -r 0 -l 127.0.0.1 0" >"$host"
+start host "$host" "$work/host.in" "$BIN/stage5-chat" -v -r 0 -l 127.0.0.1 0
 port=$(listening_port "$host")
 
 join alice 4

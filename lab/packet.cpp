@@ -126,13 +126,24 @@ bool parse_udp(Bytes udp, Packet& packet) {
   return true;
 }
 
+// An echo (ping) carries an identifier and a sequence number, which the
+// reply repeats: ping's icmp_seq, and the data ping sent.
+bool parse_echo(Bytes icmp, const char* what, Packet& packet) {
+  packet.icmp = what;
+  packet.echo = true;
+  packet.echo_id = icmp.u16(4);
+  packet.echo_sequence = icmp.u16(6);
+  packet.length = icmp.size - 8;
+  return true;
+}
+
 bool parse_icmp(Bytes icmp, Packet& packet) {
   if (!icmp.has(0, 8)) return false;
   packet.kind = Packet::Kind::kIcmp;
   int type = icmp.u8(0), code = icmp.u8(1);
   switch (type) {
-    case 0: packet.icmp = "echo reply"; return true;
-    case 8: packet.icmp = "echo request"; return true;
+    case 0: return parse_echo(icmp, "echo reply", packet);
+    case 8: return parse_echo(icmp, "echo request", packet);
     case 3: packet.icmp = icmp_unreachable(code); break;
     case 11: packet.icmp = "time exceeded"; break;
     case 5: packet.icmp = "redirect"; break;
@@ -152,8 +163,8 @@ bool parse_icmpv6(Bytes icmp, Packet& packet) {
     case 1: packet.icmp = icmpv6_unreachable(code); break;
     case 2: packet.icmp = "packet too big"; break;
     case 3: packet.icmp = "time exceeded"; break;
-    case 128: packet.icmp = "echo request"; return true;
-    case 129: packet.icmp = "echo reply"; return true;
+    case 128: return parse_echo(icmp, "echo request", packet);
+    case 129: return parse_echo(icmp, "echo reply", packet);
     default: return false;
   }
   read_quoted(AF_INET6, icmp.from(8), packet);
@@ -373,7 +384,11 @@ std::string Ladder::draw(const Packet& packet) {
     case Packet::Kind::kArp: label = "ARP " + packet.arp; break;
     case Packet::Kind::kIcmp:
       label = "ICMP " + packet.icmp;
-      if (!packet.quoted.empty()) {
+      if (packet.echo) {
+        details = "id " + std::to_string(packet.echo_id) + " icmp_seq " +
+                  std::to_string(packet.echo_sequence) + ", " + std::to_string(packet.length) +
+                  " bytes of data";
+      } else if (!packet.quoted.empty()) {
         // An error is about a packet this host sent: its ports, its
         // destination, on the ladder of that conversation.
         details = "from " + name(packet.source) + ", about a packet to " + packet.quoted;
@@ -386,9 +401,13 @@ std::string Ladder::draw(const Packet& packet) {
   std::string lines = header(local, remote);
   if (start_ < 0) start_ = packet.time;
   char rung[512];
-  std::snprintf(rung, sizeof rung, "%7.3f  %-7s  %s  %-7s", packet.time - start_,
-                port_text(local_port).c_str(), arrow(label, outgoing).c_str(),
-                port_text(remote_port).c_str());
+  // Packets captured in one microsecond may be stamped slightly out of
+  // order (a reply before its request): below half a millisecond that is
+  // 0.000, not -0.000.
+  double elapsed = packet.time - start_;
+  if (elapsed < 0 && elapsed > -0.0005) elapsed = 0;
+  std::snprintf(rung, sizeof rung, "%7.3f  %-7s  %s  %-7s", elapsed, port_text(local_port).c_str(),
+                arrow(label, outgoing).c_str(), port_text(remote_port).c_str());
   lines += rung;
   if (!details.empty()) lines += "  " + details;
   lines.erase(lines.find_last_not_of(' ') + 1);  // no ports: no trailing blanks

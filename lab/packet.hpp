@@ -61,6 +61,10 @@ struct Packet {
   // destination, and the ports above are its ports.
   std::string icmp;
   std::string quoted;
+  // An echo request or reply (ping): its identifier and sequence number,
+  // and in `length` the bytes of data after the 8 of its header.
+  bool echo = false;
+  std::uint16_t echo_id = 0, echo_sequence = 0;
 
   // ARP: "who-has 198.51.100.99" or "198.51.100.99 is-at 02:..."
   std::string arp;

@@ -12,10 +12,13 @@
 #   bob   192.0.2.20 --+      (a bridge: the LAN's switch)
 #
 # Then it plays the exercise with the stage programs (bin/stage3-duplex,
-# bin/stage4-http; nginx as the web server when installed), records what
-# Alice's network card sees (bin/lab-ladder), and prints each program's
-# screen beside the ladder of its packets; then it causes each failure for
-# real: connection refused, host unreachable, timeout, reset.
+# bin/stage4-http; ping; nginx as the web server when installed), records
+# what Alice's network card sees (bin/lab-ladder), and prints each
+# program's screen beside the ladder of its packets: Alice and Bob talk;
+# Alice finds www's address with ping and fetches its page; the exercise's
+# troubleshooting (a mistyped request, 400; one typed too slowly, closed by
+# nginx); then each failure, caused for real: connection refused, host
+# unreachable, timeout, reset.
 #
 # One code path, as root and as an ordinary user: the whole lab lives in
 # namespaces of its own, made with unshare (with a user namespace when not
@@ -33,15 +36,25 @@
 # setgroups is denied there); bin/lab-ladder, a packet socket of the lab's
 # own, works in both modes, and writes pcap files that tcpdump -r reads.
 #
+# The shells' lab (--shell) runs in the background, in a session of its
+# own, apart from every terminal: each shell joins it the same way (nsenter
+# into its PID namespace, then into the host's), and it lasts while any
+# shell holds a share of its lock (see find_lab), then removes itself.
+#
 # Usage: lab/run.sh                 play the scenes        (make lab)
 #        lab/run.sh --shell HOST    a shell on HOST: alice, bob, router or www
-#                                   (make lab-shell HOST=alice); a second one
-#                                   joins the lab the first one started
+#                                   (make lab-shell HOST=alice), in the
+#                                   running lab if there is one, else in a
+#                                   new one; the lab ends with its last shell
 # Environment: LAB_BIN=DIR   the programs (default bin/, built with make)
 #              LAB_KEEP=DIR  keep the captures (.pcap) and screens in DIR
-#              LAB_NGINX=none  www serves with stage3-duplex even if nginx is installed
-# Exit status: 0 done, 1 a scene went wrong, 2 the lab cannot run here (the
-# message says why and what to do).
+#              LAB_NGINX=none  no nginx on www, even if installed: in the
+#                            scenes and shells stage3-duplex sends its page
+#                            (and the nginx scenes are left out)
+# Exit status: 0 done (with --shell: whatever the shell's last status), 1 a
+# scene went wrong, 2 the lab cannot run here (the message says why and
+# what to do). Internal: --keeper and --inside, the shells' lab and the
+# lab's first process.
 #
 # See also: docs/lab.md, lab/ladder.cpp, demo/run.sh; ip(8), ip-netns(8),
 # unshare(1), nsenter(1), namespaces(7), veth(4), packet(7).
@@ -55,7 +68,13 @@ export PATH=$PATH:/usr/sbin:/sbin
 export LC_ALL=C
 
 readonly PAUSE=0.3  # seconds between two things a person does
+# nginx's client_header_timeout, in seconds: in the scenes, short enough to
+# watch; in the shells, long enough to type a request by hand.
+readonly HEADER_TIMEOUT=3 SHELL_HEADER_TIMEOUT=20
 readonly HOSTS=(alice bob router www)
+
+LAB_UNSHARE=(--net --mount --uts --pid --fork --kill-child --mount-proc)
+((EUID != 0)) && LAB_UNSHARE=(--user --map-root-user "${LAB_UNSHARE[@]}")
 
 cannot() {
   echo "lab: cannot run here: $*" >&2
@@ -139,40 +158,123 @@ machine_network() {
   ip netns list 2>/dev/null | sort
 }
 
-# find_lab: the PID (seen from here) of the first process of a running lab,
-# the newest one, in `lab_init`, and its folder in `lab_dir`.
-find_lab() {
-  local dir status pid
-  # Newest first; mktemp's names have no blanks.
-  # shellcheck disable=SC2045
-  for dir in $(ls -dt "${TMPDIR:-/tmp}"/netcat-lab.* 2>/dev/null); do
-    [[ -O $dir && -f $dir/hosts.pids ]] || continue
-    for status in /proc/[0-9]*/status; do
-      pid=${status#/proc/}
-      pid=${pid%/status}
-      # Its command line names the folder; in its own PID namespace it is 1.
-      tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--inside $dir " || continue
-      [[ $(awk '/^NSpid:/ { print $NF }' "$status" 2>/dev/null) == 1 ]] || continue
-      lab_init=$pid
-      lab_dir=$dir
-      return 0
-    done
+# A lab for shells (make lab-shell) lives in the background, apart from any
+# terminal, while any shell is in it: each shell's make holds a shared lock
+# (flock) on the lab's lab.lock while its shell runs; the lab waits for an
+# exclusive lock, which it gets once the last holder has gone, however it
+# went (exit, Ctrl-D, a closed terminal, kill -9: the kernel drops the lock
+# with its last descriptor). Then it removes itself.
+
+# lab_init_of DIR: the PID (seen from here) of the first process of the lab
+# in DIR, into `lab_init`.
+lab_init_of() {
+  local status pid
+  for status in /proc/[0-9]*/status; do
+    pid=${status#/proc/}
+    pid=${pid%/status}
+    # Its command line names the folder; in its own PID namespace it is 1.
+    # (2>/dev/null first: a process gone meanwhile fails the redirection.)
+    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "--inside $1 " || continue
+    [[ $(awk '/^NSpid:/ { print $NF }' "$status" 2>/dev/null) == 1 ]] || continue
+    lab_init=$pid
+    return 0
   done
   return 1
 }
 
-# A second terminal: a shell on HOST of the lab already running.
-join_lab() {
-  local host=$1 host_pid user=()
+# find_lab: a running lab of ours, ready for shells, newest first, that this
+# shell could join: its folder in `lab_dir`, its first process in
+# `lab_init`, and a share of its lock held on descriptor 9.
+find_lab() {
+  local dir
+  # mktemp's names have no blanks.
+  # shellcheck disable=SC2045
+  for dir in $(ls -dt "${TMPDIR:-/tmp}"/netcat-lab.* 2>/dev/null); do
+    [[ -O $dir && -f $dir/ready && -f $dir/lab.lock ]] || continue
+    exec 9<"$dir/lab.lock"
+    # Not granted: the lab is ending (its last shell has just left).
+    if flock --shared --nonblock 9 && lab_init_of "$dir"; then
+      lab_dir=$dir
+      return 0
+    fi
+    exec 9<&-
+  done
+  return 1
+}
+
+# start_lab: a new lab for shells, in the background, its own session (no
+# terminal: a closed terminal or Ctrl-C ends a shell, never the lab), with
+# this shell's share of its lock taken first, so that it cannot end before
+# this shell is in it.
+start_lab() {
+  lab_dir=$(mktemp -d "${TMPDIR:-/tmp}/netcat-lab.XXXXXX")
+  : >"$lab_dir/lab.lock"
+  exec 9<"$lab_dir/lab.lock"
+  flock --shared 9
+  # Its messages, beside its folder, which goes when it ends: read if it
+  # fails to start, else removed (it writes on, into the removed file).
+  local log=$lab_dir.log
+  setsid bash "$ROOT/lab/run.sh" --keeper "$lab_dir" "$BIN" </dev/null >"$log" 2>&1 9<&- &
+  local keeper=$! tries
+  for ((tries = 600; tries > 0; tries--)); do  # 30 s at most
+    [[ -f $lab_dir/ready ]] && lab_init_of "$lab_dir" && { rm -f "$log"; return 0; }
+    kill -0 "$keeper" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -TERM "$keeper" 2>/dev/null || true
+  local why
+  why=$(cat "$log" 2>/dev/null)
+  rm -f "$log"
+  fail "the lab did not start: ${why:-(no message)}"
+}
+
+# keeper WORK BIN: the lab for shells, run in the background by start_lab;
+# removes the lab's folder when the lab ends, or ends the lab if killed.
+keeper() {
+  keeper_work=$1  # global: the trap runs after this function has returned
+  trap 'outside_exit "$keeper_work"' EXIT
+  unshare "${LAB_UNSHARE[@]}" -- bash "$ROOT/lab/run.sh" --inside "$keeper_work" "$2" shells || true
+}
+
+# The hosts that have a shell in the lab now, from the shells' own notes.
+shells_in_lab() {
+  local note pid hosts=()
+  for note in "$lab_dir"/shells/*; do
+    [[ -f $note ]] || continue
+    pid=${note##*/}
+    kill -0 "$pid" 2>/dev/null && hosts+=("$(cat "$note")")
+  done
+  echo "${hosts[*]-}"
+}
+
+# shell_on HOST: a shell on HOST of the lab in lab_dir, on this terminal.
+# Its exit status is the shell's business (`exit` after a Ctrl-C says 130):
+# leaving the lab is no failure, so this says 0.
+shell_on() {
+  local host=$1 host_pid user=() others
   host_pid=$(awk -v host="$host" '$1 == host { print $2 }' "$lab_dir/hosts.pids")
   [[ -n $host_pid ]] || fail "no host $host in the lab"
+  others=$(shells_in_lab)
+  if [[ -n $joined && -n $others ]]; then
+    echo "lab: joined the running lab ($lab_dir), where shells are on: $others."
+  elif [[ -n $joined ]]; then
+    echo "lab: joined the running lab ($lab_dir)."
+  else
+    echo "lab: started a lab ($lab_dir)."
+  fi
+  cat "$lab_dir/hosts.text"
+  echo "lab: another terminal joins it with: make lab-shell HOST=$([[ $host == alice ]] && echo bob || echo alice)"
+  echo "lab: it ends, everything removed, when its last shell leaves (exit or Ctrl-D)."
+  mkdir -p "$lab_dir/shells"
+  echo "$host" >"$lab_dir/shells/$$"
   # --preserve-credentials: no setgroups(), which a user namespace denies;
   # our user is root in the lab's user namespace anyway.
   ((EUID != 0)) && user=(--user --preserve-credentials)
-  echo "lab: joining the running lab ($lab_dir): a shell on $host; exit leaves it"
   nsenter --target "$lab_init" "${user[@]}" --pid --mount -- \
     nsenter --target "$host_pid" --net --mount --uts -- \
-    env PATH="$(cat "$lab_dir/bin.path"):$PATH" bash --rcfile "$lab_dir/bashrc" -i
+    env PATH="$(cat "$lab_dir/bin.path"):$PATH" bash --rcfile "$lab_dir/bashrc" -i 9<&- || true
+  rm -f "$lab_dir/shells/$$"
+  exit 0
 }
 
 # outside_exit WORK: if the lab still runs (this script was killed, not
@@ -209,12 +311,15 @@ outside() {
     echo "usage: lab/run.sh [--shell HOST]" >&2
     exit 2
   fi
-  LAB_UNSHARE=(--net --mount --uts --pid --fork --kill-child --mount-proc)
-  ((EUID != 0)) && LAB_UNSHARE=(--user --map-root-user "${LAB_UNSHARE[@]}")
   preflight
-  if [[ -n $SHELL_HOST ]] && find_lab; then
-    join_lab "$SHELL_HOST"
-    return
+  if [[ -n $SHELL_HOST ]]; then
+    joined=yes
+    if ! find_lab; then
+      joined=""
+      build
+      start_lab
+    fi
+    shell_on "$SHELL_HOST"
   fi
   build
   local before after work status=0
@@ -223,19 +328,17 @@ outside() {
   # The lab's first process cleans up after itself; its folder goes when
   # this script ends, even when it is the one killed (kill, a closed terminal).
   trap 'outside_exit "$work"' EXIT
-  unshare "${LAB_UNSHARE[@]}" -- bash "$ROOT/lab/run.sh" --inside "$work" "$BIN" "$SHELL_HOST" ||
+  unshare "${LAB_UNSHARE[@]}" -- bash "$ROOT/lab/run.sh" --inside "$work" "$BIN" scenes ||
     status=$?
   after=$(machine_network)
-  if [[ -z $SHELL_HOST ]]; then
-    echo
-    if [[ $before == "$after" ]]; then
-      echo "Left behind: nothing. This machine's interfaces and named namespaces are as"
-      echo "before (ip link, ip netns list): the lab's died with its processes."
-    else
-      echo "lab: this machine's interfaces or namespaces changed during the lab:" >&2
-      diff <(echo "$before") <(echo "$after") >&2 || true
-      ((status != 0)) || status=1
-    fi
+  echo
+  if [[ $before == "$after" ]]; then
+    echo "Left behind: nothing. This machine's interfaces and named namespaces are as"
+    echo "before (ip link, ip netns list): the lab's died with its processes."
+  else
+    echo "lab: this machine's interfaces or namespaces changed during the lab:" >&2
+    diff <(echo "$before") <(echo "$after") >&2 || true
+    ((status != 0)) || status=1
   fi
   exit "$status"
 }
@@ -308,11 +411,10 @@ build_network() {
   mkdir -p "$WORK/etc"
   cat >"$WORK/etc/hosts" <<'EOF'
 127.0.0.1	localhost
-::1	localhost
 192.0.2.1	router
 192.0.2.10	alice
 192.0.2.20	bob
-198.51.100.1	router
+198.51.100.1	router-eth1
 198.51.100.80	www
 EOF
   # Names from the hosts file only; the rest as on this machine.
@@ -468,6 +570,10 @@ scene_network() {
     { on "$host" ip -br -4 address; on "$host" ip route; } | sed 's/^/    | /'
   done
   echo
+  echo
+  echo "alice\$ cat /etc/hosts               (alice's own, one name per address, IPv4 only)"
+  on alice cat /etc/hosts | sed 's/^/    | /'
+  echo
   echo "alice\$ getent hosts bob www        (from alice's own /etc/hosts)"
   on alice getent hosts bob www | sed 's/^/    | /'
 }
@@ -479,8 +585,11 @@ scene_talk() {
   keyboard bob 3
   keyboard alice 4
   capture_start talk alice
-  echo "bob\$ stage3-duplex -v -l 3000" >"$bob"
-  start bob bob "$bob" "$WORK/bob.in" "$BIN/stage3-duplex" -v -l 3000
+  echo "(-4: the lab's hosts have IPv4 addresses only, so Bob listens on IPv4 only,"
+  echo "0.0.0.0. Without -4 his socket would be ::, IPv6's every address, which takes"
+  echo "IPv4 clients too, as ::ffff:192.0.2.10: it works here, but says IPv6.)"
+  echo "bob\$ stage3-duplex -v -4 -l 3000" >"$bob"
+  start bob bob "$bob" "$WORK/bob.in" "$BIN/stage3-duplex" -v -4 -l 3000
   wait_for "$bob" "listening on"
   echo "alice\$ stage3-duplex -v bob 3000" >"$alice"
   start alice alice "$alice" "$WORK/alice.in" "$BIN/stage3-duplex" -v bob 3000
@@ -533,15 +642,40 @@ tcpdump_view() {
   fi
 }
 
-# The web server: nginx where installed, with a configuration, logs and
-# PID file of its own in the lab's folder; else stage3-duplex answering each
-# request with demo/response.http. The page is demo/response.http's body.
+# The web server: nginx where installed (and not LAB_NGINX=none), with a
+# configuration, logs and PID file of its own in the lab's folder, and a
+# short client_header_timeout (HEADER_TIMEOUT seconds), for the scene of a
+# request typed too slowly; else stage3-duplex, sending www/response.http.
+# Either way the page says who sent it. web_pid: nginx's PID, or empty;
+# www_serves: what www serves, in words, and why not nginx.
 web_server_start() {
   mkdir -p "$WORK/www"
-  sed '1,/^\r$/d' demo/response.http >"$WORK/www/index.html"
-  if [[ ${LAB_NGINX:-} != none ]] && command -v nginx >/dev/null; then
-    # `user root`: in a user namespace no other user exists to switch to.
-    cat >"$WORK/www/nginx.conf" <<EOF
+  local timeout=${1:-$HEADER_TIMEOUT} why_not
+  if [[ ${LAB_NGINX:-} == none ]]; then
+    why_not="LAB_NGINX=none"
+  elif ! command -v nginx >/dev/null; then
+    why_not="nginx is not installed: sudo apt-get install nginx"
+  fi
+  web_pid=""
+  if [[ -n ${why_not:-} ]]; then
+    web_page "stage3-duplex -l 80 on www, a program that writes the same bytes,
+these, to whoever connects, whatever the request. A web server reads the
+request first, and answers what it asked for." >"$WORK/www/page.html"
+    {
+      printf 'HTTP/1.1 200 OK\r\nServer: stage3-duplex (lab/run.sh)\r\n'
+      printf 'Content-Type: text/html; charset=utf-8\r\nContent-Length: %s\r\n' \
+        "$(wc -c <"$WORK/www/page.html")"
+      printf 'Connection: close\r\n\r\n'
+      cat "$WORK/www/page.html"
+    } >"$WORK/www/response.http"
+    www_serves="no nginx ($why_not): stage3-duplex sends a page"
+    no_nginx=$why_not
+    return 0
+  fi
+  web_page "nginx on www (198.51.100.80), the lab's web server: it read your
+request, found the file index.html in its folder and sent it back." >"$WORK/www/index.html"
+  # `user root`: in a user namespace no other user exists to switch to.
+  cat >"$WORK/www/nginx.conf" <<EOF
 user root root;
 daemon off;
 master_process off;
@@ -550,6 +684,7 @@ error_log $WORK/www/error.log;
 events { worker_connections 16; }
 http {
   access_log off;
+  client_header_timeout ${timeout}s;
   client_body_temp_path $WORK/www/body;
   proxy_temp_path $WORK/www/proxy;
   fastcgi_temp_path $WORK/www/fastcgi;
@@ -558,20 +693,44 @@ http {
   server { listen 198.51.100.80:80; root $WORK/www; }
 }
 EOF
-    enter www
-    "${into[@]}" nginx -p "$WORK/www" -e "$WORK/www/error.log" -c "$WORK/www/nginx.conf" \
-      </dev/null >"$WORK/www/nginx.out" 2>&1 3>&- 4>&- 5>&- 6>&- &
-    pids+=("$!")
-    web_pid=$!
-    local tries
-    for ((tries = 100; tries > 0; tries--)); do
-      on www ss -Hltn 'sport = :80' 2>/dev/null | grep -q LISTEN && return 0
-      kill -0 "$web_pid" 2>/dev/null || break
-      sleep 0.05
-    done
-    fail "nginx did not start on www: $(cat "$WORK/www/nginx.out" "$WORK/www/error.log" 2>/dev/null)"
-  fi
-  web_pid=""
+  enter www
+  "${into[@]}" nginx -p "$WORK/www" -e "$WORK/www/error.log" -c "$WORK/www/nginx.conf" \
+    </dev/null >"$WORK/www/nginx.out" 2>&1 3>&- 4>&- 5>&- 6>&- &
+  pids+=("$!")
+  web_pid=$!
+  www_serves="nginx on port 80, which closes a connection whose request is not complete within ${timeout} s: client_header_timeout"
+  local tries
+  for ((tries = 100; tries > 0; tries--)); do
+    on www ss -Hltn 'sport = :80' 2>/dev/null | grep -q LISTEN && return 0
+    kill -0 "$web_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  fail "nginx did not start on www: $(cat "$WORK/www/nginx.out" "$WORK/www/error.log" 2>/dev/null)"
+}
+
+# web_page TEXT: the lab's page, TEXT saying who served it.
+web_page() {
+  cat <<EOF
+<!DOCTYPE html>
+<html>
+<head><title>www, the lab's web server</title></head>
+<body>
+<h1>Hello from www</h1>
+<p>This page was sent by $1</p>
+</body>
+</html>
+EOF
+}
+
+# Without nginx, in the shells: stage3-duplex -l 80 on www, again and again,
+# each one sending the page to the connection it accepts.
+shell_web_server() {
+  [[ -z $web_pid ]] || return 0
+  enter www
+  # shellcheck disable=SC2016  # $1 and $2: the inner bash's arguments
+  "${into[@]}" bash -c 'while :; do "$1" -l 198.51.100.80 80 <"$2" >/dev/null 2>&1 || sleep 0.2; done' \
+    - "$BIN/stage3-duplex" "$WORK/www/response.http" </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- &
+  pids+=("$!")
 }
 
 # Without nginx: one stage3-duplex per request, answering when the request's
@@ -595,19 +754,20 @@ stage_server_answer() {
     grep -qx $'\r' "$WORK/server.request" && break
     sleep 0.05
   done
-  cat demo/response.http >&5
+  cat "$WORK/www/response.http" >&5
   exec 5>&-
 }
 
 scene_web() {
   echo
-  echo "=== 2. Alice fetches a page from www, across the router"
+  echo "=== 2. Alice finds www's address, then fetches a page from it, across the router"
   web_server_start
   if [[ -n $web_pid ]]; then
     echo "www runs nginx (its own configuration, logs and PID file in the lab's folder)."
   else
-    echo "No nginx here: www's web server is stage3-duplex -l 80, answering demo/response.http."
+    echo "www: $www_serves."
   fi
+  scene_ping
   capture_start web alice
   local page=$WORK/page.screen
   keyboard page 6
@@ -644,6 +804,96 @@ scene_web() {
   expect web '"HTTP/1.1 200 OK\r\n' "the response"
 }
 
+# The seed finds the server's address with ping: an ICMP echo request, and
+# the reply, whose sender is the address. ping is iputils-ping.
+scene_ping() {
+  if ! command -v ping >/dev/null; then
+    echo "(ping is not installed here, sudo apt-get install iputils-ping: no ping scene.)"
+    return 0
+  fi
+  local screen=$WORK/ping.screen
+  capture_start ping alice
+  echo "alice\$ ping -c 1 www" >"$screen"
+  start ping alice "$screen" /dev/null ping -c 1 -W 5 www
+  wait_exit "$pid_ping" 10
+  echo "(exit status $status)" >>"$screen"
+  capture_stop ping
+  show "Alice's screen: ping finds www's address, as the exercise does for google.com:" "$screen"
+  ladder ping "Its packets: first Alice asks for the router's Ethernet address (www is not on
+her network), then an ICMP echo request to www's address, and the reply. (ping's
+ttl=63: the reply crossed one router, which took one from the 64 www set.)"
+  grep -qF "(198.51.100.80)" "$screen" || fail "ping did not print www's address"
+  expect ping "---ICMP echo request" "the echo request"
+  expect ping "<--ICMP echo reply" "the echo reply"
+}
+
+# by_hand NAME TITLE: Alice's stage4-http -C www 80 with a keyboard (FD 6),
+# under a capture; the lines to type follow, then by_hand_end.
+by_hand() {
+  echo
+  echo "--- $2"
+  capture_start "$1" alice
+  keyboard "$1" 6
+  echo "alice\$ stage4-http -C www 80" >"$WORK/$1.screen"
+  start "$1" alice "$WORK/$1.screen" "$WORK/$1.in" "$BIN/stage4-http" -C www 80
+  sleep "$PAUSE"
+}
+
+# by_hand_end NAME: Alice's Ctrl-D, her program's end, its screen and ladder.
+by_hand_end() {
+  local screen=$WORK/$1.screen pid_var=pid_$1
+  say "$screen" "(Ctrl-D)" "Alice ends her input"
+  exec 6>&-
+  wait_exit "${!pid_var}"
+  echo "(exit status $status)" >>"$screen"
+  capture_stop "$1"
+  show "Alice's screen:" "$screen"
+  ladder "$1" "Its packets:"
+}
+
+# The exercise's troubleshooting, caused: a mistyped request (400), and a
+# request typed too slowly (nginx closes the connection). nginx's answers.
+scene_troubleshooting() {
+  echo
+  echo "=== 3. The exercise's troubleshooting: a mistyped request, a request typed too slowly"
+  if [[ -z $web_pid ]]; then
+    echo "(No scenes here: these are nginx's answers, and www has no nginx: $no_nginx.)"
+    return 0
+  fi
+  by_hand typo "400 Bad Request: Alice forgets the colon after Host"
+  local screen=$WORK/typo.screen
+  type_line "$screen" 6 "GET / HTTP/1.1" "Alice types the request line"
+  type_line "$screen" 6 "Host www" "and the Host header, without its colon"
+  wait_for "$screen" "</html>"
+  by_hand_end typo
+  grep -q "^HTTP/1.1 400 Bad Request" "$screen" || fail "no 400 Bad Request for a mistyped header"
+  expect typo '"Host www\r\n"' "the mistyped header"
+  expect typo '"HTTP/1.1 400 Bad Request"' "the 400 response"
+  echo "nginx answered at the broken line, without waiting for the rest, and closed"
+  echo "the connection (its FIN after the response): a request it cannot read is over."
+
+  by_hand slow "No answer: Alice types too slowly, and www's nginx closes the connection"
+  echo "(www's nginx.conf says client_header_timeout ${HEADER_TIMEOUT}s: a request's head must be"
+  echo "complete within $HEADER_TIMEOUT s of connecting; nginx's default is 60 s, this lab's is short"
+  echo "to be watched.)"
+  screen=$WORK/slow.screen
+  type_line "$screen" 6 "GET / HTTP/1.1" "Alice types the request line, then stops"
+  # Once nginx has closed its side, Alice's socket waits for her own close.
+  local tries
+  for ((tries = (HEADER_TIMEOUT + 5) * 20; tries > 0; tries--)); do
+    on alice ss -Htn state close-wait 2>/dev/null | grep -qF 198.51.100.80:80 && break
+    sleep 0.05
+  done
+  ((tries > 0)) || fail "nginx did not close the connection within $((HEADER_TIMEOUT + 5)) s"
+  say "$screen" "(nothing comes back)" "after ${HEADER_TIMEOUT} s, nginx has closed the connection"
+  by_hand_end slow
+  expect slow '"GET / HTTP/1.1\r\n"' "the request line"
+  expect slow "<--FIN-ACK" "www's FIN"
+  grep -q "HTTP/1.1" <(sed 1,2d "$screen") && fail "an answer came to the slow request"
+  echo "nginx sent no answer, only its FIN, ${HEADER_TIMEOUT} s after the handshake. Typed by hand on a"
+  echo "terminal, stage4-http ends when the server does; here Alice ends her input herself."
+}
+
 # fails NAME TITLE EXPECTED COMMAND...: runs COMMAND on alice, stdin
 # /dev/null, shows its screen and its packets; its message must be EXPECTED.
 fails() {
@@ -666,7 +916,7 @@ fails() {
 
 scene_failures() {
   echo
-  echo "=== 3. Failures, for real: each message beside the packets that caused it"
+  echo "=== 4. Failures, for real: each message beside the packets that caused it"
 
   fails refused "Connection refused: nothing listens on bob port 3001; Bob's kernel answers RST" \
     "stage3-duplex: connect to 192.0.2.20 port 3001: Connection refused" \
@@ -703,8 +953,8 @@ scene_reset() {
   keyboard bob2 3
   keyboard alice2 4
   capture_start reset alice
-  echo "bob\$ stage3-duplex -v -l 3002" >"$bob"
-  start bob2 bob "$bob" "$WORK/bob2.in" "$BIN/stage3-duplex" -v -l 3002
+  echo "bob\$ stage3-duplex -v -4 -l 3002" >"$bob"
+  start bob2 bob "$bob" "$WORK/bob2.in" "$BIN/stage3-duplex" -v -4 -l 3002
   wait_for "$bob" "listening on"
   echo "alice\$ stage3-duplex -v bob 3002" >"$alice"
   start alice2 alice "$alice" "$WORK/alice2.in" "$BIN/stage3-duplex" -v bob 3002
@@ -734,6 +984,7 @@ play() {
   scene_network
   scene_talk
   scene_web
+  scene_troubleshooting
   scene_failures
   if [[ -n ${LAB_KEEP:-} ]]; then
     mkdir -p "$LAB_KEEP"
@@ -753,42 +1004,50 @@ write_bashrc() {
 PS1='\h:\w\$ '
 cd "$ROOT"
 echo "You are on \$(hostname) (\$(ip -br -4 address show eth0 2>/dev/null | awk '{ print \$3 }'; ip -br -4 address show lan0 2>/dev/null | awk '{ print \$3 }'))."
-echo "The stages are in your PATH: stage3-duplex -v -l 3000, stage3-duplex bob 3000..."
+echo "The stages are in your PATH: stage3-duplex -v -4 -l 3000, stage3-duplex bob 3000..."
+# Not root outside: the lab's user namespace maps this user to root.
+if [[ \$(awk '{ print \$1 \$2 \$3 }' /proc/self/uid_map) != 004294967295 ]]; then
+  echo "id says root: in the lab's user namespace your user is root, over the lab's namespaces only (docs/lab.md)."
+fi
 echo "Packets: lab-ladder -i eth0 (Ctrl-C stops it). exit (or Ctrl-D) leaves the host."
 EOF
 }
 
-interactive_shell() {
-  local host=$1
+# The lab for shells: the network and the web server, described for the
+# shells in hosts.text, then ready; it lasts until the last shell has left
+# (see find_lab): the exclusive lock on lab.lock is granted then.
+lab_for_shells() {
   build_network
-  web_server_start
-  cat <<EOF
-lab: hosts alice 192.0.2.10, bob 192.0.2.20, router 192.0.2.1 and 198.51.100.1,
-     www 198.51.100.80 ($([[ -n $web_pid ]] && echo "nginx on port 80" || echo "no web server: no nginx here")).
-lab: another terminal joins this lab with: make lab-shell HOST=$([[ $host == alice ]] && echo bob || echo alice)
-lab: the lab ends, everything removed, when this shell exits.
-EOF
-  on "$host" env PATH="$BIN:$PATH" bash --rcfile "$WORK/bashrc" -i || true
+  web_server_start "$SHELL_HEADER_TIMEOUT"
+  shell_web_server
+  {
+    echo "lab: hosts alice 192.0.2.10, bob 192.0.2.20, router 192.0.2.1 and 198.51.100.1,"
+    echo "     www 198.51.100.80 ($www_serves)."
+  } >"$WORK/hosts.text"
+  touch "$WORK/ready"
+  exec 9<"$WORK/lab.lock"
+  flock --exclusive 9 &
+  pids+=("$!")
+  # wait, not a command in the foreground: TERM's trap runs at once.
+  wait "$!"
 }
 
 inside() {
   WORK=$1
   BIN=$2
-  local shell_host=$3
   trap cleanup EXIT
   trap 'echo "lab: FAILED: line $LINENO: $BASH_COMMAND" >&2' ERR
   trap 'echo "lab: interrupted: removing the lab" >&2; exit 130' INT TERM
   write_bashrc
-  if [[ -n $shell_host ]]; then
-    interactive_shell "$shell_host"
+  if [[ $3 == shells ]]; then
+    lab_for_shells
   else
     play
   fi
 }
 
-if [[ ${1:-} == --inside ]]; then
-  shift
-  inside "$@"
-else
-  outside "$@"
-fi
+case ${1:-} in
+  --inside) shift; inside "$@" ;;
+  --keeper) shift; keeper "$@" ;;
+  *) outside "$@" ;;
+esac

@@ -228,8 +228,9 @@ Fd accept_client(const Options& options) {
 Fd connect_to_server(const Options& options) {
   // BEGIN SOLUTION 2.1 connect
   // TASK: getaddrinfo() (check_gai()) for options.host and options.port, then socket() and
-  // TASK: connect() on each address in turn until one connects; with -v, say "connected to ..."
-  // TASK: or "connect to ... failed: REASON" for each; if none does, throw the last error.
+  // TASK: connect() on each address in turn until one connects. With -v, say "trying WHERE"
+  // TASK: before each attempt, "connected to WHERE", and "connect to WHERE failed: REASON" for
+  // TASK: each failure but the last; if none connects, throw the last error (main() says it).
   // TASK: docs/stage2-connect.md#the-calls-in-order
   // STUB: (void)options;
   // STUB: not_written("2.1", "connect");
@@ -245,13 +246,16 @@ Fd connect_to_server(const Options& options) {
   std::string where;
   for (const addrinfo* address = found; address != nullptr; address = address->ai_next) {
     where = describe(address->ai_addr);
+    // Said first: connect() may wait minutes on an address that never answers.
+    if (options.verbose) std::cerr << "trying " + where + "\n";
     Fd connection(socket(address->ai_family, address->ai_socktype, address->ai_protocol));
     if (connection && connect(connection.get(), address->ai_addr, address->ai_addrlen) == 0) {
       if (options.verbose) std::cerr << "connected to " + where + "\n";
       return connection;
     }
     error = errno;
-    if (options.verbose) {
+    // The last failure is the error main() prints: said once, not twice.
+    if (options.verbose && address->ai_next != nullptr) {
       std::cerr << "connect to " + where + " failed: " + std::strerror(error) + "\n";
     }
   }

@@ -254,7 +254,7 @@ bool connect_within(int fd, const addrinfo* address, int timeout_ms) {
 }
 
 // What is left of `timeout_ms` since `start`, for poll(): -1 stays "no
-// limit", and a limit already spent is 0, so the next attempt times out.
+// limit", and a limit already spent is 0: no attempt follows then.
 int time_left(int timeout_ms, std::chrono::steady_clock::time_point start) {
   if (timeout_ms < 0) return -1;
   auto spent = std::chrono::steady_clock::now() - start;
@@ -268,8 +268,9 @@ int time_left(int timeout_ms, std::chrono::steady_clock::time_point start) {
 Fd connect_to_server(const Options& options) {
   // BEGIN SOLUTION 2.1 connect
   // TASK: getaddrinfo() (check_gai()) for options.host and options.port, then socket() and
-  // TASK: connect() on each address in turn until one connects; with -v, say "connected to ..."
-  // TASK: or "connect to ... failed: REASON" for each; if none does, throw the last error.
+  // TASK: connect() on each address in turn until one connects. With -v, say "trying WHERE"
+  // TASK: before each attempt, "connected to WHERE", and "connect to WHERE failed: REASON" for
+  // TASK: each failure but the last; if none connects, throw the last error (main() says it).
   // TASK: docs/stage2-connect.md#the-calls-in-order
   // STUB: (void)options;
   // STUB: not_written("2.1", "connect");
@@ -286,6 +287,8 @@ Fd connect_to_server(const Options& options) {
   const auto start = std::chrono::steady_clock::now();  // -w bounds all the attempts together
   for (const addrinfo* address = found; address != nullptr; address = address->ai_next) {
     where = describe(address->ai_addr);
+    // Said first: connect() may wait minutes on an address that never answers.
+    if (options.verbose) std::cerr << "trying " + where + "\n";
     Fd connection(socket(address->ai_family, address->ai_socktype, address->ai_protocol));
     if (connection &&
         connect_within(connection.get(), address, time_left(options.timeout_ms, start))) {
@@ -293,6 +296,10 @@ Fd connect_to_server(const Options& options) {
       return connection;
     }
     error = errno;
+    // Once -w is spent, the next address would have no time at all, and be
+    // blamed for a wait that was not its own: this attempt is the last.
+    if (address->ai_next == nullptr || time_left(options.timeout_ms, start) == 0) break;
+    // The last failure is the error main() prints: said once, not twice.
     if (options.verbose) {
       std::cerr << "connect to " + where + " failed: " + std::strerror(error) + "\n";
     }

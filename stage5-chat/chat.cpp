@@ -26,6 +26,13 @@
 //   line relayed or a second after the last announcement ("* 500 clients
 //   left"), never one by one to everyone: N arrivals told to N people is
 //   N x N writes.
+// - Nobody floods the room (-r). Each client's lines go through a token
+//   bucket: a burst at once, then so many a second. A client over its rate
+//   is not read (no POLLIN) until its next line is due, so its lines wait
+//   in its own TCP connection and flow control makes its sender wait:
+//   nothing is lost, and nobody else is slowed. The host's screen holds the
+//   room back the same way when it falls behind. A client held back for a
+//   minute without a break is flooding, not pasting: it is dropped.
 //
 // The cost of poll(): each pass hands the kernel the whole array, and the
 // kernel checks every entry, so a pass costs O(clients) even when one client
@@ -80,8 +87,30 @@ const std::size_t kNamedAnnouncements = 3;
 const int kAnnounceEveryMs = 1000;
 // Why a client was dropped, for -v; the others read "dropped: not reading".
 const char kNotReading[] = "not reading (output queue full)";
+// Why a client was dropped, held back too long; the others read it too.
+const char kFlooding[] = "flooding";
 // How long, after SIGINT or SIGTERM, clients get to take what is queued.
 const int kGoodbyeMs = 1000;
+
+// A token bucket (-r): a client may have a line relayed when it holds a
+// token. Tokens drip in at `rate` a second, up to `burst`; each line
+// relayed spends one. Typing, a client never runs out; flooding, it soon
+// does, and its next line waits until the next token drips in.
+struct Bucket {
+  double tokens = 0;
+  Clock::time_point filled{};  // when `tokens` was last brought up to date
+
+  void fill(Clock::time_point now, double rate, double burst) {
+    const double seconds = std::chrono::duration<double>(now - filled).count();
+    tokens = std::min(burst, tokens + rate * seconds);
+    filled = now;
+  }
+  // When the bucket will hold a whole token again.
+  Clock::time_point next_token(double rate) const {
+    const std::chrono::duration<double> wait((1 - tokens) / rate);
+    return filled + std::chrono::duration_cast<Clock::duration>(wait);
+  }
+};
 
 // Bytes waiting for one reader. write() takes from the front; what it
 // does not take stays, and the reader is `blocked` until poll() says POLLOUT.
@@ -101,15 +130,38 @@ struct Peer {
   std::string where;     // "127.0.0.1 port 40000", for -v
   std::string partial;   // the line being typed, until its LF arrives
   bool cut = false;      // the start of that line went out already, in pieces
+  std::string inbox;     // read, but over the rate: waits for its turn
+  Bucket bucket;         // the lines it may send now
+  bool held = false;     // over its rate: not read until its inbox is taken
+  bool warned = false;   // told it sends too fast, this episode
+  // Held back since then, every line waiting its turn: a flood, if long.
+  Clock::time_point held_since{};
   Outbox out;
   bool gone = false;  // leaving: closed at the end of this pass
   std::string why;    // why it left: "" for a plain end of stream
 };
 
+// The lines a held client has waiting: each LF in its unfinished line and
+// its inbox ends one, and what follows the last LF is one more.
+std::size_t waiting_lines(const Peer& peer) {
+  const std::string rest = peer.partial + peer.inbox;
+  const auto ends = static_cast<std::size_t>(std::count(rest.begin(), rest.end(), '\n'));
+  return ends + (rest.empty() || rest.back() == '\n' ? 0 : 1);
+}
+
 // Frees a string's memory, not just its contents: thousands of idle
 // clients must not each keep the largest buffer they ever needed.
 void release(std::string& text) {
   std::string().swap(text);
+}
+
+// Why a connection failed, as poll() reported it (POLLERR, POLLHUP): a
+// read() would first return what is still queued.
+std::string socket_error(const Peer& peer) {
+  int error = 0;
+  socklen_t size = sizeof error;
+  if (getsockopt(peer.socket.get(), SOL_SOCKET, SO_ERROR, &error, &size) == -1) error = errno;
+  return std::strerror(error != 0 ? error : ECONNRESET);
 }
 
 bool try_again(ssize_t result) {
@@ -150,11 +202,20 @@ class Room {
   void close_all();  // "* server closing", a second to flush, close
 
  private:
-  void watch();
+  Clock::time_point watch();
   void accept_clients();
   void admit(Fd socket, const sockaddr* address);
   void read_lines(Peer& peer);
+  void take_lines(Peer& peer, std::string_view bytes);
+  void take_waiting(Peer& peer);
   void take_line(Peer& peer, std::string_view line);
+  void refill(Peer& peer);
+  bool may_take(const Peer& peer) const;
+  void spend(Peer& peer, std::size_t lines);
+  void hold(Peer& peer);
+  std::size_t pieces(std::string_view line) const;
+  bool too_long(const std::string& text) const;
+  bool screen_keeps_up() const;
   void relay(Peer& sender, std::string_view line);
   void rename(Peer& peer, std::string_view nick);
   void broadcast(std::string_view text, const Peer* except, bool to_screen);
@@ -165,10 +226,11 @@ class Room {
   void input_ended(const std::string& why);
   void screen_lost(const std::string& why);
   void remove_departed();
+  void farewell(Peer& client);
   void announce();
   void tell(std::vector<News>& news, const char* what);
   void tell_earlier(std::uint64_t newest, std::string_view text);
-  int poll_timeout() const;
+  int poll_timeout(Clock::time_point next_token) const;
   void say(const std::string& line) const;
   bool anything_queued() const;
 
@@ -176,6 +238,7 @@ class Room {
   int stop_;
   const ChatOptions& options_;
   ChatCounts& counts_;
+  double burst_;  // a client's bucket holds this many lines at most (-r)
   Peer host_;
   bool screen_is_pipe_ = false;
   bool accepting_ = true;              // the listener is watched
@@ -193,7 +256,15 @@ class Room {
 
 Room::Room(int listener, int input, int output, int stop, const ChatOptions& options,
            ChatCounts& counts)
-    : listener_(listener), stop_(stop), options_(options), counts_(counts), scratch_(kReadSize) {
+    : listener_(listener),
+      stop_(stop),
+      options_(options),
+      counts_(counts),
+      // At least a tenth of a second's worth: poll() may wake the room a
+      // little late, and tokens a small bucket cannot hold meanwhile would
+      // be lost, keeping a high rate below itself.
+      burst_(std::max(options.burst, options.rate / 10)),
+      scratch_(kReadSize) {
   host_.read_fd = input;
   host_.write_fd = output;
   host_.name = kHostName;
@@ -206,29 +277,40 @@ Room::Room(int listener, int input, int output, int stop, const ChatOptions& opt
 }
 
 // Fills in what each slot waits for. A descriptor of -1 is skipped by poll().
-void Room::watch() {
+// Returns when the first held client's next token is due (max() if none).
+Clock::time_point Room::watch() {
   // The host's screen is the room's record: when it falls behind, the room
   // stops reading until it catches up, and TCP makes the senders wait.
   // Closing, only writing goes on.
-  bool reading = !closing_ && host_.out.data.size() <= options_.max_queued;
+  bool reading = !closing_ && screen_keeps_up();
   slots_[kStop] = {closing_ ? -1 : stop_, POLLIN, 0};
   slots_[kListener] = {accepting_ && !closing_ ? listener_ : -1, POLLIN, 0};
   slots_[kInput] = {closing_ ? -1 : host_.read_fd, POLLIN, 0};
   slots_[kOutput] = {host_.out.data.empty() ? -1 : host_.write_fd, POLLOUT, 0};
+  Clock::time_point next_token = Clock::time_point::max();
   for (std::size_t i = 0; i < clients_.size(); ++i) {
     const Peer& client = clients_[i];
-    short events = (reading ? POLLIN : 0) | (client.out.blocked ? POLLOUT : 0);
+    // A held client is not read: its lines wait in the kernel for their
+    // turn, and poll() wakes the room when its next token is due.
+    if (reading && client.held) {
+      next_token = std::min(next_token, client.bucket.next_token(options_.rate));
+    }
+    bool wants = reading && !client.held;
+    short events = (wants ? POLLIN : 0) | (client.out.blocked ? POLLOUT : 0);
     // Not watched at all when nothing is wanted: poll() reports POLLHUP and
-    // POLLERR even unasked, and would wake the loop for nothing.
-    bool watched = !client.gone && events != 0;
+    // POLLERR even unasked, and would wake the loop for nothing. A held
+    // client is, for just those: a reset ends it at once, held lines and all.
+    bool watched = !client.gone && (events != 0 || client.held);
     slots_[kClients + i] = {watched ? client.socket.get() : -1, events, 0};
   }
+  return next_token;
 }
 
 void Room::serve() {
   for (;;) {
-    watch();
-    int ready = poll(slots_.data(), slots_.size(), poll_timeout());
+    const Clock::time_point next_token = watch();
+    // poll() counts its slots in nfds_t, 32 bits on macOS: converted on purpose.
+    int ready = poll(slots_.data(), static_cast<nfds_t>(slots_.size()), poll_timeout(next_token));
     if (ready == -1 && errno == EINTR) continue;
     check(ready, "poll");
     if (slots_[kStop].revents) return;
@@ -240,8 +322,14 @@ void Room::serve() {
     for (std::size_t i = 0; i < clients_.size(); ++i) {
       short revents = slots_[kClients + i].revents;
       if (revents & POLLOUT) clients_[i].out.blocked = false;
-      // POLLHUP and POLLERR too: read() tells what happened.
-      if (revents & (POLLIN | POLLHUP | POLLERR)) read_lines(clients_[i]);
+      if (clients_[i].held && (revents & (POLLHUP | POLLERR))) {
+        leave(clients_[i], socket_error(clients_[i]));  // reset: its held lines go with it
+      } else if (clients_[i].held) {
+        // Read nothing more until what waits is taken: its turn may have come.
+        if (screen_keeps_up()) take_waiting(clients_[i]);
+      } else if (revents & (POLLIN | POLLHUP | POLLERR)) {
+        read_lines(clients_[i]);  // POLLHUP and POLLERR too: read() tells what happened
+      }
       if (revents & POLLNVAL) leave(clients_[i], "invalid descriptor");
     }
     remove_departed();
@@ -253,13 +341,15 @@ void Room::serve() {
 }
 
 // How long poll() may sleep: not at all while clients marked gone wait to
-// be removed; until joins and leaves are due, or accepting is to be tried
-// again; else as long as nothing happens.
-int Room::poll_timeout() const {
+// be removed; until joins and leaves are due, a held client's next line
+// (`next_token`), or accepting is to be tried again; else as long as
+// nothing happens.
+int Room::poll_timeout(Clock::time_point next_token) const {
   if (departures_ > 0) return 0;
   std::vector<Clock::time_point> due;
   if (!joins_.empty() || !leaves_.empty()) due.push_back(next_announcement_);
   if (!accepting_) due.push_back(retry_accept_);
+  if (next_token != Clock::time_point::max()) due.push_back(next_token);
   if (due.empty()) return -1;
   auto wait = *std::min_element(due.begin(), due.end()) - Clock::now();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait).count();
@@ -339,6 +429,7 @@ void Room::admit(Fd socket, const sockaddr* address) {
   client.where = where;
   client.read_fd = client.write_fd = socket.get();
   client.socket = std::move(socket);
+  client.bucket = {burst_, Clock::now()};  // a full bucket: a paste goes at once
   const std::size_t others = clients_.size() - departures_;
   send(client, "* you are " + client.name + ", " + std::to_string(others) +
                    (others == 1 ? " other" : " others") + " here; /nick NAME changes your name\n");
@@ -349,8 +440,7 @@ void Room::admit(Fd socket, const sockaddr* address) {
 }
 
 // One read() per ready peer per pass, so a client that floods the room
-// cannot starve the others. Whole lines are relayed; the rest waits in
-// `partial`, relayed in max_line pieces if it grows that long.
+// cannot starve the others.
 void Room::read_lines(Peer& peer) {
   ssize_t got = read(peer.read_fd, scratch_.data(), scratch_.size());
   if (try_again(got)) return;
@@ -363,39 +453,144 @@ void Room::read_lines(Peer& peer) {
     }
     return;
   }
+  take_lines(peer, std::string_view(scratch_.data(), static_cast<std::size_t>(got)));
+}
+
+// Relays the whole lines in `bytes` while the sender may (may_take()); a
+// read of 4 KiB may hold hundreds of lines, and those over the rate wait in
+// the sender's inbox, in order. The rest of the line being typed waits in
+// `partial`, relayed in max_line pieces if it grows that long.
+void Room::take_lines(Peer& peer, std::string_view bytes) {
+  const bool fresh = !peer.held;  // just read, not taken from the inbox
+  peer.held = false;
+  refill(peer);
   // BEGIN SOLUTION 5.2 lines relayed whole
-  // TASK: the `got` bytes in scratch_: take_line() each whole line, joined to what waits in
-  // TASK: peer.partial and without a trailing CR; keep the rest in peer.partial, relayed in
-  // TASK: options_.max_line pieces (peer.cut = true) once longer than that.
-  // TASK: docs/stage5-chat.md#the-idea-one-loop-many-peers
-  // STUB: (void)&Room::take_line;
+  // TASK: take_line() each whole line in `bytes`, joined to what waits in peer.partial and
+  // TASK: without a trailing CR; keep the rest in peer.partial, relayed in options_.max_line
+  // TASK: pieces (peer.cut = true) while too_long(). Before each line or piece, ask may_take():
+  // TASK: if not, keep what is left in peer.inbox (a piece's is in partial already), hold() and
+  // TASK: return; else spend() a token per piece (pieces()), and if `fresh` the hold is broken
+  // TASK: (peer.held_since = {}). docs/stage5-chat.md#the-idea-one-loop-many-peers
+  // STUB: (void)bytes, (void)fresh, (void)&Room::take_line, (void)&Room::too_long;
+  // STUB: (void)&Room::may_take, (void)&Room::spend, (void)&Room::hold, (void)&Room::pieces;
   // STUB: not_written("5.2", "lines relayed whole");
-  // A client dropped meanwhile (it stopped reading) still has what it
-  // sent relayed: nothing typed is lost.
-  std::string_view bytes(scratch_.data(), static_cast<std::size_t>(got));
   for (std::size_t lf; (lf = bytes.find('\n')) != std::string_view::npos;
        bytes.remove_prefix(lf + 1)) {
+    if (!may_take(peer)) {
+      peer.inbox.assign(bytes.data(), bytes.size());  // the rest of the read waits its turn
+      hold(peer);
+      return;
+    }
+    if (fresh) peer.held_since = {};  // a line that did not wait: a break
     std::string_view line = bytes.substr(0, lf);
     if (!peer.partial.empty()) line = peer.partial.append(line);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // CRLF from nc -C, telnet
+    spend(peer, pieces(line));
     take_line(peer, line);
     release(peer.partial);
     peer.cut = false;
   }
   peer.partial.append(bytes);
-  // Too long to wait for its LF: out in pieces. A CR at the very end stays,
-  // in case its LF is next.
-  auto too_long = [&](const std::string& text) {
-    return text.size() > options_.max_line &&
-           !(text.size() == options_.max_line + 1 && text.back() == '\r');
-  };
+  // Too long to wait for its LF: out in pieces, each a line.
   while (too_long(peer.partial)) {
+    if (!may_take(peer)) {
+      hold(peer);  // what waits is all in `partial`
+      return;
+    }
+    if (fresh) peer.held_since = {};
+    spend(peer, 1);
     relay(peer, std::string_view(peer.partial).substr(0, options_.max_line));
     peer.partial.erase(0, options_.max_line);
     peer.cut = true;
   }
   if (peer.cut) peer.partial.shrink_to_fit();  // idle clients keep little
   // END SOLUTION
+}
+
+// A held client's next line may be due: what waits in its inbox goes on.
+void Room::take_waiting(Peer& peer) {
+  std::string waiting;
+  waiting.swap(peer.inbox);  // take_lines() refills the inbox with what must wait still
+  take_lines(peer, waiting);
+}
+
+// Brings a client's bucket up to date with the tokens that came since.
+void Room::refill(Peer& peer) {
+  // BEGIN SOLUTION 5.4 flood control
+  // TASK: a client's bucket (never the host's, nor with -r 0) fill()s with options_.rate tokens
+  // TASK: a second up to burst_; back at burst_, the episode is over (peer.warned = false).
+  // TASK: docs/stage5-chat.md#floods-read-slower-lose-nothing--r
+  // STUB: (void)peer;
+  if (&peer == &host_ || options_.rate == 0) return;
+  peer.bucket.fill(Clock::now(), options_.rate, burst_);
+  // Quiet (or slow) long enough to have its burst back: the episode is over.
+  if (peer.bucket.tokens >= burst_) peer.warned = false;
+  // END SOLUTION
+}
+
+// Whether `peer` may have one more line relayed now: the host always; a
+// client while its bucket holds a token, or with -r 0.
+bool Room::may_take(const Peer& peer) const {
+  // BEGIN SOLUTION 5.4 flood control
+  // TASK: the host always may; a client with -r 0, or while its bucket holds a whole token.
+  // TASK: Until you write it, everyone may: your room runs as with -r 0.
+  // STUB: (void)peer;
+  // STUB: return true;
+  return &peer == &host_ || options_.rate == 0 || peer.bucket.tokens >= 1;
+  // END SOLUTION
+}
+
+// A line in pieces costs a token a piece: a client sending no LF is paced too.
+void Room::spend(Peer& peer, std::size_t lines) {
+  // BEGIN SOLUTION 5.4 flood control
+  // TASK: a client's bucket loses a token a line.
+  // STUB: (void)peer, (void)lines;
+  if (&peer != &host_) peer.bucket.tokens -= static_cast<double>(lines);
+  // END SOLUTION
+}
+
+// Over the rate: the client is not read until what waits in its inbox is
+// taken. The host and the sender hear of it once per episode. Held back
+// too long without a break, it is dropped.
+void Room::hold(Peer& peer) {
+  // BEGIN SOLUTION 5.4 flood control
+  // TASK: mark the client held (watch() stops reading it); from held_since, a hold of
+  // TASK: options_.max_held_ms without a break means leave() with kFlooding; else, once per
+  // TASK: episode (peer.warned), announce() and tell the host and the sender, as the lesson shows.
+  // STUB: (void)peer, (void)kFlooding;
+  // STUB: not_written("5.4", "flood control");
+  peer.held = true;
+  const auto now = Clock::now();
+  if (peer.held_since == Clock::time_point{}) peer.held_since = now;
+  if (now - peer.held_since >= std::chrono::milliseconds(options_.max_held_ms)) {
+    leave(peer, kFlooding);
+    return;
+  }
+  if (peer.warned) return;
+  peer.warned = true;
+  const std::string rate =
+      std::to_string(options_.rate) + (options_.rate == 1 ? " line" : " lines") + " a second";
+  announce();  // who came in goes first, as before any line
+  send(host_, "* " + peer.name + " is sending too fast: held to " + rate + "\n");
+  send(peer, "* you are sending too fast: held to " + rate + ", nothing is lost\n");
+  // END SOLUTION
+}
+
+// How many lines relay() makes of `line`.
+std::size_t Room::pieces(std::string_view line) const {
+  return std::max<std::size_t>(1, (line.size() + options_.max_line - 1) / options_.max_line);
+}
+
+// Too long to wait for its LF. A CR at the very end stays, in case its LF
+// is next.
+bool Room::too_long(const std::string& text) const {
+  return text.size() > options_.max_line &&
+         !(text.size() == options_.max_line + 1 && text.back() == '\r');
+}
+
+// The host's screen has not fallen behind: the room may read more.
+bool Room::screen_keeps_up() const {
+  return host_.out.data.size() <= options_.max_queued;
 }
 
 // A whole line: a command, or words for the others. The end of a line
@@ -546,11 +741,11 @@ void Room::screen_lost(const std::string& why) {
 // watch() fills it in anew before the next poll().
 void Room::remove_departed() {
   // BEGIN SOLUTION 5.1 many clients
-  // TASK: for each client marked gone: relay the rest of its unfinished line, say
-  // TASK: "disconnected WHERE: WHY" (-v), queue its leave in leaves_ ("* NAME left", "left: WHY",
-  // TASK: or "dropped: not reading"), then move the last client into its place and pop the last
-  // TASK: of clients_ and slots_; a descriptor is free again.
+  // TASK: for each client marked gone (while departures_ > 0): farewell() it, then move the
+  // TASK: last client into its place and pop the last of clients_ and slots_ (that closes its
+  // TASK: socket); a descriptor is free again (accepting_).
   // TASK: docs/stage5-chat.md#the-idea-one-loop-many-peers
+  // STUB: (void)&Room::farewell;
   // STUB: if (departures_ > 0) not_written("5.1", "many clients");
   for (std::size_t i = 0; departures_ > 0 && i < clients_.size();) {
     Peer& client = clients_[i];
@@ -558,17 +753,7 @@ void Room::remove_departed() {
       ++i;
       continue;
     }
-    // The rest of an unfinished line goes out first: nothing typed is lost.
-    if (!client.partial.empty()) relay(client, client.partial);
-    say("disconnected " + client.where + ": " +
-        (client.why.empty() ? "end of stream" : client.why));
-    std::string line = "* " + client.name + " left\n";
-    if (client.why == kNotReading) {
-      line = "* " + client.name + " dropped: not reading\n";
-    } else if (!client.why.empty()) {
-      line = "* " + client.name + " left: " + client.why + "\n";
-    }
-    leaves_.push_back({line, counts_.clients});
+    farewell(client);
     std::swap(client, clients_.back());
     clients_.pop_back();  // closes its socket
     slots_.pop_back();
@@ -576,6 +761,29 @@ void Room::remove_departed() {
     accepting_ = true;  // a descriptor is free again
   }
   // END SOLUTION
+}
+
+// What a client that leaves leaves behind: the rest of an unfinished line
+// goes out. Lines held over the rate do not: a flooder that leaves takes its
+// flood with it, as its kernel takes what it held, instead of leaving it for
+// every screen at once. Its leave is told with the next news (announce()).
+void Room::farewell(Peer& client) {
+  std::string reason = client.why.empty() ? "end of stream" : client.why;
+  if (client.held) {
+    reason += ", " + std::to_string(waiting_lines(client)) + " lines over the rate not relayed";
+  } else if (!client.partial.empty()) {
+    relay(client, client.partial);
+  }
+  say("disconnected " + client.where + ": " + reason);
+  std::string line = "* " + client.name + " left\n";
+  if (client.why == kNotReading) {
+    line = "* " + client.name + " dropped: not reading\n";
+  } else if (client.why == kFlooding) {
+    line = "* " + client.name + " dropped: flooding\n";
+  } else if (!client.why.empty()) {
+    line = "* " + client.name + " left: " + client.why + "\n";
+  }
+  leaves_.push_back({line, counts_.clients});
 }
 
 // The joins and leaves not told yet. This costs O(clients), and comes only
@@ -625,7 +833,8 @@ void Room::close_all() {
     auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (!anything_queued() || remaining.count() <= 0) break;
     watch();
-    int ready = poll(slots_.data(), slots_.size(), static_cast<int>(remaining.count()));
+    int ready = poll(slots_.data(), static_cast<nfds_t>(slots_.size()),
+                     static_cast<int>(remaining.count()));
     if (ready == -1 && errno != EINTR) break;
     if (slots_[kOutput].revents) host_.out.blocked = false;
     for (std::size_t i = 0; i < clients_.size(); ++i) {

@@ -28,6 +28,22 @@ struct ChatOptions {
   // reader and memory stays bounded by clients x this. 256 KiB: 64 pieces
   // of the longest line, more than a reader that keeps up ever needs.
   std::size_t max_queued = 256 * 1024;
+  // -r: lines a second each client may add to the room, once a burst of
+  // `burst` lines (or a tenth of a second's worth, if more) is spent; 0: no
+  // limit. Over it, the room reads that client no more until its turn
+  // comes: TCP makes the sender wait, and nothing is lost. 5 a second,
+  // after 50 at once: a pasted screenful goes at once, anyone typing never
+  // meets the limit, and a flood adds a line every 200 ms, not 100,000 a
+  // second. The host's keyboard is never limited.
+  unsigned rate = 5;
+  unsigned burst = 50;
+  // A client held back this long without a break (every line it sent had
+  // to wait) is flooding, not pasting: it is dropped, its waiting lines
+  // with it, as IRC servers drop an "Excess Flood". Else a flood outlives
+  // its flooder: after Ctrl-C on `yes | nc`, 120 KB wait in the room's
+  // kernel, hours of "y" at 5 lines a second. A minute: a paste of 350
+  // lines (50, then 60 s at 5 a second) still goes whole.
+  int max_held_ms = 60 * 1000;
   bool verbose = false;  // -v: joins, departures and their reasons on stderr
 };
 

@@ -7,9 +7,11 @@
 // them. Each client has its own state beside its poll slot (name, the line
 // it is typing, what waits to be sent to it), lines are the unit relayed,
 // and a client that stops reading is dropped instead of stopping the room.
-// The listening socket stays open: clients come and go.
+// A client sending faster than -r lines a second is not read for a while:
+// TCP makes it wait, and nobody else is slowed. The listening socket stays
+// open: clients come and go.
 //
-// Usage: stage5-chat [-v] [-4|-6] [-m MAX] -l [ADDRESS] PORT
+// Usage: stage5-chat [-v] [-4|-6] [-m MAX] [-r RATE] -l [ADDRESS] PORT
 //   e.g. stage5-chat -l 3000    and, from every student's machine,    nc HOST 3000
 //
 // See also: docs/stage5-chat.md, chat.cpp; poll(2), accept(2),
@@ -44,11 +46,14 @@
 namespace {
 
 const char kUsage[] =
-    "usage: stage5-chat [-v] [-4|-6] [-m MAX] -l [ADDRESS] PORT\n"
+    "usage: stage5-chat [-v] [-4|-6] [-m MAX] [-r RATE] -l [ADDRESS] PORT\n"
     "  -l ADDRESS PORT  listen on ADDRESS (numeric) and PORT, host a room for every client\n"
     "  -l PORT          listen on every address, IPv4 and IPv6\n"
     "  -4, -6           IPv4 only, IPv6 only\n"
     "  -m MAX           let in at most MAX clients at once\n"
+    "  -r RATE          relay at most RATE lines a second from each client, after a burst of 50\n"
+    "                   (or RATE/10, if more); default 5, 0: no limit; a client held back\n"
+    "                   a minute is dropped\n"
     "  -v               tell who comes and goes on stderr\n"
     "  -h, --help       show this help\n";
 
@@ -60,6 +65,7 @@ struct Options {
   std::string host;        // HOST, or ADDRESS (empty for every address)
   std::uint16_t port = 0;
   std::size_t max_clients = SIZE_MAX;  // -m
+  unsigned rate = ChatOptions().rate;  // -r
 };
 
 // The option getopt stopped at: optopt is the letter, even inside a group
@@ -79,11 +85,16 @@ std::size_t parse_maximum(const char* text) {
   return max;
 }
 
+// -r RATE, lines a second, 0 (no limit) to a million.
+unsigned parse_rate(const char* text) {
+  return static_cast<unsigned>(parse_number(text, 1000000, "rate"));
+}
+
 Options parse_args(int argc, char* argv[]) {
   static const option kLongOptions[] = {{"help", no_argument, nullptr, 'h'}, {}};
   Options options;
   opterr = 0;  // getopt stays quiet: main prints the error and the usage
-  for (int c; (c = getopt_long(argc, argv, ":hvl46m:", kLongOptions, nullptr)) != -1;) {
+  for (int c; (c = getopt_long(argc, argv, ":hvl46m:r:", kLongOptions, nullptr)) != -1;) {
     switch (c) {
       case 'h': options.help = true; break;
       case 'v': options.verbose = true; break;
@@ -91,6 +102,7 @@ Options parse_args(int argc, char* argv[]) {
       case '4': options.family = AF_INET; break;
       case '6': options.family = AF_INET6; break;
       case 'm': options.max_clients = parse_maximum(optarg); break;
+      case 'r': options.rate = parse_rate(optarg); break;
       case ':': throw UsageError("option " + option_name(argv) + " needs a value");
       default: throw UsageError("unknown option " + option_name(argv));
     }
@@ -239,10 +251,13 @@ void catch_stop_signals() {
   check(sigaction(SIGTERM, &action, nullptr), "sigaction SIGTERM");
 }
 
-void serve(const Options& options, ChatCounts& counts) {
+// `opened` is set once the room listens: a room that never opened has no
+// summary to give.
+void serve(const Options& options, ChatCounts& counts, bool& opened) {
   // Before "listening on": from then on a script may send SIGTERM.
   catch_stop_signals();
   Fd listener = open_listener(options);
+  opened = true;
   if (options.verbose) {
     sockaddr_storage address{};
     socklen_t size = sizeof address;
@@ -256,6 +271,7 @@ void serve(const Options& options, ChatCounts& counts) {
   raise_descriptor_limit(options.verbose);
   ChatOptions chat_options;
   chat_options.max_clients = options.max_clients;
+  chat_options.rate = options.rate;
   chat_options.verbose = options.verbose;
   chat(listener.get(), STDIN_FILENO, STDOUT_FILENO, stop_pipe[0], chat_options, counts);
 }
@@ -281,6 +297,7 @@ int main(int argc, char* argv[]) {
   }
   Options options;
   ChatCounts counts;
+  bool opened = false;
   int status = 0;
   try {
     options = parse_args(argc, argv);
@@ -288,7 +305,7 @@ int main(int argc, char* argv[]) {
       std::cout << kUsage;
       return 0;
     }
-    serve(options, counts);
+    serve(options, counts, opened);
   } catch (const UsageError& e) {
     std::cerr << program + ": " + e.what() + "\n" << kUsage;
     return 2;
@@ -296,7 +313,7 @@ int main(int argc, char* argv[]) {
     std::cerr << program + ": " + e.what() + "\n";
     status = 1;
   }
-  if (options.verbose) {
+  if (options.verbose && opened) {
     std::cerr << "served " + std::to_string(counts.clients) + " clients, relayed " +
                      std::to_string(counts.lines) + " lines\n";
   }

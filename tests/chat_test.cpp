@@ -12,6 +12,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -100,6 +102,20 @@ ChatOptions quiet(std::size_t max_line = 4096, std::size_t max_clients = SIZE_MA
   return options;
 }
 
+// Flood control on a small scale: `burst` lines at once, then `rate` a second.
+ChatOptions paced(unsigned rate, unsigned burst, std::size_t max_line = 4096) {
+  ChatOptions options = quiet(max_line);
+  options.rate = rate;
+  options.burst = burst;
+  return options;
+}
+
+// How many of `lines` begin with `prefix`.
+long starting_with(const Lines& lines, const std::string& prefix) {
+  return std::count_if(lines.begin(), lines.end(),
+                       [&](const std::string& line) { return line.rfind(prefix, 0) == 0; });
+}
+
 // Lines up to max_line go whole; longer ones in max_line pieces, the rest
 // at the LF, or at the end of the stream.
 TEST(Chat, LinesLongerThanMaxLineGoInPieces) {
@@ -165,6 +181,181 @@ TEST(Chat, HostLinesEndOfKeyboardAndStop) {
   EXPECT_EQ(room.screen(),
             (Lines{"* " + peers[0].name + " joined", "* " + peers[1].name + " joined",
                    "<" + peers[1].name + "> morning", "* server closing"}));
+  EXPECT_EQ(room.failure(), "");
+}
+
+// A line cut into pieces costs a token a piece: 48 bytes without a LF, in
+// pieces of 8, go 2 at once, then 4 a second (at most 2 + 4 t by any
+// instant t after they were sent), none lost; the rest of the line at the
+// end of the stream.
+TEST(ChatFlood, PiecesOfALongLineArePacedLikeLines) {
+  RoomThread room(paced(4, 2, 8));
+  ChatPeers peers(AF_INET, room.port());
+  peers.connect(1);
+  ASSERT_TRUE(peers.wait_for_lines(0, 1));
+  peers.connect(1);
+  ASSERT_TRUE(peers.wait_for_lines(1, 1));
+  const std::string s = peers[0].name;
+  const auto start = std::chrono::steady_clock::now();
+  peers.send(0, std::string(48, 'x') + "yz");
+  std::string ahead;
+  ASSERT_TRUE(peers.pump_until([&] {
+    const long pieces = starting_with(peers[1].lines, "<" + s + "> xxxxxxxx");
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (ahead.empty() && pieces > 2 + 4 * seconds + 1)
+      ahead = std::to_string(pieces) + " pieces after " + std::to_string(seconds) + " s";
+    return pieces >= 6;
+  })) << starting_with(peers[1].lines, "<" + s + ">")
+      << " pieces arrived";
+  EXPECT_EQ(ahead, "") << "pieces are not paced: 2 at once, then 4 a second";
+  peers.shutdown_write(0);
+  ASSERT_TRUE(peers.pump_until([&] { return peers.has_line(1, "* " + s + " left"); }));
+  Lines expected{peers[1].lines[0]};
+  for (int n = 0; n < 6; ++n)
+    expected.push_back("<" + s + "> xxxxxxxx");
+  expected.push_back("<" + s + "> yz");
+  expected.push_back("* " + s + " left");
+  EXPECT_EQ(peers[1].lines, expected);
+  EXPECT_EQ(room.stop().lines, 7u);
+  EXPECT_EQ(room.failure(), "");
+}
+
+// "Sending too fast" is told once per episode, not once per line held:
+// a paste of 5 lines at a burst of 2 is held three times and told once.
+// After a full bucket again (0.2 s of quiet at 10 a second), the next
+// paste is a new episode, told once more.
+TEST(ChatFlood, SendingTooFastIsToldOncePerEpisode) {
+  RoomThread room(paced(10, 2));
+  ChatPeers peers(AF_INET, room.port());
+  peers.connect(1);
+  ASSERT_TRUE(peers.wait_for_lines(0, 1));
+  peers.connect(1);
+  ASSERT_TRUE(peers.wait_for_lines(1, 1));
+  const std::string s = peers[0].name;
+  const std::string host_told = "* " + s + " is sending too fast: held to 10 lines a second";
+  const std::string you_told =
+      "* you are sending too fast: held to 10 lines a second, nothing is lost";
+  for (int paste = 1; paste <= 2; ++paste) {
+    SCOPED_TRACE("paste " + std::to_string(paste));
+    const std::string last = "<" + s + "> paste " + std::to_string(paste) + " line 5";
+    std::string lines;
+    for (int n = 1; n <= 5; ++n)
+      lines += "paste " + std::to_string(paste) + " line " + std::to_string(n) + "\n";
+    peers.send(0, lines);
+    ASSERT_TRUE(peers.pump_until([&] { return peers.has_line(1, last); }));
+    ASSERT_TRUE(peers.pump_until([&] { return peers.has_line(0, you_told); }));
+    EXPECT_EQ(std::count(peers[0].lines.begin(), peers[0].lines.end(), you_told), paste);
+    EXPECT_EQ(starting_with(peers[1].lines, "<" + s + "> paste "), 5 * paste);
+    // Quiet long enough for a full bucket: 2 tokens at 10 a second, 0.2 s.
+    peers.pump_until([] { return false; }, std::chrono::milliseconds(600));
+  }
+  room.stop();
+  const Lines screen = room.screen();
+  EXPECT_EQ(std::count(screen.begin(), screen.end(), host_told), 2)
+      << ::testing::PrintToString(screen);
+  EXPECT_EQ(starting_with(screen, "* you are"), 0) << "the sender's notice is for the sender alone";
+  EXPECT_EQ(starting_with(peers[1].lines, "* "), 1)
+      << "other clients are not told: " << ::testing::PrintToString(peers[1].lines);
+  EXPECT_EQ(room.failure(), "");
+}
+
+// Flood control with a time limit on holding: `burst` lines at once, then
+// `rate` a second, and a client held back `max_held_ms` without a break
+// is dropped.
+ChatOptions limited(unsigned rate, unsigned burst, int max_held_ms) {
+  ChatOptions options = paced(rate, burst);
+  options.max_held_ms = max_held_ms;
+  return options;
+}
+
+// "line 0007": numbered, so that a line lost or out of order shows.
+std::string numbered(int n) {
+  char text[16];
+  std::snprintf(text, sizeof text, "line %04d", n);
+  return text;
+}
+
+// A flood that goes on: lines sent as fast as the room takes them, held
+// back at 20 a second after 5. Held 1.5 s without a break, the flooder is
+// dropped: the reader and the screen read "* NAME dropped: flooding", and
+// what waited is not relayed. At any instant t after the flood began, the
+// reader has had at most 5 + 20 t of its lines, in order.
+TEST(ChatFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
+  RoomThread room(limited(20, 5, 1500));
+  ChatPeers peers(AF_INET, room.port());
+  peers.connect(1);
+  ASSERT_TRUE(peers.wait_for_lines(0, 1));
+  peers.connect(1);
+  ASSERT_TRUE(peers.wait_for_lines(1, 1));
+  const std::string f = peers[0].name;
+  const std::string dropped = "* " + f + " dropped: flooding";
+  const auto start = std::chrono::steady_clock::now();
+  auto seconds = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  int sent = 0;
+  std::string ahead;
+  const bool told = peers.pump_until(
+      [&] {
+        while (peers[0].unsent.size() < 4096 && !peers[0].ended)
+          peers.send(0, numbered(sent++) + "\n");
+        const long got = starting_with(peers[1].lines, "<" + f + "> ");
+        if (ahead.empty() && got > 5 + 20 * seconds() + 2)
+          ahead = std::to_string(got) + " lines after " + std::to_string(seconds()) + " s";
+        return peers.has_line(1, dropped);
+      },
+      std::chrono::milliseconds(20000));
+  const double took = seconds();
+  ASSERT_TRUE(told) << "after 20 s of flooding, the reader was not told " << dropped << "; it got "
+                    << starting_with(peers[1].lines, "<" + f + "> ") << " of the flood's lines";
+  EXPECT_GE(took, 1.5) << "dropped before it was held back 1.5 s";
+  EXPECT_EQ(ahead, "") << "not paced to 20 lines a second after a burst of 5";
+  peers.pump_until([&] { return peers[0].ended; });
+  EXPECT_TRUE(peers[0].ended) << "the flooder's connection was not closed";
+  peers.pump_until([] { return false; }, std::chrono::milliseconds(500));
+  Lines expected{peers[1].lines[0]};
+  const long got = starting_with(peers[1].lines, "<" + f + "> ");
+  for (int n = 0; n < got; ++n)
+    expected.push_back("<" + f + "> " + numbered(n));
+  expected.push_back(dropped);
+  EXPECT_EQ(peers[1].lines, expected) << "the flood's lines in order, then the drop, then nothing";
+  room.stop();
+  const Lines screen = room.screen();
+  EXPECT_EQ(std::count(screen.begin(), screen.end(), dropped), 1)
+      << ::testing::PrintToString(screen);
+  EXPECT_EQ(room.failure(), "");
+}
+
+// A paste is only delayed, never cut: 30 lines at 20 a second after 5
+// are held back 1.25 s, under the limit of 2.5 s; all arrive, and so does
+// a second paste after a pause too short to fill the bucket again (the
+// client is still in its episode, but was not held back meanwhile).
+TEST(ChatFlood, PastesHeldBackLessThanTheLimitGoWhole) {
+  RoomThread room(limited(20, 5, 2500));
+  ChatPeers peers(AF_INET, room.port());
+  peers.connect(1);
+  ASSERT_TRUE(peers.wait_for_lines(0, 1));
+  peers.connect(1);
+  ASSERT_TRUE(peers.wait_for_lines(1, 1));
+  const std::string s = peers[0].name;
+  Lines expected{peers[1].lines[0]};
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE("paste " + std::to_string(round + 1));
+    std::string paste;
+    for (int n = 30 * round; n < 30 * (round + 1); ++n) {
+      paste += numbered(n) + "\n";
+      expected.push_back("<" + s + "> " + numbered(n));
+    }
+    peers.send(0, paste);
+    EXPECT_TRUE(peers.pump_until([&] { return peers.has_line(1, expected.back()); }))
+        << "got " << peers[1].lines.size() << " lines: " << peers[1].lines.back();
+    // 0.1 s: 2 tokens come back, far from 5: the same episode.
+    peers.pump_until([] { return false; }, std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(peers[1].lines, expected);
+  EXPECT_FALSE(peers[0].ended) << "the paster was dropped";
+  EXPECT_EQ(room.stop().lines, 60u);
   EXPECT_EQ(room.failure(), "");
 }
 

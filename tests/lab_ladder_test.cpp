@@ -4,7 +4,7 @@
 // wrong flag, port or sequence number there would teach something false.
 // These tests build frames byte by byte, as the RFCs lay them out (Linux
 // cooked and Ethernet framing, IPv4 and IPv6, TCP, ICMP errors quoting the
-// packet they are about, ARP), and check what is decoded and drawn; and
+// packet they are about, ICMP echo (ping), ARP), and check what is decoded and drawn; and
 // that cut-short or foreign frames are skipped, never read past their end.
 //
 // See also: lab/packet.hpp, lab/ladder.cpp, tests/lab_test.sh; RFC 791,
@@ -189,6 +189,62 @@ TEST(LabPacket, CutShortOrForeignFramesAreSkipped) {
   EXPECT_TRUE(parse(whole));
   EXPECT_FALSE(parse(whole, 228));                                 // a link type it does not know
   EXPECT_FALSE(parse(cooked(kPacketHost, 0x88cc, Frame(40, 0))));  // LLDP
+}
+
+// ping: type 8, code 0, checksum, identifier, sequence number, data; the
+// reply (type 0) repeats all but the type.
+Frame echo(std::uint8_t type, unsigned id, unsigned sequence, std::size_t data) {
+  Frame icmp = {type, 0, 0, 0};
+  put16(icmp, id);
+  put16(icmp, sequence);
+  icmp.resize(8 + data, 0x42);
+  return icmp;
+}
+
+const Frame kWww = {198, 51, 100, 80};
+
+TEST(LabPacket, IcmpEchoRequestAndReply) {
+  auto request =
+      parse(cooked(kPacketOutgoing, 0x0800, ipv4(kAlice, kWww, 1, echo(8, 4242, 1, 56))));
+  ASSERT_TRUE(request);
+  EXPECT_EQ(request->kind, Packet::Kind::kIcmp);
+  EXPECT_EQ(request->icmp, "echo request");
+  EXPECT_TRUE(request->echo);
+  EXPECT_EQ(request->echo_id, 4242);
+  EXPECT_EQ(request->echo_sequence, 1);
+  EXPECT_EQ(request->length, 56u);
+  EXPECT_TRUE(request->quoted.empty());
+  auto reply = parse(cooked(kPacketHost, 0x0800, ipv4(kWww, kAlice, 1, echo(0, 4242, 1, 56))));
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->icmp, "echo reply");
+  EXPECT_EQ(reply->echo_sequence, 1);
+  EXPECT_EQ(reply->source, "198.51.100.80");
+}
+
+TEST(LabLadder, PingDrawsTheEchoRequestAndItsReply) {
+  Ladder ladder(Names{{"192.0.2.10", "alice"}, {"198.51.100.80", "www"}});
+  std::string drawn =
+      ladder.draw(*parse(cooked(kPacketOutgoing, 0x0800, ipv4(kAlice, kWww, 1, echo(8, 7, 1, 56))),
+                         kLinktypeSll, 5.0));
+  drawn += ladder.draw(*parse(cooked(kPacketHost, 0x0800, ipv4(kWww, kAlice, 1, echo(0, 7, 1, 56))),
+                              kLinktypeSll, 5.001));
+  EXPECT_NE(drawn.find("www 198.51.100.80"), std::string::npos) << drawn;
+  EXPECT_NE(drawn.find("  0.000           ---ICMP echo request---"), std::string::npos) << drawn;
+  EXPECT_NE(drawn.find("  0.001           <--ICMP echo reply---"), std::string::npos) << drawn;
+  EXPECT_NE(drawn.find("id 7 icmp_seq 1, 56 bytes of data"), std::string::npos) << drawn;
+  EXPECT_EQ(drawn.find("time", drawn.find("time") + 1), std::string::npos)
+      << "one pair of hosts, one header:\n"
+      << drawn;
+}
+
+TEST(LabLadder, APacketStampedAMicrosecondEarlierIsAtZeroNotMinusZero) {
+  Ladder ladder(Names{});
+  std::string drawn =
+      ladder.draw(*parse(cooked(kPacketOutgoing, 0x0800, ipv4(kAlice, kWww, 1, echo(8, 7, 1, 56))),
+                         kLinktypeSll, 5.0));
+  drawn += ladder.draw(*parse(cooked(kPacketHost, 0x0800, ipv4(kWww, kAlice, 1, echo(0, 7, 1, 56))),
+                              kLinktypeSll, 4.999999));
+  EXPECT_EQ(drawn.find("-0.000"), std::string::npos) << drawn;
 }
 
 TEST(LabLadder, RelativeSequenceNumbersArrowsAndData) {

@@ -4,12 +4,16 @@
 # Purpose: the lab (lab/run.sh) shows students real addresses, real packets
 # and real failures; this test runs it and checks what it shows: the hosts'
 # addresses in the ladder, the handshake (SYN, SYN-ACK, ACK) and the end
-# (FIN), each failure's exact message beside its packets (RST, ICMP host
-# unreachable, a SYN with no answer, a reset), each checked within its own
-# scene, the web page, and that nothing is left behind: this machine's
+# (FIN), ping's echo request and reply, nginx's 400 to a mistyped request
+# and its FIN to one typed too slowly, each failure's exact message beside
+# its packets (RST, ICMP host unreachable, a SYN with no answer, a reset),
+# each checked within its own scene, the web page and who it says sent it,
+# IPv4 listeners and one name per address in the IPv4-only lab; then two
+# lab shells on two terminals, sharing one lab until the last one leaves,
+# and LAB_NGINX=none; and that nothing is left behind: this machine's
 # interfaces, addresses and routes (ip link, ip addr, ip route, ip -6 route),
 # named namespaces (ip netns list), and no process this test started still
-# running.
+# running (stopped by PID on the way out, even after a failure).
 #
 # Run as root (as in CI), it plays the lab twice: as root, then as the user
 # nobody (setpriv), which is the unprivileged path through a user namespace
@@ -19,11 +23,18 @@
 # CI=true, where that is a failure; and so is a skip after a failure.
 #
 # Time: every wait is bounded, and the bounds add up to less than ctest's
-# TIMEOUT for lab_test (tests/CMakeLists.txt, 360 s), so ctest never has to
+# TIMEOUT for lab_test (tests/CMakeLists.txt, 480 s), so ctest never has to
 # kill the test (SIGKILL: no EXIT trap, the work folder left). Per mode:
-# make lab 60+5 s; the two shells 11+11+(20+5)+11+11+5 = 74 s (a wait of
-# 10 s, counted in whole seconds, may last 11); the stray check 6 s: 145 s;
-# two modes 290 s. A normal run takes some 20 s in all.
+# make lab 60+5 s; the two terminals 5+5 (their sessions) + 6 waits of 10 s
+# (counted in whole seconds, each may last 11) + 2 ends of 10 s + 5 s for
+# the sleep that Ctrl-C stops + 1 s of typing = 102 s; LAB_NGINX=none
+# 30+5 s; the stray check 6 s: 208 s; two modes 416 s, and 2 s to stop
+# what is left. A normal run takes about a
+# minute in all (make lab some 17 s per mode, the shells some 8 s).
+#
+# The shells' test types on pseudo-terminals (script(1)): Ctrl-D, Ctrl-C and
+# a shell's job control act only there; with a pipe as input, the fault of
+# a first shell whose Ctrl-D killed the others' shells did not show.
 #
 # Usage: tests/lab_test.sh [SOURCE_DIR [BIN_DIR]]
 #   defaults: the repository holding this script, and its bin/ (after make
@@ -74,10 +85,10 @@ done
 # else may enter (/root, in CI). Each run writes its lab folder in lab/.
 # Not in TMPDIR, which ctest points into the build folder, for that reason.
 work=$(mktemp -d /tmp/lab_test.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/copy/lab" "$work/copy/demo" "$work/copy/bin" "$work/runs"
+trap 'stop_ours; rm -rf "$work"' EXIT
+mkdir -p "$work/copy/lab" "$work/copy/bin" "$work/runs"
 cp "$src/lab/run.sh" "$work/copy/lab/"
-cp "$src/demo/response.http" "$work/copy/demo/"
+cp "$src/Makefile" "$work/copy/"
 cp "$bin"/stage[0-9]-* "$bin/lab-ladder" "$work/copy/bin/"
 chmod -R a+rX "$work"
 chmod 1777 "$work/runs"
@@ -116,6 +127,24 @@ ours() {
   done
 }
 
+# stop_ours: on the way out, every process of ours still running (a test
+# that failed halfway), by PID: TERM (the lab's keeper then removes its lab),
+# then KILL after 2 s.
+stop_ours() {
+  local pids tries
+  pids=$(ours | cut -d ' ' -f 1)
+  [[ -n $pids ]] || return 0
+  # shellcheck disable=SC2086  # one PID a word
+  kill -TERM $pids 2>/dev/null
+  for ((tries = 40; tries > 0; tries--)); do
+    pids=$(ours | cut -d ' ' -f 1)
+    [[ -n $pids ]] || return 0
+    sleep 0.05
+  done
+  # shellcheck disable=SC2086
+  kill -KILL $pids 2>/dev/null
+}
+
 # expect_line FILE TEXT WHAT: a line of FILE contains TEXT (fixed string).
 expect_line() {
   grep -qF -- "$2" "$1" || fail "$3: no line with \"$2\" in the lab's output ($(basename "$1"))"
@@ -131,57 +160,147 @@ wait_for() {
   return 1
 }
 
-# type_to PID LINE: types LINE into bob's shell (descriptor 8), if its lab
-# (PID) still runs.
-type_to() {
-  kill -0 "$1" 2>/dev/null || { fail "bob's shell ended before \"$2\" was typed"; return; }
-  echo "$2" >&8
+# terminal NAME FD HOST MODE COMMAND...: `make lab-shell HOST=HOST` as MODE's
+# user (COMMAND), on a pseudo-terminal of its own (script(1)), as a student
+# runs it: a lab shell's job control, Ctrl-C and Ctrl-D exist only there.
+# Its keyboard is a FIFO held open by the test on descriptor FD (a byte 4 is
+# Ctrl-D, 3 Ctrl-C, as a terminal's line discipline reads them); its screen
+# is $work/MODE.NAME. The subshell becomes setsid, then timeout: its PID,
+# term_NAME, is a session of ours, and so is the one script makes for make.
+terminal() {
+  local name=$1 fd=$2 host=$3 mode=$4
+  shift 4
+  local keys=$work/runs/$mode.$name.keys pid tries child
+  mkfifo -m 666 "$keys"
+  eval "exec $fd<>\"\$keys\""
+  # env --default-signal: a job started with & ignores SIGINT, and so would
+  # every program of the shell after it; a terminal's programs do not.
+  (cd "$work/copy" && exec 5>&- 6>&- 8>&- && exec setsid "$@" env -u MAKEFLAGS -u MAKELEVEL \
+    TMPDIR="$work/runs" LAB_BIN=bin SHELL=/bin/sh TERM=dumb --default-signal=INT,QUIT \
+    timeout -k 5 60 script -q -f -c "make lab-shell HOST=$host; echo \"make lab-shell exit status \$?\"" \
+    /dev/null <"$keys" >"$work/$mode.$name" 2>&1) &
+  pid=$!
+  printf -v "term_$name" '%s' "$pid"
+  sessions+=("$pid")
+  # script's child leads the session of make and the lab's shell.
+  for ((tries = 100; tries > 0; tries--)); do
+    # shellcheck disable=SC2013  # PIDs, one a word
+    for child in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
+      read -r child <"/proc/$child/task/$child/children" 2>/dev/null && break 2
+    done
+    sleep 0.05
+  done
+  [[ -n ${child:-} ]] && sessions+=("$child")
+  return 0
 }
 
-# shells MODE COMMAND...: make lab-shell HOST=bob, typed to through a FIFO;
-# then, as from a second terminal, make lab-shell HOST=alice joins that lab
-# and connects to bob by name.
+# foreground COMMAND: true once a process running COMMAND (its whole command
+# line) holds its terminal, its process group the terminal's foreground
+# one: a Ctrl-C typed then reaches it (5 s at most).
+foreground() {
+  local tries file line fields
+  for ((tries = 100; tries > 0; tries--)); do
+    # shellcheck disable=SC2013  # file names, one a word
+    for file in $(grep -lsF -- "${1##* }" /proc/[0-9]*/cmdline); do
+      [[ $(tr '\0' ' ' 2>/dev/null <"$file") == "$1 " ]] || continue
+      read -r line 2>/dev/null <"${file%cmdline}stat" || continue
+      read -ra fields <<<"${line##*) }"  # state, parent, group, session, tty, tty's group
+      [[ ${fields[2]} == "${fields[5]}" ]] && return 0
+    done
+    sleep 0.05
+  done
+  return 1
+}
+
+# ended PID: true once PID has ended (10 s at most).
+ended() {
+  local tries end=$((SECONDS + 10))
+  for ((tries = 200; tries > 0 && SECONDS < end; tries--)); do
+    kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null; return 0; }
+    sleep 0.05
+  done
+  return 1
+}
+
+# left_normally FILE WHO MODE: the terminal's make lab-shell ended with
+# status 0 and no error line from make or bash.
+left_normally() {
+  expect_line "$1" "make lab-shell exit status 0" "$2's make lab-shell ends with status 0, as $3"
+  if grep -E "make: \*\*\*|Killed|Terminated|lab/run.sh: line" "$1" >/dev/null; then
+    fail "$2's terminal, as $3, shows an error after leaving:"
+    grep -E "make: \*\*\*|Killed|Terminated|lab/run.sh: line" "$1" | sed 's/^/    | /'
+  fi
+}
+
+# shells MODE COMMAND...: two terminals, as in a class: make lab-shell
+# HOST=bob starts a lab, HOST=alice joins it; Alice connects to Bob by name;
+# Bob leaves first with Ctrl-D, and Alice's shell goes on; she interrupts a
+# command with Ctrl-C, then types exit. Each make ends with status 0, and
+# the lab ends, removed, when Alice, its last shell, has left.
+# shellcheck disable=SC2154  # term_bob, term_alice: set by printf -v in terminal()
 shells() {
   local mode=$1
   shift
-  local keys=$work/runs/$mode.keys bob=$work/$mode.bob alice=$work/$mode.alice shell
-  mkfifo -m 666 "$keys"
-  # The test holds the FIFO open for reading and writing (descriptor 8)
-  # until the end: bob's shell sees no end of input between two lines, and
-  # a line typed after that shell is gone waits in the pipe instead of
-  # blocking the test (no reader). If the test dies, bob's shell reads the
-  # end of its input and leaves, and its lab ends with it. The subshell
-  # becomes setsid, then timeout (exec): $! is the session of the lab, and
-  # TERM to it goes to timeout, to lab/run.sh, which ends its lab.
-  exec 8<>"$keys"
-  (cd "$work/copy" && exec 8>&- && exec setsid "$@" env TMPDIR="$work/runs" LAB_BIN=bin \
-    timeout -k 5 30 bash lab/run.sh --shell bob <"$keys" >"$bob" 2>&1) &
-  shell=$!
-  sessions+=("$shell")
+  local bob=$work/$mode.bob alice=$work/$mode.alice
+  terminal bob 5 bob "$mode" "$@"
   wait_for "$bob" "You are on bob" || fail "make lab-shell HOST=bob as $mode: no shell on bob"
-  type_to "$shell" 'stage1-listen -v -l 3000'
+  expect_line "$bob" "lab: started a lab" "the first shell starts a lab, as $mode"
+  terminal alice 6 alice "$mode" "$@"
+  wait_for "$alice" "You are on alice" || fail "make lab-shell HOST=alice as $mode: no shell on alice"
+  expect_line "$alice" "lab: joined the running lab" "the second shell joins the first one's lab, as $mode"
+  expect_line "$alice" "where shells are on: bob." "the joining shell says who is there, as $mode"
+  expect_line "$alice" "www 198.51.100.80 (nginx on port 80" "the joining shell lists the hosts, as $mode"
+  if [[ $mode != root ]]; then
+    expect_line "$alice" "id says root: in the lab's user namespace" "the shell says why id says root, as $mode"
+  fi
+  printf 'stage1-listen -v -l 3000\n' >&5
   wait_for "$bob" "listening on" || fail "stage1-listen did not start in bob's shell as $mode"
-  (cd "$work/copy" && exec 8>&- && exec setsid "$@" env TMPDIR="$work/runs" LAB_BIN=bin \
-    timeout -k 5 20 bash lab/run.sh --shell alice <<<'hostname; echo Hello | stage2-connect -v bob 3000' \
-    >"$alice" 2>&1) &
+  printf 'echo Hello | stage2-connect -v bob 3000\n' >&6
+  wait_for "$alice" "connected to 192.0.2.20 port 3000" || fail "alice did not connect to bob, as $mode"
+  wait_for "$bob" "Hello" || fail "Bob's shell did not print Alice's Hello, as $mode"
+  sleep 0.3  # stage1-listen's end, and bob's prompt
+  # Bob leaves with Ctrl-D; Alice's shell must not notice.
+  printf '\004' >&5
+  ended "$term_bob" || fail "bob's terminal still runs 10 s after his Ctrl-D, as $mode"
+  left_normally "$bob" "Bob" "$mode"
+  # shellcheck disable=SC2016  # expanded by Alice's shell
+  printf 'echo "still here: $(hostname)"\n' >&6
+  wait_for "$alice" "still here: alice" ||
+    fail "Alice's shell did not answer after Bob's Ctrl-D, as $mode (expected \"still here: alice\"; her screen: $(tail -n 3 "$alice" | tr -d '\r' | tr '\n' '|'))"
+  # A command stopped with Ctrl-C, then exit: the shell's status is 130,
+  # make lab-shell's is 0.
+  printf 'sleep 31.4159; echo "not interrupted"\n' >&6
+  foreground "sleep 31.4159" || fail "alice's sleep never held her terminal, as $mode"
+  printf '\003' >&6
+  sleep 0.3
+  printf 'exit\n' >&6
+  ended "$term_alice" || fail "alice's terminal still runs 10 s after exit, as $mode"
+  left_normally "$alice" "Alice" "$mode"
+  grep -q "^not interrupted" "$alice" && fail "Ctrl-C did not interrupt alice's sleep, as $mode"
+  local term
+  for term in "$term_bob" "$term_alice"; do
+    kill -TERM "$term" 2>/dev/null && wait "$term" 2>/dev/null
+  done
+  exec 5>&- 6>&-
+  echo "--- make lab-shell, two terminals, as $mode: checked"
+}
+
+# no_nginx MODE COMMAND...: LAB_NGINX=none make lab-shell says there is no
+# nginx and why, and www still serves a page, which says who sent it.
+no_nginx() {
+  local mode=$1
+  shift
+  local out=$work/$mode.no-nginx
+  (cd "$work/copy" && exec setsid "$@" env -u MAKEFLAGS -u MAKELEVEL TMPDIR="$work/runs" LAB_BIN=bin \
+    LAB_NGINX=none timeout -k 5 30 bash lab/run.sh --shell alice \
+    <<<'stage4-http http://www/' >"$out" 2>&1) &
   sessions+=("$!")
   wait "$!"
-  expect_line "$alice" "joining the running lab" "the second shell joins the first one's lab"
-  expect_line "$alice" "connected to 192.0.2.20 port 3000" "alice connects to bob from a joined shell"
-  wait_for "$bob" "Hello" || fail "Bob's shell did not print Alice's Hello, as $mode"
-  type_to "$shell" exit
-  local tries end=$((SECONDS + 10))
-  for ((tries = 200; tries > 0 && SECONDS < end; tries--)); do
-    kill -0 "$shell" 2>/dev/null || break
-    sleep 0.05
-  done
-  if kill -0 "$shell" 2>/dev/null; then
-    fail "bob's shell still runs after exit, as $mode"
-    kill -TERM "$shell"
-  fi
-  wait "$shell" 2>/dev/null
-  exec 8>&-
-  echo "--- make lab-shell, two terminals, as $mode: checked"
+  expect_line "$out" "www 198.51.100.80 (no nginx (LAB_NGINX=none): stage3-duplex sends a page)" \
+    "LAB_NGINX=none says what www serves, as $mode"
+  expect_line "$out" "This page was sent by stage3-duplex -l 80 on www" \
+    "with LAB_NGINX=none, www serves a page saying who sent it, as $mode"
+  echo "--- LAB_NGINX=none make lab-shell, as $mode: checked"
 }
 
 # scene OUTPUT HEADING FILE: the scene of OUTPUT headed by HEADING (a line
@@ -237,9 +356,36 @@ play() {
   expect_line "$out" "\"World\\n\"" "Alice's World on the wire"
   expect_line "$out" "<--FIN-ACK---" "Bob's FIN"
   expect_line "$out" "---FIN-ACK---" "Alice's FIN"
-  # Scene 2: the page, by hand and from a URL.
+  # The lab is IPv4 only, and what its listeners print says so.
+  expect_line "$out" "listening on 0.0.0.0 port 3000" "Bob's IPv4 listener"
+  if grep -q "listening on ::" "$out"; then
+    fail "the IPv4-only lab prints an IPv6 listener: $(grep "listening on ::" "$out" | head -n 1)"
+  fi
+  # Alice's hosts file: one name per address, no name twice.
+  local twice
+  twice=$(awk '/^alice\$ cat \/etc\/hosts/ { inside = 1; next } inside && !/^    \|/ { exit }
+    inside { for (i = 3; i <= NF; i++) print $i }' "$out" | sort | uniq -d | tr '\n' ' ')
+  [[ -z $twice ]] || fail "names listed twice in the lab's hosts file: $twice"
+  expect_line "$out" "198.51.100.80	www" "www in alice's hosts file"
+  # Scene 2: ping finds www's address; then the page, by hand and from a URL.
+  local ping=$work/$mode.ping typo=$work/$mode.typo slow=$work/$mode.slow
+  scene "$out" "=== 2. " "$ping"
+  expect_line "$ping" "PING www (198.51.100.80)" "ping's answer: www's address"
+  expect_line "$ping" "---ICMP echo request----" "the echo request on the ladder"
+  expect_line "$ping" "<--ICMP echo reply------" "the echo reply on the ladder"
   expect_line "$out" "\"GET / HTTP/1.1\\r\\n\"" "the request typed by hand"
   expect_line "$out" "< HTTP/1.1 200 OK" "the response to the URL"
+  expect_line "$out" "This page was sent by nginx on www" "the page says who sent it"
+  grep -q "served by bin/stage3-duplex" "$out" && fail "nginx's page says stage3-duplex served it"
+  # Scene 3: the exercise's troubleshooting, with nginx's answers.
+  scene "$out" "--- 400 Bad Request:" "$typo"
+  expect_line "$typo" "\"Host www\\r\\n\"" "the mistyped header on the wire"
+  expect_line "$typo" "    | HTTP/1.1 400 Bad Request" "nginx's 400 on Alice's screen"
+  scene "$out" "--- No answer:" "$slow"
+  expect_line "$slow" "client_header_timeout 3s" "the slow scene says nginx's timeout"
+  awk '/<--FIN-ACK/ && !fin { fin = NR } /---FIN-ACK/ && fin { ok = 1 } END { exit !ok }' "$slow" ||
+    fail "slow: no FIN from www before Alice's own FIN in its scene ($(basename "$slow"))"
+  grep -q "    | HTTP/1.1 " "$slow" && fail "slow: a response came to a request never finished"
   # Scene 3: each failure's message, and its packets, within its own scene.
   local refused=$work/$mode.refused unreachable=$work/$mode.unreachable
   local timedout=$work/$mode.timeout reset=$work/$mode.reset
@@ -264,6 +410,7 @@ play() {
   expect_line "$out" "Left behind: nothing" "the lab's own check"
 
   shells "$mode" "$@"
+  no_nginx "$mode" "$@"
 
   # Nothing left behind: the machine's links, addresses, routes and named
   # namespaces, and no process this test started.
@@ -285,6 +432,7 @@ $stray"
 }
 
 command -v ip >/dev/null || skip "ip not found: install iproute2"
+command -v script >/dev/null || skip "script not found (the shells' pseudo-terminals): install bsdutils"
 if ((EUID == 0)); then
   play root
   # nobody: an ordinary user, with no home and no groups, like a student

@@ -159,7 +159,7 @@ TEST_P(Stage2ToStage1, SendsAFileByteForByte) {
   ASSERT_EQ(bob.wait(), Exit::code(0)) << bob.stderr_text();
   EXPECT_TRUE(same_bytes(data, bob.stdout_text()));
   EXPECT_EQ(alice.stdout_text(), "");
-  EXPECT_EQ(alice.stderr_text(), "connected to " + connected + "\n" + summary(data.size(), 0));
+  EXPECT_EQ(alice.stderr_text(), connected_lines(connected) + summary(data.size(), 0));
   EXPECT_TRUE(matches(bob.stderr_text(), "listening on :: port " + std::to_string(port) +
                                              "\nconnection from " + quote(peer) + " port \\d+\n" +
                                              quote(summary(0, data.size()))));
@@ -186,7 +186,7 @@ TEST(Stage2Listen, BobAndAliceBothRunStage2) {
   ASSERT_EQ(bob.wait(), Exit::code(0)) << bob.stderr_text();
   EXPECT_TRUE(same_bytes(data, bob.stdout_text()));
   EXPECT_EQ(alice.stderr_text(),
-            "connected to 127.0.0.1 port " + std::to_string(port) + "\n" + summary(data.size(), 0));
+            connected_lines("127.0.0.1 port " + std::to_string(port)) + summary(data.size(), 0));
   EXPECT_TRUE(matches(bob.stderr_text(), "listening on :: port " + std::to_string(port) +
                                              "\nconnection from 127\\.0\\.0\\.1 port \\d+\n" +
                                              quote(summary(0, data.size()))));
@@ -257,7 +257,7 @@ TEST(Stage2Connect, LargeInputThroughAPipe) {
   EXPECT_TRUE(same_bytes(data, received));
   EXPECT_EQ(alice.wait(), Exit::code(0));
   EXPECT_EQ(alice.stderr_text(),
-            "connected to ::1 port " + std::to_string(bob.port()) + "\n" + summary(data.size(), 0));
+            connected_lines("::1 port " + std::to_string(bob.port())) + summary(data.size(), 0));
 }
 
 TEST(Stage2Connect, EmptyInputClosesAtOnce) {
@@ -267,7 +267,7 @@ TEST(Stage2Connect, EmptyInputClosesAtOnce) {
   EXPECT_EQ(receive_all(connection.get()), "");
   EXPECT_EQ(alice.wait(), Exit::code(0));
   EXPECT_EQ(alice.stderr_text(),
-            "connected to 127.0.0.1 port " + std::to_string(bob.port()) + "\n" + summary(0, 0));
+            connected_lines("127.0.0.1 port " + std::to_string(bob.port())) + summary(0, 0));
 }
 
 // ---------------------------------------------------------------- -4 and -6
@@ -285,8 +285,9 @@ TEST(Stage2Connect, MinusFourAndMinusSixConnectWithTheirFamily) {
     alice.close_stdin();
     EXPECT_EQ(receive_all(connection.get()), option);
     EXPECT_EQ(alice.wait(), Exit::code(0));
-    EXPECT_EQ(alice.stderr_text(), "connected to " + loopback_address(family) + " port " +
-                                       std::to_string(bob.port()) + "\n" + summary(2, 0));
+    EXPECT_EQ(alice.stderr_text(),
+              connected_lines(loopback_address(family) + " port " + std::to_string(bob.port())) +
+                  summary(2, 0));
   }
 }
 
@@ -339,9 +340,30 @@ TEST(Stage2Connect, TriesEveryAddressInOrder) {
   Fd connection = bob.accept();
   EXPECT_EQ(receive_all(connection.get()), "");
   EXPECT_EQ(alice.wait(), Exit::code(0));
-  EXPECT_EQ(alice.stderr_text(), "connect to " + addresses.addresses[0] +
-                                     " failed: Connection refused\nconnected to " +
-                                     addresses.addresses[1] + "\n" + summary(0, 0));
+  EXPECT_EQ(alice.stderr_text(), "trying " + addresses.addresses[0] + "\nconnect to " +
+                                     addresses.addresses[0] + " failed: Connection refused\n" +
+                                     connected_lines(addresses.addresses[1]) + summary(0, 0));
+}
+
+// Every address refused: each failure is said once. The last one is the
+// error itself, so no -v "failed" line repeats it. Runs only where
+// localhost has two addresses, as above.
+TEST(Stage2Failures, EveryAddressRefusedSaysEachFailureOnce) {
+  const int port = unused_port(AF_INET);
+  const Lookup lookup = look_up("localhost", port);
+  ASSERT_EQ(lookup.error, 0);
+  if (lookup.addresses.size() < 2) GTEST_SKIP() << "localhost has a single address here";
+  Result alice = run(kProgram, {"-v", "localhost", std::to_string(port)});
+  EXPECT_EQ(alice.exit, Exit::code(1));
+  std::string expected;
+  for (std::size_t i = 0; i + 1 < lookup.addresses.size(); ++i) {
+    expected += "trying " + lookup.addresses[i] + "\nconnect to " + lookup.addresses[i] +
+                " failed: Connection refused\n";
+  }
+  const std::string& last = lookup.addresses.back();
+  expected += "trying " + last + "\nstage2-connect: connect to " + last + ": Connection refused\n" +
+              summary(0, 0);
+  EXPECT_EQ(alice.err, expected);
 }
 
 // ---------------------------------------------------------------- failures
@@ -354,12 +376,31 @@ TEST(Stage2Failures, ConnectionRefused) {
   EXPECT_EQ(quiet.err,
             "stage2-connect: connect to 127.0.0.1 port " + port + ": Connection refused\n");
 
+  // With -v, where it tries first; the refusal once, as the error itself.
   Result verbose = run(kProgram, {"-v", "127.0.0.1", port});
   EXPECT_EQ(verbose.exit, Exit::code(1));
-  EXPECT_EQ(verbose.err, "connect to 127.0.0.1 port " + port +
-                             " failed: Connection refused\n"
-                             "stage2-connect: connect to 127.0.0.1 port " +
-                             port + ": Connection refused\n" + summary(0, 0));
+  const std::string where = "127.0.0.1 port " + port;
+  EXPECT_EQ(verbose.err, "trying " + where + "\nstage2-connect: connect to " + where +
+                             ": Connection refused\n" + summary(0, 0));
+}
+
+// An address that never answers (a firewall that drops SYNs) keeps
+// connect() waiting for minutes, while the kernel resends its SYN: -v has
+// said where, before it waits. A SilentListener plays that address on
+// loopback; closing it makes the next SYN refused, which ends the wait.
+TEST(Stage2Failures, SaysWhereItTriesWhileConnectWaits) {
+  SilentListener server;
+  if (!server.silent()) GTEST_SKIP() << "this system answers connects to a full accept queue";
+  const std::string where = "127.0.0.1 port " + std::to_string(server.port());
+  Process alice = Process::start(kProgram, {"-v", "127.0.0.1", std::to_string(server.port())});
+  ASSERT_TRUE(alice.wait_for_stderr("trying " + where + "\n"))
+      << "expected \"trying " << where << "\" on stderr while connect() waits; stderr was: \""
+      << alice.stderr_text() << "\"";
+  EXPECT_TRUE(alice.running()) << alice.stderr_text();
+  server.close();
+  EXPECT_EQ(alice.wait(), Exit::code(1));
+  EXPECT_EQ(alice.stderr_text(), "trying " + where + "\nstage2-connect: connect to " + where +
+                                     ": Connection refused\n" + summary(0, 0));
 }
 
 TEST(Stage2Failures, UnknownHost) {
@@ -395,11 +436,11 @@ TEST(Stage2Failures, PeerGoneWhileSending) {
       },
       Millis(10000), Millis(2)));
   EXPECT_EQ(alice.wait(), Exit::code(1));
-  EXPECT_TRUE(matches(alice.stderr_text(), "connected to 127\\.0\\.0\\.1 port " +
-                                               std::to_string(bob.port()) +
-                                               "\nstage2-connect: write to network: "
-                                               "(Broken pipe|Connection reset by peer)\n"
-                                               "sent \\d+ bytes, received 0 bytes\n"));
+  EXPECT_TRUE(matches(alice.stderr_text(),
+                      connected_lines("127\\.0\\.0\\.1 port " + std::to_string(bob.port())) +
+                          "stage2-connect: write to network: "
+                          "(Broken pipe|Connection reset by peer)\n"
+                          "sent \\d+ bytes, received 0 bytes\n"));
 }
 
 TEST(Stage2Failures, AddressInUse) {
@@ -432,7 +473,7 @@ TEST(Stage2WithNc, OpenBsdNcAsServer) {
   ASSERT_EQ(bob.wait(), Exit::code(0)) << bob.stderr_text();
   EXPECT_TRUE(same_bytes(data, read_file(dir.file("received"))));
   EXPECT_EQ(alice.stderr_text(),
-            "connected to 127.0.0.1 port " + std::to_string(port) + "\n" + summary(data.size(), 0));
+            connected_lines("127.0.0.1 port " + std::to_string(port)) + summary(data.size(), 0));
 }
 
 // The real OpenBSD nc as Alice, with -N so that it shuts the connection

@@ -297,6 +297,67 @@ TEST(Stage4Url, ConnectionRefused) {
                          ": Connection refused\n");
 }
 
+// With -v, curl's way: where it tries, then the refusal once, as the error
+// itself (no "* connect to ... failed" line that repeats it).
+TEST(Stage4Url, VerboseConnectionRefusedIsSaidOnce) {
+  const std::string where = "127.0.0.1 port " + std::to_string(unused_port(AF_INET));
+  const std::string url = "http://127.0.0.1:" + where.substr(where.rfind(' ') + 1) + "/";
+  Outcome got = run_stage4({"-v", url});
+  EXPECT_EQ(got.exit, Exit::code(1));
+  EXPECT_EQ(got.err, "* resolving 127.0.0.1\n* trying " + where + "\nstage4-http: connect to " +
+                         where + ": Connection refused\n" + summary(0, 0));
+}
+
+// An address that never answers (a SilentListener): -v says where it waits
+// before the wait, which -w (30 s by default here) would otherwise end.
+TEST(Stage4Url, SaysWhereItTriesWhileConnectWaits) {
+  SilentListener server;
+  if (!server.silent()) GTEST_SKIP() << "this system answers connects to a full accept queue";
+  const std::string where = "127.0.0.1 port " + std::to_string(server.port());
+  Process client =
+      Process::start(kProgram, {"-v", "http://127.0.0.1:" + std::to_string(server.port()) + "/"});
+  ASSERT_TRUE(client.wait_for_stderr("* trying " + where + "\n"))
+      << "expected \"* trying " << where << "\" on stderr while connect() waits; stderr was: \""
+      << client.stderr_text() << "\"";
+  EXPECT_TRUE(client.running()) << client.stderr_text();
+  server.close();  // the next SYN the kernel resends is refused
+  EXPECT_EQ(client.wait(), Exit::code(1));
+  EXPECT_EQ(client.stderr_text(), "* resolving 127.0.0.1\n* trying " + where +
+                                      "\nstage4-http: connect to " + where +
+                                      ": Connection refused\n" + summary(0, 0));
+}
+
+// -w bounds all the attempts together, as in stage 3: with the time spent
+// on the first address of two.test (silent; support/fake_hosts_shim.cpp),
+// the second is not tried, and the error names the one that waited.
+TEST(Stage4Url, TheAddressThatUsedUpTheTimeIsTheOneReported) {
+  SilentListener server;
+  if (!server.silent()) GTEST_SKIP() << "this system answers connects to a full accept queue";
+  const std::vector<std::string> env = with_host("two.test", {"127.0.0.1", "127.0.0.2"});
+  if (env.empty()) GTEST_SKIP() << "no fake_hosts_shim here: it needs Linux (LD_PRELOAD)";
+  const std::string port = std::to_string(server.port());
+  Process client = Process::start(kProgram, {"-v", "-w", "1", "http://two.test:" + port + "/"},
+                                  Stdin::null(), Stdout::file(), env);
+  EXPECT_EQ(client.wait(), Exit::code(1));
+  const std::string where = "127.0.0.1 port " + port;
+  EXPECT_EQ(client.stderr_text(), "* resolving two.test\n* trying " + where +
+                                      "\nstage4-http: connect to " + where +
+                                      ": Connection timed out\n" + summary(0, 0))
+      << "two.test is 127.0.0.1 (silent) then 127.0.0.2, port " << port << ", with -w 1";
+}
+
+// HOST PORT mode says it as stages 2 and 3 do, without the "* ".
+TEST(Stage4Connect, SaysWhereItTriesBeforeConnecting) {
+  LoopbackServer server(AF_INET);
+  const std::string where = "127.0.0.1 port " + std::to_string(server.port());
+  Process client = Process::start(kProgram, {"-v", "127.0.0.1", std::to_string(server.port())});
+  Fd connection = server.accept();
+  EXPECT_EQ(receive_all(connection.get()), "");  // stdin is empty: the end at once
+  connection.reset();
+  EXPECT_EQ(client.wait(), Exit::code(0));
+  EXPECT_EQ(client.stderr_text(), connected_lines(where) + summary(0, 0));
+}
+
 TEST(Stage4Url, VerboseNarratesLikeCurl) {
   ScriptedServer server(kContentLength);
   const std::string port = std::to_string(server.port());
@@ -304,11 +365,17 @@ TEST(Stage4Url, VerboseNarratesLikeCurl) {
   EXPECT_EQ(got.exit, Exit::code(0)) << got.err;
   EXPECT_EQ(got.out, kContentLength);  // narration never mixes with the response
   const std::vector<std::string> lines = {
-      "* resolving 127.0.0.1", "* connected to 127.0.0.1 port " + port,
-      "> GET / HTTP/1.1",      "> Host: 127.0.0.1:" + port,
-      "> Connection: close",   "> ",
-      "< HTTP/1.1 200 OK",     "< Content-Type: text/plain",
-      "< Content-Length: 6",   "* closing connection",
+      "* resolving 127.0.0.1",
+      "* trying 127.0.0.1 port " + port,
+      "* connected to 127.0.0.1 port " + port,
+      "> GET / HTTP/1.1",
+      "> Host: 127.0.0.1:" + port,
+      "> Connection: close",
+      "> ",
+      "< HTTP/1.1 200 OK",
+      "< Content-Type: text/plain",
+      "< Content-Length: 6",
+      "* closing connection",
   };
   std::string expected;
   for (const std::string& line : lines)
@@ -452,7 +519,8 @@ TEST_F(Stage4Nginx, VerboseNarration) {
   EXPECT_EQ(got.exit, Exit::code(0)) << got.err;
   EXPECT_TRUE(starts_with(got.out, "HTTP/1.1 200 OK\r\n")) << got.out;
   for (const std::string& line : std::vector<std::string>{
-           "* resolving 127.0.0.1\n", "* connected to 127.0.0.1 port " + port + "\n",
+           "* resolving 127.0.0.1\n* trying 127.0.0.1 port " + port +
+               "\n* connected to 127.0.0.1 port " + port + "\n",
            "> GET / HTTP/1.1\n", "> Host: 127.0.0.1:" + port + "\n", "> Connection: close\n",
            "< HTTP/1.1 200 OK\n", "< Content-Length: " + std::to_string(kIndex.size()) + "\n",
            "* closing connection\n"}) {

@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -309,9 +310,12 @@ TEST(Stage5CommandLine, HelpGoesToStdoutAndExitsZero) {
     SCOPED_TRACE(option);
     Result help = run(kProgram, {option});
     EXPECT_EQ(help.exit, Exit::code(0));
-    EXPECT_EQ(help.out.rfind("usage: stage5-chat [-v] [-4|-6] [-m MAX] -l [ADDRESS] PORT\n", 0), 0u)
+    EXPECT_EQ(
+        help.out.rfind("usage: stage5-chat [-v] [-4|-6] [-m MAX] [-r RATE] -l [ADDRESS] PORT\n", 0),
+        0u)
         << help.out;
     EXPECT_NE(help.out.find("  -m MAX "), std::string::npos) << help.out;
+    EXPECT_NE(help.out.find("  -r RATE "), std::string::npos) << help.out;
     EXPECT_EQ(help.err, "");
   }
 }
@@ -335,6 +339,12 @@ TEST(Stage5CommandLine, UsageErrorsExitTwoWithReasonAndUsage) {
       {{"-m", "-1", "-l", "0"}, "invalid maximum \"-1\": not a decimal number"},
       {{"-m", "1000001", "-l", "0"}, "invalid maximum \"1000001\": greater than 1000000"},
       {{"-m10x", "-l", "0"}, "invalid maximum \"10x\": not a decimal number"},
+      {{"-r"}, "option -r needs a value"},
+      {{"-r", "x", "-l", "0"}, "invalid rate \"x\": not a decimal number"},
+      {{"-r", "", "-l", "0"}, "invalid rate \"\": empty"},
+      {{"-r", "-1", "-l", "0"}, "invalid rate \"-1\": not a decimal number"},
+      {{"-r", "2.5", "-l", "0"}, "invalid rate \"2.5\": not a decimal number"},
+      {{"-r", "1000001", "-l", "0"}, "invalid rate \"1000001\": greater than 1000000"},
       {{"-x", "-l", "0"}, "unknown option -x"},
       {{"-w", "1", "-l", "0"}, "unknown option -w"},
       {{"-l", "65536"}, "invalid port \"65536\": greater than 65535"},
@@ -370,11 +380,11 @@ TEST(Stage5CommandLine, AddressInUseExitsOne) {
   EXPECT_EQ(result.err,
             "stage5-chat: bind to 127.0.0.1 port " + port + ": Address already in use\n");
   EXPECT_EQ(result.out, "");
-  // With -v, the summary comes whatever the outcome.
+  // With -v too: a room that never opened served nobody, and says nothing of it.
   Result verbose = run(kProgram, {"-v", "-l", "127.0.0.1", port});
   EXPECT_EQ(verbose.exit, Exit::code(1));
-  EXPECT_EQ(verbose.err, "stage5-chat: bind to 127.0.0.1 port " + port +
-                             ": Address already in use\n" + summary(0, 0));
+  EXPECT_EQ(verbose.err,
+            "stage5-chat: bind to 127.0.0.1 port " + port + ": Address already in use\n");
 }
 
 // Started with a soft descriptor limit of 64 under a higher hard one, the
@@ -691,7 +701,7 @@ std::string reassembled(const ChatPeer& peer, const std::string& name, Lines* pi
 // 1,000,000 bytes = 244 x 4096 + 576: 244 full pieces as they fill, the
 // rest when the sender's stream ends, then its departure. Nothing lost.
 TEST(Stage5LongLines, AMegabyteWithoutNewlineIsRelayedInPiecesThenTheRestAtTheEnd) {
-  Room room = open_room();
+  Room room = open_room({"-r", "0"});  // 245 pieces at once: the pieces, not their pace
   ChatPeers peers(AF_INET, room.port);
   const std::size_t sender = join(peers);
   const std::size_t receiver = join(peers);
@@ -722,7 +732,7 @@ TEST(Stage5LongLines, AMegabyteWithoutNewlineIsRelayedInPiecesThenTheRestAtTheEn
 // The same megabyte ended by LF: the rest goes when the LF arrives, and the
 // next line follows whole.
 TEST(Stage5LongLines, AMegabyteLineIsRelayedInPiecesAndTheRestAtItsNewline) {
-  Room room = open_room();
+  Room room = open_room({"-r", "0"});
   ChatPeers peers(AF_INET, room.port);
   const std::size_t sender = join(peers);
   const std::size_t receiver = join(peers);
@@ -920,7 +930,8 @@ TEST(Stage5SlowReaders, ANonReaderIsDroppedWhileTheOthersGetEveryLineInBoundedMe
   const std::string quarantine =
       "ASAN_OPTIONS=" + std::string(asan && *asan ? std::string(asan) + ":" : "") +
       "quarantine_size_mb=1";
-  Room room = open_room({}, Stdin::null(), "127.0.0.1", Stdout::file(), {quarantine});
+  // -r 0: a flood as fast as the reader takes it, not 5 lines a second.
+  Room room = open_room({"-r", "0"}, Stdin::null(), "127.0.0.1", Stdout::file(), {quarantine});
   ChatPeers peers(AF_INET, room.port);
   const std::size_t sleeper = join(peers, AF_INET, 4096);
   peers[sleeper].reading = false;
@@ -1257,7 +1268,7 @@ INSTANTIATE_TEST_SUITE_P(Signal, Stage5Signals, ::testing::Values(SIGTERM, SIGIN
 // A client that reads nothing at the end cannot keep the room from closing:
 // what it will take within a second is flushed, then it is closed.
 TEST(Stage5Closing, AClientThatDoesNotReadDoesNotHoldTheClosingUp) {
-  Room room = open_room();
+  Room room = open_room({"-r", "0"});  // megabytes for the sleeper, unpaced
   ChatPeers peers(AF_INET, room.port);
   const std::size_t sleeper = join(peers, AF_INET, 4096);
   peers[sleeper].reading = false;
@@ -1299,7 +1310,8 @@ TEST(Stage5Closing, AClientThatDoesNotReadDoesNotHoldTheClosingUp) {
 // the screen or growing without bound; once the screen is read again,
 // everything arrives, everywhere, and nobody was dropped.
 TEST(Stage5HostScreen, AScreenThatFallsBehindHoldsTheRoomBackAndLosesNothing) {
-  Room room = open_room({}, Stdin::null(), "127.0.0.1", Stdout::pipe());
+  // -r 0: the screen alone holds the sender back here.
+  Room room = open_room({"-r", "0"}, Stdin::null(), "127.0.0.1", Stdout::pipe());
   ChatPeers peers(AF_INET, room.port);
   const std::size_t sender = join(peers);
   const std::size_t reader = join(peers);
@@ -1317,11 +1329,16 @@ TEST(Stage5HostScreen, AScreenThatFallsBehindHoldsTheRoomBackAndLosesNothing) {
   }
   EXPECT_LT(peers[reader].lines.size(), 1 + total) << "the room did not wait for its screen";
   EXPECT_FALSE(peers[sender].unsent.empty()) << "the sender was never held back";
-  // Read the screen again: everything flows.
+  // Read the screen again: everything flows. The screen is read only while
+  // the reader keeps up with it: the room moves at the screen's pace, so a
+  // screen read faster than this test's reader (one thread pumps both, and a
+  // loaded machine may starve it) would fill the reader's queue and drop it.
   std::size_t screen = 0;
   ASSERT_TRUE(peers.pump_until(
       [&] {
-        screen = lines_of(room.server.wait_for_stdout(0, Millis(0))).size();
+        if (peers[reader].lines.size() + 64 >= screen) {
+          screen = lines_of(room.server.wait_for_stdout(0, Millis(0))).size();
+        }
         return peers[reader].lines.size() >= 1 + total && screen >= 2 + total;
       },
       Millis(60000)))
@@ -1333,13 +1350,329 @@ TEST(Stage5HostScreen, AScreenThatFallsBehindHoldsTheRoomBackAndLosesNothing) {
   EXPECT_EQ(last_line(room.server.stderr_text()), summary(2, total));
 }
 
+// ------------------------------------------------------------ flood control
+
+// "flood line 0007": numbered, so that a line lost, doubled or out of
+// order shows.
+std::string numbered(std::size_t n) {
+  char text[32];
+  std::snprintf(text, sizeof text, "flood line %04zu", n);
+  return text;
+}
+
+// Lines 0 to count-1, each with its "\n", as one paste.
+std::string numbered_lines(std::size_t count) {
+  std::string paste;
+  for (std::size_t n = 0; n < count; ++n)
+    paste += numbered(n) + "\n";
+  return paste;
+}
+
+// The text of the lines `lines` holds from `name` ("<NAME> TEXT"), in order.
+Lines said_by(const Lines& lines, const std::string& name) {
+  Lines said;
+  const std::string prefix = "<" + name + "> ";
+  for (const std::string& line : lines)
+    if (line.rfind(prefix, 0) == 0) said.push_back(line.substr(prefix.size()));
+  return said;
+}
+
+// "" when `said` is numbered(0), numbered(1), ... numbered(count - 1),
+// else where it first differs.
+std::string unlike_numbered(const Lines& said, std::size_t count) {
+  for (std::size_t n = 0; n < std::min(said.size(), count); ++n) {
+    if (said[n] != numbered(n))
+      return "line " + std::to_string(n) + " is " + ::testing::PrintToString(said[n]) +
+             ", expected " + numbered(n);
+  }
+  if (said.size() != count)
+    return std::to_string(said.size()) + " lines, expected " + std::to_string(count);
+  return "";
+}
+
+// The line the host's screen shows once per episode, and the sender's.
+std::string too_fast(const std::string& name, const std::string& rate) {
+  return "* " + name + " is sending too fast: held to " + rate + " lines a second";
+}
+std::string you_are_too_fast(const std::string& rate) {
+  return "* you are sending too fast: held to " + rate + " lines a second, nothing is lost";
+}
+
+// -r 20: a paste of 300 lines, then the end of the sender's stream (as
+// nc -N sends). They go out 50 at once (the burst), then 20 a second: at
+// any instant t after the paste, at most 50 + 20 t lines have arrived (a
+// slow machine only makes it fewer). All 300 arrive, in order, once each,
+// then the sender's departure; nobody is dropped. The first read takes
+// most of the paste (4 KiB), so lines the room already holds are paced too.
+TEST(Stage5Flood, APasteAtTwentyLinesASecondIsPacedInOrderLosingNothing) {
+  Room room = open_room({"-r", "20"});
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t sender = join(peers);
+  const std::size_t reader = join(peers);
+  const std::string s = peers[sender].name, r = peers[reader].name;
+  ASSERT_TRUE(heard(peers, sender, "* " + r + " joined"));
+  const std::size_t total = 300;
+  const double burst = 50, rate = 20;
+  const auto start = Clock::now();
+  peers.send(sender, numbered_lines(total));
+  peers.shutdown_write(sender);
+  std::size_t arrived = 0;
+  std::string ahead;  // the first time more had arrived than the rate lets through
+  const bool all = peers.pump_until(
+      [&] {
+        arrived = said_by(peers[reader].lines, s).size();
+        const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+        // +2: a token that was due a moment ago, and rounding.
+        if (ahead.empty() && static_cast<double>(arrived) > burst + rate * seconds + 2) {
+          ahead = std::to_string(arrived) + " lines " + std::to_string(seconds) +
+                  " s after the paste, where at most " +
+                  std::to_string(static_cast<int>(burst + rate * seconds)) + " may have";
+        }
+        return peers.has_line(reader, "* " + s + " left");
+      },
+      Millis(60000));
+  EXPECT_EQ(ahead, "") << "not paced to 20 lines a second after a burst of 50";
+  ASSERT_TRUE(all) << arrived << " of " << total << " lines arrived, and no departure";
+  EXPECT_EQ(unlike_numbered(said_by(peers[reader].lines, s), total), "");
+  EXPECT_EQ(peers[reader].lines.size(), 1 + total + 1) << "the welcome, the paste, the departure";
+  EXPECT_EQ(peers[reader].lines.back(), "* " + s + " left");
+  EXPECT_EQ(peers[sender].lines,
+            (Lines{welcome(s, 0), "* " + r + " joined", you_are_too_fast("20")}));
+  EXPECT_TRUE(closes(room.server, peers));
+  const Lines screen = lines_of(room.server.stdout_text());
+  EXPECT_EQ(unlike_numbered(said_by(screen, s), total), "");
+  EXPECT_EQ(std::count(screen.begin(), screen.end(), too_fast(s, "20")), 1)
+      << room.server.stdout_text().substr(0, 2000);
+  const std::string err = room.server.stderr_text();
+  EXPECT_EQ(err.find("not reading"), std::string::npos) << err;
+  EXPECT_EQ(last_line(err), summary(2, total));
+}
+
+// While one client's paste is held back (it would take 12 s at -r 20),
+// another client's line goes through at once: the room reads every other
+// client as usual.
+TEST(Stage5Flood, AnotherClientIsHeardDuringAFlood) {
+  Room room = open_room({"-r", "20"});
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t flooder = join(peers);
+  const std::size_t reader = join(peers);
+  const std::size_t talker = join(peers);
+  const std::string f = peers[flooder].name, t = peers[talker].name;
+  ASSERT_TRUE(heard(peers, reader, "* " + t + " joined"));
+  const std::size_t total = 300;
+  peers.send(flooder, numbered_lines(total));
+  ASSERT_TRUE(on_screen(room.server, peers, too_fast(f, "20")));
+  peers.send(talker, "excuse me\n");
+  EXPECT_TRUE(peers.pump_until([&] { return peers.has_line(reader, "<" + t + "> excuse me"); },
+                               Millis(5000)))
+      << "another client's line waited over 5 s behind a flood; the reader got "
+      << said_by(peers[reader].lines, f).size() << " of its " << total << " lines";
+  EXPECT_FALSE(peers.has_line(reader, "<" + f + "> " + numbered(total - 1)))
+      << "the whole flood arrived: it was not held back";
+  ASSERT_TRUE(on_screen(room.server, peers, "<" + t + "> excuse me"));
+  EXPECT_TRUE(closes(room.server, peers));
+  EXPECT_EQ(room.server.stderr_text().find("not reading"), std::string::npos)
+      << room.server.stderr_text();
+}
+
+// The host's keyboard is never limited: 300 lines typed (pasted) on stdin
+// reach a client at once, even at -r 1, which would take over 4 minutes
+// to let them through.
+TEST(Stage5Flood, TheHostIsNeverHeldBack) {
+  Room room = open_room({"-r", "1"}, Stdin::pipe());
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t reader = join(peers);
+  const std::size_t total = 300;
+  room.server.write_stdin(numbered_lines(total));
+  EXPECT_TRUE(peers.pump_until([&] { return said_by(peers[reader].lines, "host").size() >= total; },
+                               Millis(30000)))
+      << "after 30 s the reader had " << said_by(peers[reader].lines, "host").size() << " of the "
+      << total << " lines the host typed";
+  EXPECT_EQ(unlike_numbered(said_by(peers[reader].lines, "host"), total), "");
+  EXPECT_TRUE(closes(room.server, peers));
+  EXPECT_EQ(room.server.stdout_text().find("sending too fast"), std::string::npos)
+      << room.server.stdout_text();
+}
+
+// -r 0: no limit. 1,000 lines reach the reader at once, where the default
+// rate would take over three minutes; nobody is told of sending too fast.
+TEST(Stage5Flood, RateZeroLetsAFloodThrough) {
+  Room room = open_room({"-r", "0"});
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t sender = join(peers);
+  const std::size_t reader = join(peers);
+  const std::string s = peers[sender].name;
+  const std::size_t total = 1000;
+  peers.send(sender, numbered_lines(total));
+  EXPECT_TRUE(peers.pump_until([&] { return said_by(peers[reader].lines, s).size() >= total; },
+                               Millis(30000)))
+      << "after 30 s the reader had " << said_by(peers[reader].lines, s).size() << " of " << total
+      << " lines";
+  EXPECT_EQ(unlike_numbered(said_by(peers[reader].lines, s), total), "");
+  EXPECT_TRUE(closes(room.server, peers));
+  EXPECT_EQ(room.server.stdout_text().find("sending too fast"), std::string::npos);
+  EXPECT_EQ(peers[sender].lines,
+            (Lines{welcome(s, 0), "* " + peers[reader].name + " joined", "* server closing"}));
+}
+
+// `yes | nc` for three seconds at the default rate: the room reads the
+// flooder only as fast as it relays its lines, so the rest waits in TCP
+// (the flooder's own buffers fill and it is made to wait), the room's
+// memory stays small, and it sleeps between lines (poll() times out when
+// the next one is due) instead of spinning.
+TEST(Stage5Flood, AYesFloodForSecondsKeepsTheRoomSmall) {
+  // As in the slow reader's test: a small quarantine, so that the bound
+  // measures the program under AddressSanitizer too.
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  const std::string quarantine =
+      "ASAN_OPTIONS=" + std::string(asan && *asan ? std::string(asan) + ":" : "") +
+      "quarantine_size_mb=1";
+  Room room = open_room({}, Stdin::null(), "127.0.0.1", Stdout::file(), {quarantine});
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t flooder = join(peers);
+  const std::size_t reader = join(peers);
+  const std::string f = peers[flooder].name;
+  std::string yes;
+  for (int n = 0; n < (1 << 19); ++n)
+    yes += "y\n";  // 1 MiB of what yes prints: the room is offered far more than it takes
+  long peak = 0;
+  std::size_t offered = 0, taken_halfway = 0;
+  const long cpu_before = cpu_ticks(room.server.pid());
+  const auto start = Clock::now();
+  peers.pump_until(
+      [&] {
+        if (peers[flooder].unsent.size() < yes.size()) {
+          peers.send(flooder, yes);
+          offered += yes.size();
+        }
+        peak = std::max(peak, peak_rss_kib(room.server.pid()));
+        if (taken_halfway == 0 && Clock::now() - start > Millis(1500))
+          taken_halfway = peers[flooder].sent;
+        return Clock::now() - start > Millis(3000);
+      },
+      Millis(10000));
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const long cpu = cpu_ticks(room.server.pid()) - cpu_before;
+  peak = std::max(peak, peak_rss_kib(room.server.pid()));
+  const std::size_t relayed = said_by(peers[reader].lines, f).size();
+  std::printf(
+      "a yes flood for %.1f s: %zu MiB offered, %zu KiB taken by the kernel (%zu in the last "
+      "1.5 s), %zu lines relayed; peak RSS %ld KiB, CPU %ld ticks of 1/%ld s\n",
+      seconds, offered >> 20, peers[flooder].sent >> 10, peers[flooder].sent - taken_halfway,
+      relayed, peak, cpu, sysconf(_SC_CLK_TCK));
+  RecordProperty("peak_rss_kib", static_cast<int>(peak));
+  EXPECT_GT(peak, 0) << "no sample of /proc/PID/status";
+  EXPECT_LT(peak, 32 * 1024) << "KiB";
+  EXPECT_LE(cpu, sysconf(_SC_CLK_TCK) / 2) << "clock ticks of CPU: a busy loop while holding back";
+  EXPECT_LE(static_cast<double>(relayed), 50 + 5 * seconds + 2) << "not paced";
+  EXPECT_FALSE(peers[flooder].unsent.empty()) << "the flooder was never made to wait";
+  // Once the kernels' buffers are full (well within the first 1.5 s), the
+  // flooder's kernel takes a few bytes a second: what the room relays.
+  EXPECT_LT(peers[flooder].sent - taken_halfway, std::size_t{1} << 20)
+      << "bytes taken from the flooder in the last 1.5 s: the room kept reading it";
+  ASSERT_TRUE(on_screen(room.server, peers, too_fast(f, "5")));
+  EXPECT_TRUE(closes(room.server, peers));
+}
+
+// A flooder held back (its inbox full: 4 KiB of "y", 2,048 lines) that
+// resets its connection (Ctrl-C on `yes | nc` may end so): the room hears
+// of it at its next write, the reader's line here. Its held lines are
+// dropped with it, as its kernel dropped the rest; none goes out at once.
+// At any instant t after the flood began, the reader has had at most the
+// burst, 50, plus 5 t of its lines; -v says how many were not relayed.
+TEST(Stage5Flood, AFlooderThatResetsTakesItsHeldLinesWithIt) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t flooder = join(peers);
+  const std::size_t reader = join(peers);
+  const std::string f = peers[flooder].name;
+  std::string yes;
+  for (int n = 0; n < (1 << 15); ++n)
+    yes += "y\n";
+  const auto start = Clock::now();
+  auto most_allowed = [&] {
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return 50 + 5 * seconds + 3;  // +3: a token due a moment ago, and rounding
+  };
+  peers.pump_until(
+      [&] {
+        if (peers[flooder].unsent.size() < yes.size()) peers.send(flooder, yes);
+        return Clock::now() - start > Millis(2000);
+      },
+      Millis(5000));
+  ASSERT_TRUE(on_screen(room.server, peers, too_fast(f, "5")));
+  peers.reset(flooder);
+  peers.send(reader, "hi\n");
+  std::string ahead;
+  const bool left = peers.pump_until(
+      [&] {
+        const std::size_t got = said_by(peers[reader].lines, f).size();
+        if (ahead.empty() && static_cast<double>(got) > most_allowed())
+          ahead = std::to_string(got) + " of its lines, where at most " +
+                  std::to_string(static_cast<int>(most_allowed())) + " may have come";
+        return peers.has_line(reader, "* " + f + " left: Connection reset by peer") ||
+               peers.has_line(reader, "* " + f + " left: Broken pipe");
+      },
+      Millis(10000));
+  peers.pump_until([] { return false; }, Millis(1000));  // lines relayed late come now
+  const std::size_t got = said_by(peers[reader].lines, f).size();
+  EXPECT_EQ(ahead, "") << "the flooder's held lines went out when it left";
+  EXPECT_LE(static_cast<double>(got), most_allowed())
+      << "the flooder's lines the reader got, and the most it may";
+  EXPECT_TRUE(left) << "the reader was never told the flooder left; its last line: "
+                    << (peers[reader].lines.empty() ? "" : peers[reader].lines.back());
+  EXPECT_TRUE(closes(room.server, peers));
+  const std::string err = room.server.stderr_text();
+  const std::regex departure("disconnected 127\\.0\\.0\\.1 port " + port_of(f) +
+                             ": [^\n]*, ([0-9]+) lines over the rate not relayed\n");
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(err, match, departure)) << err;
+  EXPECT_GT(std::stoul(match[1]), 1000u) << "a held inbox of 4 KiB of y holds about 2,000 lines";
+}
+
+// The same reset with nobody else speaking: the room does not read a held
+// client, but still watches it for a reset (poll() reports POLLHUP and
+// POLLERR unasked), so the flooder is seen out at once, not when its turn
+// to be read comes (400 s of held lines later) or a minute has passed.
+TEST(Stage5Flood, AHeldFlooderThatResetsIsSeenOutAtOnce) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t flooder = join(peers);
+  const std::size_t reader = join(peers);
+  const std::string f = peers[flooder].name;
+  std::string yes;
+  for (int n = 0; n < (1 << 15); ++n)
+    yes += "y\n";
+  const auto start = Clock::now();
+  peers.pump_until(
+      [&] {
+        if (peers[flooder].unsent.size() < yes.size()) peers.send(flooder, yes);
+        return Clock::now() - start > Millis(1000);
+      },
+      Millis(5000));
+  ASSERT_TRUE(on_screen(room.server, peers, too_fast(f, "5")));
+  peers.reset(flooder);
+  const std::string left = "* " + f + " left: Connection reset by peer";
+  EXPECT_TRUE(peers.pump_until([&] { return peers.has_line(reader, left); }, Millis(5000)))
+      << "5 s after the flooder's reset, the reader had not read " << left << "; it had "
+      << said_by(peers[reader].lines, f).size() << " of its lines";
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  EXPECT_LE(static_cast<double>(said_by(peers[reader].lines, f).size()), 50 + 5 * seconds + 3)
+      << "the flooder's lines the reader got, and the most it may";
+  EXPECT_TRUE(closes(room.server, peers));
+  EXPECT_NE(room.server.stderr_text().find("disconnected 127.0.0.1 port " + port_of(f) +
+                                           ": Connection reset by peer, "),
+            std::string::npos)
+      << room.server.stderr_text();
+}
+
 // ---------------------------------------------------------------- found in review
 
 // A paste of short lines: each becomes a longer line for every reader (its
 // sender's name in front), far more than a reader's queue holds if all of
 // it were queued in one pass. Readers that keep reading are not dropped.
 TEST(Stage5SlowReaders, APasteOfShortLinesDropsNoReaderThatReads) {
-  Room room = open_room();
+  Room room = open_room({"-r", "0"});  // 20,000 lines in one pass or two, not paced
   ChatPeers peers(AF_INET, room.port);
   const std::size_t paster = join(peers);
   const std::size_t first = join(peers);
@@ -1490,6 +1823,177 @@ TEST(Stage5Crowds, NewsGoesOutBeforeTheNextBroadcastAndOnlyToThoseThere) {
   EXPECT_EQ(seen[6], "<carol> hello");
   // Dave came after Bob left: he hears of neither.
   EXPECT_EQ(peers[dave].lines, (Lines{welcome(d, 2), "<carol> hello"}));
+  EXPECT_TRUE(closes(room.server, peers));
+}
+
+// ------------------------------------------------- second angles (issue 16)
+
+// A client on 127.0.0.1 with a small receive buffer, read by hand, byte by
+// byte if need be: it can stop anywhere, mid-line included.
+Fd hand_read_client(int port) {
+  Fd client(check(socket(AF_INET, SOCK_STREAM, 0), "socket"));
+  int size = 4096;
+  check(setsockopt(client.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size), "SO_RCVBUF");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  check(connect(client.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address),
+        "connect");
+  return client;
+}
+
+// Reads exactly `size` bytes from `fd`, or what came before `timeout`.
+std::string read_exactly(int fd, std::size_t size, Millis timeout = kExitTimeout) {
+  std::string data;
+  const auto deadline = Clock::now() + timeout;
+  while (data.size() < size && Clock::now() < deadline) {
+    pollfd ready{fd, POLLIN, 0};
+    if (poll(&ready, 1, 10) != 1) continue;
+    char buffer[4096];
+    const ssize_t got = read(fd, buffer, std::min(sizeof buffer, size - data.size()));
+    if (got <= 0) break;
+    data.append(buffer, static_cast<std::size_t>(got));
+  }
+  return data;
+}
+
+// A room of two: the sender, and a reader that stops in the middle of a
+// line. Nobody else reads, so nothing else makes the room notice: its
+// queue for the reader must. The reader is dropped; what it had been sent
+// is a clean prefix of the conversation (never a line skipped or mixed),
+// then the end of the stream; the sender and the screen go on.
+TEST(Stage5SlowReaders, AReaderThatStopsMidLineInARoomOfTwoIsDropped) {
+  Room room = open_room({"-r", "0"});  // a flood as fast as the room reads it
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t sender = join(peers);
+  const std::string s = peers[sender].name;
+  Fd reader = hand_read_client(room.port);
+  const std::string r = "127.0.0.1:" + std::to_string(local_port(reader.get()));
+  ASSERT_TRUE(heard(peers, sender, "* " + r + " joined"));
+
+  // What the reader would read if it kept reading: its welcome, then each
+  // flood line with the sender's name.
+  auto flood_line = [](std::size_t n) {
+    char head[48];
+    std::snprintf(head, sizeof head, "flood line %08zu ", n);
+    std::string line = head;
+    line.resize(999, static_cast<char>('a' + n % 26));
+    return line + "\n";
+  };
+  std::string expected = welcome(r, 1) + "\n";
+  peers.send(sender, flood_line(0));
+  expected += "<" + s + "> " + flood_line(0);
+  ASSERT_TRUE(peers.pump_until([&] { return peers[sender].unsent.empty(); }));
+  const std::size_t mid_line = welcome(r, 1).size() + 1 + 500;
+  const std::string head = read_exactly(reader.get(), mid_line);
+  ASSERT_EQ(head, expected.substr(0, mid_line)) << "the reader's welcome and the first line";
+
+  // The reader stops there. The sender floods, at most 32 MiB, far past the
+  // room's bound for one reader plus what the kernel holds for it.
+  const std::size_t most = 32 << 10;
+  std::size_t queued = 1;
+  const std::string dropped = "* " + r + " dropped: not reading";
+  std::string last = flood_line(most - 1);
+  last.pop_back();
+  const bool told = peers.pump_until(
+      [&] {
+        while (queued < most && peers[sender].unsent.size() < 65536) {
+          peers.send(sender, flood_line(queued++));
+        }
+        if (peers.has_line(sender, dropped) || peers[sender].ended) return true;
+        // All sent, and the room has read it all (the screen shows the last).
+        return queued == most && peers[sender].unsent.empty() &&
+               has_line(room.server.stdout_text(), "<" + s + "> " + last);
+      },
+      Millis(60000));
+  ASSERT_TRUE(told && peers.has_line(sender, dropped))
+      << r << " stopped reading mid-line; " << s << " then sent " << queued
+      << " lines of 1000 bytes (" << (queued >> 10) << " MiB), and was never told "
+      << ::testing::PrintToString(dropped) << "; it got:\n"
+      << ::testing::PrintToString(peers[sender].lines) << "\nstage5-chat stderr:\n"
+      << room.server.stderr_text();
+
+  // The reader wakes up to what its kernel holds, then the end: the room
+  // closed it. Every byte is where it belongs in the conversation.
+  const std::string rest = receive_all(reader.get());
+  const std::string got = head + rest;
+  for (std::size_t n = 1; expected.size() < got.size() && n < queued; ++n)
+    expected += "<" + s + "> " + flood_line(n);
+  EXPECT_LT(got.size(), std::size_t{16} << 20) << "bytes the dropped reader got";
+  const std::size_t same = static_cast<std::size_t>(
+      std::mismatch(got.begin(), got.end(), expected.begin(), expected.end()).first - got.begin());
+  EXPECT_EQ(same, got.size()) << "the dropped reader got " << got.size() << " bytes; from byte "
+                              << same << " on, not the conversation: "
+                              << ::testing::PrintToString(got.substr(same, 80)) << " instead of "
+                              << ::testing::PrintToString(expected.substr(same, 80));
+
+  // The room goes on without it.
+  peers.send(sender, "still here\n");
+  EXPECT_TRUE(on_screen(room.server, peers, "<" + s + "> still here"));
+  EXPECT_TRUE(closes(room.server, peers));
+  const std::string err = room.server.stderr_text();
+  EXPECT_TRUE(has_line(
+      err, "disconnected 127.0.0.1 port " + port_of(r) + ": not reading (output queue full)"))
+      << err;
+}
+
+// A storm of joins, told by the bytes each client receives: 200 clients
+// come in at once; each client, those already there and those in the storm,
+// receives its welcome, a few bytes of news at most, then the next line.
+// Named one by one, the storm would cost the first arrivals 200 lines each,
+// and the room some 200 x 200 / 2 lines in all.
+TEST(Stage5Crowds, AStormOfJoinsCostsEachClientAFewBytes) {
+  const std::size_t storm = 200;
+  if (raise_descriptor_limit() < static_cast<long>(storm + 64))
+    SKIP_OR_FAIL_IN_CI("RLIMIT_NOFILE too low for " << storm << " clients");
+  Room room = open_room({}, Stdin::pipe());
+  ChatPeers peers(AF_INET, room.port);
+  const std::size_t watcher = join(peers);
+  {
+    // They wait in the backlog while the room is stopped: it lets them all
+    // in in one pass when it goes on.
+    Paused paused(room.server);
+    peers.connect(storm);
+    ASSERT_TRUE(peers.pump_until([&] {
+      for (std::size_t i = 0; i < peers.size(); ++i)
+        if (!peers[i].connected) return false;
+      return true;
+    })) << "connections did not complete while the room was paused";
+  }
+  ASSERT_TRUE(peers.pump_until([&] {
+    for (std::size_t i = 0; i < peers.size(); ++i)
+      if (peers[i].lines.empty()) return false;
+    return true;
+  })) << "not every client was welcomed";
+  // The host's next line: news not told yet goes out before it.
+  room.server.write_stdin("storm over\n");
+  const std::string next = "<host> storm over";
+  ASSERT_TRUE(peers.pump_until([&] {
+    for (std::size_t i = 0; i < peers.size(); ++i)
+      if (!peers.has_line(i, next)) return false;
+    return true;
+  })) << "the host's line did not reach everyone";
+
+  // Named, three joins would be some 80 bytes: room for them, or a count.
+  const std::size_t few = 128;
+  std::size_t over = 0, news_total = 0;
+  std::string examples;
+  for (std::size_t i = 0; i < peers.size(); ++i) {
+    const ChatPeer& peer = peers[i];
+    const std::size_t news = peer.received - (peer.lines[0].size() + 1) - (next.size() + 1);
+    news_total += news;
+    if (news <= few) continue;
+    if (++over <= 3) {
+      examples += "\n  " + peer.name + (i == watcher ? " (there before)" : "") + ": " +
+                  std::to_string(news) + " bytes in " + std::to_string(peer.lines.size() - 2) +
+                  " lines, from " + ::testing::PrintToString(peer.lines[1]);
+    }
+  }
+  std::printf("%zu joins cost %zu bytes of news to %zu clients\n", storm, news_total, peers.size());
+  EXPECT_EQ(over, 0u) << over << " of " << peers.size() << " clients received more than " << few
+                      << " bytes of news (besides their welcome and the host's next line) for "
+                      << storm << " joins at once:" << examples;
   EXPECT_TRUE(closes(room.server, peers));
 }
 

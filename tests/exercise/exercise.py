@@ -562,14 +562,15 @@ def cmd_suggest(name, build, jobs, missing=False):
     build = Path(build).resolve()
     number = stage_number(name)
     tests = stage_tests(build, number)
-    fails = {t: [] for t in tests}
+    known = {row[0] for row in read_points()} if missing else set()
+    wanted = sorted(set(tests) - known)
+    fails = {t: [] for t in wanted}
     for part in parts_of(ROOT / name):
-        outcomes = run_tests(sorted(tests), tests, f"{name}.cut-{part}", build, jobs)
+        outcomes = run_tests(wanted, tests, f"{name}.cut-{part}", build, jobs)
         for test, outcome in outcomes.items():
             if not outcome.passed:
                 fails[test].append(part)
-    known = {row[0] for row in read_points()} if missing else set()
-    for test in sorted(set(tests) - known):
+    for test in wanted:
         print(f"{test:<70} {fails[test][-1]:<5} 1" if fails[test] else f"{test:<70} ungraded")
     return 0
 

@@ -173,6 +173,34 @@ Fd LoopbackServer::accept(Millis timeout) {
   return Fd(cloexec(check(::accept(listener_.get(), nullptr, nullptr), "accept")));
 }
 
+SilentListener::SilentListener() {
+  sockaddr_storage address = loopback(AF_INET, 0);
+  auto* where = reinterpret_cast<sockaddr*>(&address);
+  listener_.reset(cloexec(check(socket(AF_INET, SOCK_STREAM, 0), "socket")));
+  check(bind(listener_.get(), where, size_of(AF_INET)), "bind to " + describe(where));
+  check(listen(listener_.get(), 0), "listen");
+  port_ = local_port(listener_.get());
+  address = loopback(AF_INET, port_);
+  // Fill the accept queue, then check that one more connect really gets no
+  // answer: a probe that is answered joins the queue and the next is tried.
+  for (int i = 0; i < 4 && !silent_; ++i) {
+    Fd client(cloexec(check(socket(AF_INET, SOCK_STREAM, 0), "socket")));
+    const int flags = check(fcntl(client.get(), F_GETFL), "fcntl F_GETFL");
+    check(fcntl(client.get(), F_SETFL, flags | O_NONBLOCK), "fcntl O_NONBLOCK");
+    const int result = connect(client.get(), where, size_of(AF_INET));
+    if (result == -1 && errno != EINPROGRESS) check(result, "connect to " + describe(where));
+    pollfd slot{client.get(), POLLOUT, 0};
+    silent_ = check(poll(&slot, 1, 300), "poll") == 0;
+    // The silent probe is closed: its SYN must not take a place in the queue.
+    if (!silent_) queued_.push_back(std::move(client));
+  }
+}
+
+void SilentListener::close() {
+  listener_.reset();
+  queued_.clear();
+}
+
 int try_connect(int family, int port, Fd* connection) {
   sockaddr_storage address = loopback(family, port);
   Fd client(cloexec(check(socket(family, SOCK_STREAM, 0), "socket")));

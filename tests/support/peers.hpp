@@ -19,6 +19,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fd.hpp"
 #include "process.hpp"
@@ -83,6 +84,27 @@ class LoopbackServer {
  private:
   Fd listener_;
   int port_ = 0;
+};
+
+// A listener on 127.0.0.1 that answers no SYN, as a host behind a firewall
+// that drops them, without leaving loopback: its accept queue (backlog 0) is
+// full of connections nobody accepts, and Linux drops a SYN to a full queue
+// (tcp_abort_on_overflow off, the default). A connect to it waits, the
+// kernel resending its SYN, until it gives up or close() is called: the
+// next SYN is then refused (RST). silent() is false where this system
+// answers such a SYN anyway; a test skips then.
+class SilentListener {
+ public:
+  SilentListener();
+  int port() const { return port_; }
+  bool silent() const { return silent_; }
+  void close();
+
+ private:
+  Fd listener_;
+  std::vector<Fd> queued_;
+  int port_ = 0;
+  bool silent_ = false;
 };
 
 // Connects to the loopback address of `family` at `port`; throws

@@ -60,18 +60,42 @@ std::string quote(std::string_view text) {
   return quoted;
 }
 
-std::vector<std::string> without_ipv6(const std::string& mode) {
-#ifdef NO_IPV6_SHIM
-  // Sanitizer builds: the ASan runtime wants to be the first library loaded
-  // and stops the program when a preloaded one comes before it; the shim
-  // only passes calls on, so that check is turned off. Options already set
-  // are kept.
+namespace {
+
+// LD_PRELOAD=`shim`, plus the settings in `env`. Sanitizer builds: the ASan
+// runtime wants to be the first library loaded and stops the program when a
+// preloaded one comes before it; the shims only pass calls on, so that check
+// is turned off. Options already set are kept.
+[[maybe_unused]] std::vector<std::string> preload(const std::string& shim,
+                                                  std::vector<std::string> env) {
   const char* asan = std::getenv("ASAN_OPTIONS");
   std::string asan_options = asan != nullptr && *asan != '\0' ? std::string(asan) + ":" : "";
-  return {"LD_PRELOAD=" NO_IPV6_SHIM, "NO_IPV6_SHIM=" + mode,
-          "ASAN_OPTIONS=" + asan_options + "verify_asan_link_order=0"};
+  env.push_back("LD_PRELOAD=" + shim);
+  env.push_back("ASAN_OPTIONS=" + asan_options + "verify_asan_link_order=0");
+  return env;
+}
+
+}  // namespace
+
+std::vector<std::string> without_ipv6(const std::string& mode) {
+#ifdef NO_IPV6_SHIM
+  return preload(NO_IPV6_SHIM, {"NO_IPV6_SHIM=" + mode});
 #else
   (void)mode;
+  return {};
+#endif
+}
+
+std::vector<std::string> with_host(const std::string& name,
+                                   const std::vector<std::string>& addresses) {
+#ifdef FAKE_HOSTS_SHIM
+  std::string list;
+  for (const std::string& address : addresses)
+    list += (list.empty() ? "" : ",") + address;
+  return preload(FAKE_HOSTS_SHIM, {"FAKE_HOSTS_SHIM=" + name + "=" + list});
+#else
+  (void)name;
+  (void)addresses;
   return {};
 #endif
 }
@@ -80,6 +104,10 @@ std::string ipv4_fallback_line(const std::string& mode) {
   const std::string why = mode == "v6only" ? "setsockopt IPV6_V6ONLY: Invalid argument"
                                            : "socket: Address family not supported by protocol";
   return "no dual-stack socket here (" + why + "): listening on IPv4 only\n";
+}
+
+std::string connected_lines(const std::string& where) {
+  return "trying " + where + "\nconnected to " + where + "\n";
 }
 
 }  // namespace support

@@ -36,12 +36,23 @@ std::string usage_text(const std::string& program);
 // `text` with every regex special character escaped, e.g. for addresses.
 std::string quote(std::string_view text);
 
+// What -v says when the first address tried connects, newline included:
+// "trying WHERE\nconnected to WHERE\n", WHERE as "127.0.0.1 port 3000".
+std::string connected_lines(const std::string& where);
+
 // The environment for Process::start that makes a stage program see a system
 // without IPv6 (support/no_ipv6_shim.cpp, LD_PRELOAD): with `mode` "socket",
 // socket(AF_INET6) fails with EAFNOSUPPORT; with "v6only", IPV6_V6ONLY
 // cannot be cleared (EINVAL). Empty where the shim is not built (not
 // Linux): call GTEST_SKIP() then.
 std::vector<std::string> without_ipv6(const std::string& mode = "socket");
+
+// The environment for Process::start that gives a stage program the name
+// `name`, resolved to `addresses` (numeric, IPv4 or IPv6) in that order,
+// whatever the hosts file says (support/fake_hosts_shim.cpp, LD_PRELOAD).
+// Empty where the shim is not built (not Linux): call GTEST_SKIP() then.
+std::vector<std::string> with_host(const std::string& name,
+                                   const std::vector<std::string>& addresses);
 
 // The -v line a stage prints when its default listen falls back to 0.0.0.0
 // under without_ipv6(mode), newline included.
