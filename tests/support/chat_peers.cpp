@@ -240,20 +240,42 @@ bool ChatPeers::pump_until(const std::function<bool()>& done, Millis timeout) {
     // rather than wait out the whole timeout.
     if (!all_ended_now()) {
       ended_since = never;
+      gave_up_on_ended_ = false;
+    } else if (gave_up_on_ended_) {
+      return false;  // nothing came in the grace already given: nothing will
     } else if (ended_since == never) {
       ended_since = now;
     } else if (now - ended_since >= kEndedGrace) {
+      gave_up_on_ended_ = true;
       return false;
     }
     pump(std::min(left, Millis(10)));
   }
 }
 
+namespace {
+
+// Whether the server has closed this connection (its FIN, or a reset, has
+// come) although the test does not read it: a peer playing a client that
+// stopped reading still sees the room stop. Linux's POLLRDHUP says so even
+// with unread bytes before the FIN.
+bool closed_by_server(int fd) {
+#ifdef POLLRDHUP
+  pollfd slot{fd, POLLRDHUP, 0};
+#else
+  pollfd slot{fd, 0, 0};
+#endif
+  return poll(&slot, 1, 0) == 1 && slot.revents != 0;
+}
+
+}  // namespace
+
 bool ChatPeers::all_ended_now() const {
   bool any = false;
   for (const ChatPeer& peer : peers_) {
     if (!peer.fd) continue;
-    if (!peer.connected || !peer.ended) return false;
+    if (!peer.connected) return false;
+    if (!peer.ended && (peer.reading || !closed_by_server(peer.fd.get()))) return false;
     any = true;
   }
   return any;

@@ -89,7 +89,8 @@ class ChatPeers {
   // Pumps until `done()` returns true (then true) or `timeout` passes (false).
   // Gives up sooner, kEndedGrace after every connection has ended: a room
   // that stopped (a student's copy that stops at a part not written) fails
-  // its test in seconds, not at the timeout.
+  // its test in seconds, not at the timeout. Once it has given up so, the
+  // next calls give up at once while every connection stays ended.
   bool pump_until(const std::function<bool()>& done, Millis timeout = kExitTimeout);
   static constexpr Millis kEndedGrace{5000};
 
@@ -100,6 +101,7 @@ class ChatPeers {
 
  private:
   bool all_ended_now() const;
+  bool gave_up_on_ended_ = false;  // a pump waited kEndedGrace for connections that all ended
   void finish_connect(ChatPeer& peer);
   void write_some(ChatPeer& peer);
   void read_some(ChatPeer& peer);
