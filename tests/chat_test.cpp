@@ -10,9 +10,11 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -54,7 +56,11 @@ class RoomThread {
         chat(server_.fd(), keyboard_in_.get(), screen_.get(), stop_in_.get(), options_, counts_);
       } catch (const std::exception& e) {
         failure_ = e.what();
+        // As the listener of a program that stopped closes: the clients
+        // queued on it are reset, and the tests waiting on them end soon.
+        ::shutdown(server_.fd(), SHUT_RDWR);
       }
+      stopped_ = true;
     });
   }
   ~RoomThread() { stop(); }
@@ -83,6 +89,8 @@ class RoomThread {
     return counts_;
   }
   const std::string& failure() const { return failure_; }
+  // chat() has returned, or thrown.
+  bool stopped() const { return stopped_; }
 
  private:
   ChatOptions options_;
@@ -91,6 +99,7 @@ class RoomThread {
   LoopbackServer server_;
   Fd keyboard_in_, keyboard_, stop_in_, stop_, screen_;
   std::string failure_;
+  std::atomic<bool> stopped_{false};
   std::thread thread_;
 };
 
@@ -120,7 +129,7 @@ long starting_with(const Lines& lines, const std::string& prefix) {
 // at the LF, or at the end of the stream.
 TEST(Chat, LinesLongerThanMaxLineGoInPieces) {
   RoomThread room(quiet(8));
-  ChatPeers peers(AF_INET, room.port());
+  ChatPeers peers(AF_INET, room.port(), [&room] { return room.stopped(); });
   peers.connect(1);
   ASSERT_TRUE(peers.wait_for_lines(0, 1));
   peers.connect(1);
@@ -142,7 +151,7 @@ TEST(Chat, LinesLongerThanMaxLineGoInPieces) {
 // max_clients: the one too many is told, closed, and not counted.
 TEST(Chat, TheClientPastMaxClientsIsTurnedAway) {
   RoomThread room(quiet(4096, 2));
-  ChatPeers peers(AF_INET, room.port());
+  ChatPeers peers(AF_INET, room.port(), [&room] { return room.stopped(); });
   for (std::size_t i = 0; i < 2; ++i) {
     peers.connect(1);
     ASSERT_TRUE(peers.wait_for_lines(i, 1));
@@ -159,7 +168,7 @@ TEST(Chat, TheClientPastMaxClientsIsTurnedAway) {
 // to everyone, the screen included.
 TEST(Chat, HostLinesEndOfKeyboardAndStop) {
   RoomThread room(quiet());
-  ChatPeers peers(AF_INET, room.port());
+  ChatPeers peers(AF_INET, room.port(), [&room] { return room.stopped(); });
   for (std::size_t i = 0; i < 2; ++i) {
     peers.connect(1);
     ASSERT_TRUE(peers.wait_for_lines(i, 1));
@@ -190,7 +199,7 @@ TEST(Chat, HostLinesEndOfKeyboardAndStop) {
 // end of the stream.
 TEST(ChatFlood, PiecesOfALongLineArePacedLikeLines) {
   RoomThread room(paced(4, 2, 8));
-  ChatPeers peers(AF_INET, room.port());
+  ChatPeers peers(AF_INET, room.port(), [&room] { return room.stopped(); });
   peers.connect(1);
   ASSERT_TRUE(peers.wait_for_lines(0, 1));
   peers.connect(1);
@@ -227,7 +236,7 @@ TEST(ChatFlood, PiecesOfALongLineArePacedLikeLines) {
 // paste is a new episode, told once more.
 TEST(ChatFlood, SendingTooFastIsToldOncePerEpisode) {
   RoomThread room(paced(10, 2));
-  ChatPeers peers(AF_INET, room.port());
+  ChatPeers peers(AF_INET, room.port(), [&room] { return room.stopped(); });
   peers.connect(1);
   ASSERT_TRUE(peers.wait_for_lines(0, 1));
   peers.connect(1);
@@ -283,7 +292,7 @@ std::string numbered(int n) {
 // reader has had at most 5 + 20 t of its lines, in order.
 TEST(ChatFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
   RoomThread room(limited(20, 5, 1500));
-  ChatPeers peers(AF_INET, room.port());
+  ChatPeers peers(AF_INET, room.port(), [&room] { return room.stopped(); });
   peers.connect(1);
   ASSERT_TRUE(peers.wait_for_lines(0, 1));
   peers.connect(1);
@@ -333,7 +342,7 @@ TEST(ChatFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
 // client is still in its episode, but was not held back meanwhile).
 TEST(ChatFlood, PastesHeldBackLessThanTheLimitGoWhole) {
   RoomThread room(limited(20, 5, 2500));
-  ChatPeers peers(AF_INET, room.port());
+  ChatPeers peers(AF_INET, room.port(), [&room] { return room.stopped(); });
   peers.connect(1);
   ASSERT_TRUE(peers.wait_for_lines(0, 1));
   peers.connect(1);

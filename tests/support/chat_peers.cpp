@@ -77,7 +77,11 @@ long raise_descriptor_limit() {
   return limit.rlim_cur == RLIM_INFINITY ? 1L << 30 : static_cast<long>(limit.rlim_cur);
 }
 
-ChatPeers::ChatPeers(int family, int port) : family_(family), port_(port) {}
+ChatPeers::ChatPeers(int family, int port, std::function<bool()> gone)
+    : family_(family), port_(port), gone_(std::move(gone)) {}
+
+ChatPeers::ChatPeers(int family, int port, Process& server)
+    : ChatPeers(family, port, [&server] { return !server.running(); }) {}
 
 std::size_t ChatPeers::connect(std::size_t count, int receive_buffer) {
   return connect_over(family_, count, receive_buffer);
@@ -241,8 +245,8 @@ bool ChatPeers::pump_until(const std::function<bool()>& done, Millis timeout) {
     if (!all_ended_now()) {
       ended_since = never;
       gave_up_on_ended_ = false;
-    } else if (gave_up_on_ended_) {
-      return false;  // nothing came in the grace already given: nothing will
+    } else if (gave_up_on_ended_ || (gone_ && gone_())) {
+      return false;  // the server stopped, or nothing came in the grace given: nothing will
     } else if (ended_since == never) {
       ended_since = now;
     } else if (now - ended_since >= kEndedGrace) {

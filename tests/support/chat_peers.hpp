@@ -59,8 +59,11 @@ struct ChatPeer {
 class ChatPeers {
  public:
   // Clients of the server at `port`, on the loopback address of `family`
-  // unless connect_over() says otherwise.
-  ChatPeers(int family, int port);
+  // unless connect_over() says otherwise. `gone` (or the process `server`)
+  // says when the server has stopped: once it has, and every connection
+  // has ended, pump_until() gives up at once, as nothing more can come.
+  ChatPeers(int family, int port, std::function<bool()> gone = nullptr);
+  ChatPeers(int family, int port, Process& server);
 
   // Starts `count` more non-blocking connects and returns the index of the
   // first new client. `receive_buffer` (bytes, 0 for the system's default)
@@ -101,7 +104,6 @@ class ChatPeers {
 
  private:
   bool all_ended_now() const;
-  bool gave_up_on_ended_ = false;  // a pump waited kEndedGrace for connections that all ended
   void finish_connect(ChatPeer& peer);
   void write_some(ChatPeer& peer);
   void read_some(ChatPeer& peer);
@@ -110,6 +112,8 @@ class ChatPeers {
   int port_;
   std::vector<ChatPeer> peers_;
   std::vector<bool> shutdown_pending_;
+  std::function<bool()> gone_;
+  bool gave_up_on_ended_ = false;  // a pump waited kEndedGrace for connections that all ended
 };
 
 }  // namespace support
