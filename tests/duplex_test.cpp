@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -26,6 +27,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -228,9 +230,14 @@ class DuplexThread {
           } catch (const NotWritten&) {
             // A student's copy stopped at a part not written: the program
             // would exit, and its peer see the connection end, so the test
-            // fails at once instead of at its time limit.
+            // fails at once instead of at its time limit. The socket is
+            // closed as an exit closes it (the test's Fd then closes the
+            // /dev/null that takes its number, not another's descriptor).
             error_ = std::current_exception();
-            shutdown(socket, SHUT_RDWR);
+            close_as_exit_would(socket);
+            finished_.set_value();
+            drain_until_stopped(input);
+            return;
           } catch (...) {
             error_ = std::current_exception();
           }
@@ -242,6 +249,7 @@ class DuplexThread {
   // A duplex() that never returns cannot be joined: the failure has been
   // reported by then, and the process ends rather than hang.
   ~DuplexThread() {
+    stop_ = true;
     if (!finished_within(2000ms)) {
       std::fprintf(stderr, "duplex() is still running: ending the test process\n");
       std::_Exit(4);
@@ -255,6 +263,25 @@ class DuplexThread {
   }
   bool finished() { return finished_within(0ms); }
 
+  static void close_as_exit_would(int socket) {
+    int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null == -1 || dup2(null, socket) == -1) shutdown(socket, SHUT_RDWR);
+    if (null != -1) ::close(null);
+  }
+
+  // What the exit of a program stopped at a part not written does to its
+  // stdin: the test's typist is not left blocked on a full pipe. Reads and
+  // discards until the end of input, or until the test is over.
+  void drain_until_stopped(int input) {
+    char scrap[65536];
+    while (!stop_) {
+      pollfd slot{input, POLLIN, 0};
+      if (poll(&slot, 1, 50) != 1) continue;
+      ssize_t got = ::read(input, scrap, sizeof scrap);
+      if (got == 0 || (got == -1 && errno != EINTR && errno != EAGAIN)) return;
+    }
+  }
+
   // Only after finished(): what duplex() counted and what it threw.
   const Counts& counts() const { return counts_; }
   std::exception_ptr error() const { return error_; }
@@ -262,6 +289,7 @@ class DuplexThread {
  private:
   Counts counts_;
   std::exception_ptr error_;
+  std::atomic<bool> stop_{false};
   std::promise<void> finished_;
   std::thread thread_;
   std::future<void> done_;
@@ -440,6 +468,14 @@ void write_everything(int fd, const std::string& data) {
   }
 }
 
+// The TCP connection on `fd` is over (reset, as when a program that stops
+// closes a socket holding unread bytes).
+bool closed(int fd) {
+  tcp_info info{};
+  socklen_t size = sizeof info;
+  return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size) == 0 && info.tcpi_state == TCP_CLOSE;
+}
+
 // Waits until the kernel has delivered (and the other end acknowledged)
 // every byte written to the TCP socket `fd`.
 bool wait_until_acknowledged(int fd, std::chrono::milliseconds limit) {
@@ -448,7 +484,7 @@ bool wait_until_acknowledged(int fd, std::chrono::milliseconds limit) {
     int unacknowledged = 0;
     check(ioctl(fd, SIOCOUTQ, &unacknowledged), "ioctl SIOCOUTQ");
     if (unacknowledged == 0) return true;
-    if (Clock::now() > deadline) return false;
+    if (Clock::now() > deadline || closed(fd)) return false;  // a reset: never acknowledged
     std::this_thread::sleep_for(1ms);
   }
 }
