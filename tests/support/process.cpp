@@ -316,9 +316,14 @@ Process Process::start(const std::string& program, const std::vector<std::string
     for (int fd : inherited) {
       if (fd != report[1]) ::close(fd);
     }
+    // Signals as a terminal's foreground gives them: a test run in the
+    // background of a shell (or by a grader started so) inherits SIGINT
+    // and SIGQUIT ignored, and Ctrl-C would then stop nothing.
     struct sigaction action {};
     action.sa_handler = SIG_DFL;
     sigaction(SIGPIPE, &action, nullptr);
+    sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGQUIT, &action, nullptr);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
