@@ -8,7 +8,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 output=$(realpath -m "${1:-autograder.zip}")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-git -C "$here" archive --prefix=netcat-by-hand/ HEAD | tar -x -C "$work"
+# From the top folder: git archive run in a subfolder archives only that subfolder.
+top=$(git -C "$here" rev-parse --show-toplevel)
+git -C "$top" archive --prefix=netcat-by-hand/ HEAD | tar -x -C "$work"
 cp "$here/setup.sh" "$here/run_autograder" "$work/"
 chmod +x "$work/setup.sh" "$work/run_autograder"
 rm -f "$output"
