@@ -103,6 +103,12 @@ class RoomThread {
   std::thread thread_;
 };
 
+// Clients of the room, which give up waiting once chat() has stopped and
+// every connection has ended.
+ChatPeers clients_of(RoomThread& room) {
+  return ChatPeers(AF_INET, room.port(), [&room] { return room.stopped(); });
+}
+
 ChatOptions quiet(std::size_t max_line = 4096, std::size_t max_clients = SIZE_MAX) {
   ChatOptions options;
   options.max_line = max_line;
@@ -129,7 +135,7 @@ long starting_with(const Lines& lines, const std::string& prefix) {
 // at the LF, or at the end of the stream.
 TEST(Chat, LinesLongerThanMaxLineGoInPieces) {
   RoomThread room(quiet(8));
-  ChatPeers peers(AF_INET, room.port(), [&room] { return room.stopped(); });
+  ChatPeers peers = clients_of(room);
   peers.connect(1);
   ASSERT_TRUE(peers.wait_for_lines(0, 1));
   peers.connect(1);
@@ -151,7 +157,7 @@ TEST(Chat, LinesLongerThanMaxLineGoInPieces) {
 // max_clients: the one too many is told, closed, and not counted.
 TEST(Chat, TheClientPastMaxClientsIsTurnedAway) {
   RoomThread room(quiet(4096, 2));
-  ChatPeers peers(AF_INET, room.port(), [&room] { return room.stopped(); });
+  ChatPeers peers = clients_of(room);
   for (std::size_t i = 0; i < 2; ++i) {
     peers.connect(1);
     ASSERT_TRUE(peers.wait_for_lines(i, 1));
@@ -168,7 +174,7 @@ TEST(Chat, TheClientPastMaxClientsIsTurnedAway) {
 // to everyone, the screen included.
 TEST(Chat, HostLinesEndOfKeyboardAndStop) {
   RoomThread room(quiet());
-  ChatPeers peers(AF_INET, room.port(), [&room] { return room.stopped(); });
+  ChatPeers peers = clients_of(room);
   for (std::size_t i = 0; i < 2; ++i) {
     peers.connect(1);
     ASSERT_TRUE(peers.wait_for_lines(i, 1));
@@ -199,7 +205,7 @@ TEST(Chat, HostLinesEndOfKeyboardAndStop) {
 // end of the stream.
 TEST(ChatFlood, PiecesOfALongLineArePacedLikeLines) {
   RoomThread room(paced(4, 2, 8));
-  ChatPeers peers(AF_INET, room.port(), [&room] { return room.stopped(); });
+  ChatPeers peers = clients_of(room);
   peers.connect(1);
   ASSERT_TRUE(peers.wait_for_lines(0, 1));
   peers.connect(1);
@@ -236,7 +242,7 @@ TEST(ChatFlood, PiecesOfALongLineArePacedLikeLines) {
 // paste is a new episode, told once more.
 TEST(ChatFlood, SendingTooFastIsToldOncePerEpisode) {
   RoomThread room(paced(10, 2));
-  ChatPeers peers(AF_INET, room.port(), [&room] { return room.stopped(); });
+  ChatPeers peers = clients_of(room);
   peers.connect(1);
   ASSERT_TRUE(peers.wait_for_lines(0, 1));
   peers.connect(1);
@@ -292,7 +298,7 @@ std::string numbered(int n) {
 // reader has had at most 5 + 20 t of its lines, in order.
 TEST(ChatFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
   RoomThread room(limited(20, 5, 1500));
-  ChatPeers peers(AF_INET, room.port(), [&room] { return room.stopped(); });
+  ChatPeers peers = clients_of(room);
   peers.connect(1);
   ASSERT_TRUE(peers.wait_for_lines(0, 1));
   peers.connect(1);
@@ -342,7 +348,7 @@ TEST(ChatFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
 // client is still in its episode, but was not held back meanwhile).
 TEST(ChatFlood, PastesHeldBackLessThanTheLimitGoWhole) {
   RoomThread room(limited(20, 5, 2500));
-  ChatPeers peers(AF_INET, room.port(), [&room] { return room.stopped(); });
+  ChatPeers peers = clients_of(room);
   peers.connect(1);
   ASSERT_TRUE(peers.wait_for_lines(0, 1));
   peers.connect(1);

@@ -37,7 +37,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -446,7 +445,7 @@ def exercise_folder(number):
     return EXERCISES / stage_dir(number).name
 
 
-def prepare_build(jobs):
+def prepare_build():
     folders = sorted(p for p in EXERCISES.glob("stage*-*") if p.is_dir()) if EXERCISES.exists() else []
     configure(BUILD, folders)
     return folders
@@ -476,13 +475,13 @@ def cmd_check(number, jobs, only):
     if not folder.exists():
         print(f"{folder.relative_to(ROOT)} does not exist: run make exercise STAGE={number} first")
         return 1
-    prepare_build(jobs)
+    prepare_build()
     results, score = grade_stage(number, folder, BUILD, jobs, only)
     return 0 if all(r["status"] == "passed" for r in results) else 1
 
 
 def cmd_grade(jobs):
-    prepare_build(jobs)
+    prepare_build()
     everything, total_score = [], 0
     for reference in stage_dirs():
         number = stage_number(reference.name)

@@ -242,10 +242,11 @@ bool ChatPeers::pump_until(const std::function<bool()>& done, Millis timeout) {
     // come any more, but the host's screen may still show the last
     // announcements (a second later), so give up only after kEndedGrace
     // rather than wait out the whole timeout.
-    if (!all_ended_now()) {
+    const bool server_gone = gone_ && gone_();
+    if (!all_ended_now(server_gone)) {
       ended_since = never;
       gave_up_on_ended_ = false;
-    } else if (gave_up_on_ended_ || (gone_ && gone_())) {
+    } else if (server_gone || gave_up_on_ended_) {
       return false;  // the server stopped, or nothing came in the grace given: nothing will
     } else if (ended_since == never) {
       ended_since = now;
@@ -274,12 +275,17 @@ bool closed_by_server(int fd) {
 
 }  // namespace
 
-bool ChatPeers::all_ended_now() const {
+// A client the test does not read counts as ended once the server has gone
+// (its FIN may wait forever behind bytes the server could not send it), or
+// once the server's close has come.
+bool ChatPeers::all_ended_now(bool server_gone) const {
   bool any = false;
   for (const ChatPeer& peer : peers_) {
     if (!peer.fd) continue;
     if (!peer.connected) return false;
-    if (!peer.ended && (peer.reading || !closed_by_server(peer.fd.get()))) return false;
+    const bool unread_and_closed =
+        !peer.reading && (server_gone || closed_by_server(peer.fd.get()));
+    if (!peer.ended && !unread_and_closed) return false;
     any = true;
   }
   return any;

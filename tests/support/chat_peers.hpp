@@ -103,7 +103,7 @@ class ChatPeers {
   bool wait_for_lines(std::size_t i, std::size_t count, Millis timeout = kExitTimeout);
 
  private:
-  bool all_ended_now() const;
+  bool all_ended_now(bool server_gone) const;
   void finish_connect(ChatPeer& peer);
   void write_some(ChatPeer& peer);
   void read_some(ChatPeer& peer);
