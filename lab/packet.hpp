@@ -11,7 +11,7 @@
 // IPv4 or IPv6, then TCP, UDP, ICMP or ICMPv6, and ARP. Ladder turns packets
 // into lines: the names of the addresses, sequence numbers counted from each
 // side's first (relative, as tcpdump shows them), the first bytes of the data.
-// Nothing here captures or prints: ladder.cpp does, and tests/lab_test.cpp
+// Nothing here captures or prints: ladder.cpp does, and tests/lab_ladder_test.cpp
 // feeds these functions hand-built packets.
 //
 // Usage: Ladder ladder(names); for each frame:

@@ -10,7 +10,7 @@
 // Every wait is bounded: a deadlock fails the test instead of hanging it,
 // and a watchdog ends the process should the loop itself get stuck.
 //
-// See also: stage3-duplex/duplex.hpp, DESIGN.md (stage 3), poll(2),
+// See also: stage3-duplex/duplex.hpp, docs/design.md (stage 3), poll(2),
 // shutdown(2), socket(7) on SO_LINGER, tcp(7) on SIOCOUTQ.
 #include "duplex.hpp"
 

@@ -24,7 +24,7 @@
 // lesson here, and the other lines (the summary) are checked by each
 // stage's own tests.
 //
-// See also: DESIGN.md ("HOST PORT"), support/fake_hosts_shim.cpp,
+// See also: docs/design.md ("HOST PORT"), support/fake_hosts_shim.cpp,
 // stage2_test.cpp (TriesEveryAddressInOrder, over localhost).
 
 #include <gtest/gtest.h>

@@ -9,7 +9,7 @@
 // in every stage's open_listener(), so the same tests run on each.
 // Stage 5 keeps listening: its fallback test is in stage5_test.cpp.
 //
-// See also: DESIGN.md ("-l [ADDRESS] PORT"), support/stages.hpp.
+// See also: docs/design.md ("-l [ADDRESS] PORT"), support/stages.hpp.
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>

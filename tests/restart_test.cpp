@@ -16,7 +16,7 @@
 // it, says goodbye to its clients and exits 0. Either way Bob's side closes
 // first.
 //
-// See also: DESIGN.md ("SO_REUSEADDR is set"), socket(7) SO_REUSEADDR,
+// See also: docs/design.md ("SO_REUSEADDR is set"), socket(7) SO_REUSEADDR,
 // tcp(7) (TIME_WAIT), ss(8).
 
 #include <gtest/gtest.h>

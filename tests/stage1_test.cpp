@@ -6,7 +6,7 @@
 // the system picks a free port and -v tells which; only loopback addresses
 // are used.
 //
-// See also: DESIGN.md (command lines, messages, exit codes); support/.
+// See also: docs/design.md (command lines, messages, exit codes); support/.
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>

@@ -6,7 +6,7 @@
 // connected to; the unknown host is "no..such..host", which glibc rejects
 // without asking any name server. Listeners use port 0.
 //
-// See also: DESIGN.md (command lines, messages, exit codes); support/.
+// See also: docs/design.md (command lines, messages, exit codes); support/.
 
 #include <gtest/gtest.h>
 #include <netdb.h>

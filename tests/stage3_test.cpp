@@ -8,7 +8,7 @@
 // connect that must time out does so on loopback too: a listener whose
 // accept queue is full makes Linux drop further SYNs, so connect() waits.
 //
-// See also: DESIGN.md (stage 3, messages, exit codes); duplex_test.cpp for
+// See also: docs/design.md (stage 3, messages, exit codes); duplex_test.cpp for
 // the copy loop itself; support/.
 
 #include <arpa/inet.h>

@@ -12,7 +12,7 @@
 // nginx comes from Debian's nginx (or nginx-light) package; without it the
 // nginx tests skip, saying how to install it, or fail when CI=true.
 //
-// See also: DESIGN.md (stage 4, messages); support/stage4_peers.hpp;
+// See also: docs/design.md (stage 4, messages); support/stage4_peers.hpp;
 // http_client_test.cpp (the same logic without a process).
 
 #include <gtest/gtest.h>

@@ -11,7 +11,7 @@
 // server's CPU time is read from /proc instead. A server stopped with
 // SIGSTOP (to let a storm pile up in its backlog) is always continued.
 //
-// See also: DESIGN.md (stage 5); support/chat_peers.hpp; stage3_test.cpp.
+// See also: docs/design.md (stage 5); support/chat_peers.hpp; stage3_test.cpp.
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>

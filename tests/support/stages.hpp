@@ -1,7 +1,7 @@
 // stages.hpp: what every stage program has in common, as checks: the usage
 // text, usage errors, and stderr lines matched whole.
 //
-// Purpose: DESIGN.md fixes one convention for every stage: a usage error
+// Purpose: docs/design.md fixes one convention for every stage: a usage error
 // exits 2 with "PROGRAM: reason", then the usage text, on stderr, and -h
 // prints that same usage text on stdout. These checks hold each stage to it
 // and report the difference in full when a stage strays.
