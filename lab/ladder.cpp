@@ -25,10 +25,8 @@
 #include <getopt.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
-#include <linux/sockios.h>
 #include <net/if.h>
 #include <poll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -175,6 +173,12 @@ int open_capture(const Options& options) {
     if (where.sll_ifindex == 0) check(-1, "interface " + options.interface);
     check(bind(fd, reinterpret_cast<sockaddr*>(&where), sizeof where), "bind " + options.interface);
   }
+  // The kernel stamps each frame as it passes, from now on; the stamp comes
+  // with the frame (recvmsg). SIOCGSTAMP after a read would only turn
+  // stamps on at the first frame, which it stamps when read: a frame queued
+  // while the capture waited for the CPU would come later than the next.
+  int on = 1;
+  check(setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &on, sizeof on), "setsockopt SO_TIMESTAMP");
   return fd;
 }
 
@@ -226,16 +230,10 @@ class Capture {
   // One frame, if one is waiting.
   bool receive() {
     sockaddr_ll from{};
-    socklen_t size = sizeof from;
-    ssize_t length = recvfrom(fd_, buffer_, sizeof buffer_, MSG_DONTWAIT | MSG_TRUNC,
-                              reinterpret_cast<sockaddr*>(&from), &size);
-    if (length == -1) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return false;
-      check(-1, "recvfrom");
-    }
-    if (options_.interface.empty() && from.sll_ifindex == loopback_) return true;
     timeval stamp{};
-    if (ioctl(fd_, SIOCGSTAMP, &stamp) == -1) gettimeofday(&stamp, nullptr);
+    ssize_t length = receive_frame(&from, &stamp);
+    if (length == -1) return false;
+    if (options_.interface.empty() && from.sll_ifindex == loopback_) return true;
     std::size_t kept = std::min<std::size_t>(static_cast<std::size_t>(length), sizeof buffer_);
     std::vector<std::uint8_t> frame = cooked_header(from);
     frame.insert(frame.end(), buffer_, buffer_ + kept);
@@ -246,6 +244,32 @@ class Capture {
       std::cout << ladder_.draw(*packet) << std::flush;
     }
     return true;
+  }
+
+  // The next frame into buffer_, its sender into *from, and the time the
+  // kernel stamped it into *stamp; -1 when none is waiting.
+  ssize_t receive_frame(sockaddr_ll* from, timeval* stamp) {
+    iovec data{buffer_, sizeof buffer_};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timeval))];
+    msghdr message{};
+    message.msg_name = from;
+    message.msg_namelen = sizeof *from;
+    message.msg_iov = &data;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    ssize_t length = recvmsg(fd_, &message, MSG_DONTWAIT | MSG_TRUNC);
+    if (length == -1) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return -1;
+      check(-1, "recvmsg");
+    }
+    gettimeofday(stamp, nullptr);  // only if the kernel gave none (it always does)
+    for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMP) {
+        std::memcpy(stamp, CMSG_DATA(c), sizeof *stamp);
+      }
+    }
+    return length;
   }
 
   // Flushed at once: the lab stops the capture with a signal, and a file

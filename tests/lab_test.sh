@@ -7,7 +7,9 @@
 # (FIN), ping's echo request and reply, nginx's 400 to a mistyped request
 # and its FIN to one typed too slowly, each failure's exact message beside
 # its packets (RST, ICMP host unreachable, a SYN with no answer, a reset),
-# each checked within its own scene, the web page and who it says sent it,
+# each checked within its own scene, every ladder's times (none negative,
+# none earlier than the rung above; and a capture kept waiting for the CPU
+# still draws frames at the times they passed), the web page and who it says sent it,
 # IPv4 listeners and one name per address in the IPv4-only lab; then two
 # lab shells on two terminals, sharing one lab until the last one leaves,
 # and LAB_NGINX=none; and that nothing is left behind: this machine's
@@ -28,7 +30,7 @@
 # make lab 60+5 s; the two terminals 5+5 (their sessions) + 6 waits of 10 s
 # (counted in whole seconds, each may last 11) + 2 ends of 10 s + 5 s for
 # the sleep that Ctrl-C stops + 1 s of typing = 102 s; LAB_NGINX=none
-# 30+5 s; the stray check 6 s: 208 s; two modes 416 s, and 2 s to stop
+# 30+5 s; the stray check 6 s; the stamps 10+2 s: 220 s; two modes 440 s, and 2 s to stop
 # what is left. A normal run takes about a
 # minute in all (make lab some 17 s per mode, the shells some 8 s).
 #
@@ -313,6 +315,69 @@ scene() {
   [[ -s $3 ]] || fail "no scene headed \"$2\" in the lab's output ($(basename "$1"))"
 }
 
+# ladder_times_ok FILE WHAT: every rung's time in the ladder FILE is 0 or
+# more, and none is earlier than the one above it: a reply drawn before its
+# request teaches that replies come first.
+ladder_times_ok() {
+  local bad
+  bad=$(awk '$1 ~ /^-?[0-9]+\.[0-9]+$/ {
+      if ($1 < 0 || (seen && $1 < last)) { print NR ": " $0; exit }
+      last = $1; seen = 1 }' "$1")
+  [[ -z $bad ]] || fail "$2: a time negative or earlier than the rung above, $(basename "$1") line $bad"
+}
+
+# The capture's stamps, on a machine whose CPU is busy: lab-ladder is
+# stopped (SIGSTOP) while two connections, 0.2 s apart, are refused on
+# loopback, then goes on. The kernel stamps each frame as it passes, so the
+# ladder keeps the 0.2 s and its order; a stamp taken when the frame is
+# read (lab-ladder before issue 21, for frames queued before its first
+# read) drew the frames all at once, and a late first one after the next.
+# Run in a network namespace of its own (unshare), its processes ended by PID.
+# shellcheck disable=SC2016  # expanded by the inner bash
+readonly STAMPS_SCRIPT='
+  set -u
+  bin=$1 dir=$2
+  ip link set lo up
+  "$bin/lab-ladder" -i lo -w "$dir/stamps.pcap" 2>"$dir/stamps.err" &
+  ladder=$!
+  trap "kill -KILL $ladder 2>/dev/null" EXIT
+  for ((tries = 100; tries > 0; tries--)); do
+    grep -q "capturing on" "$dir/stamps.err" && break
+    sleep 0.05
+  done
+  kill -STOP "$ladder"
+  (exec 3<>/dev/tcp/127.0.0.1/9) 2>/dev/null
+  sleep 0.2
+  (exec 3<>/dev/tcp/127.0.0.1/9) 2>/dev/null
+  sleep 0.5
+  kill -CONT "$ladder"
+  sleep 0.3
+  kill -TERM "$ladder"
+  wait "$ladder"
+  "$bin/lab-ladder" -n /dev/null -r "$dir/stamps.pcap" >"$dir/stamps.ladder"'
+
+# stamps MODE COMMAND...: the check above, as MODE's user.
+stamps() {
+  local mode=$1
+  shift
+  local dir=$work/runs/stamps.$mode ladder
+  mkdir -m 777 "$dir"
+  local user=()
+  [[ $mode != root ]] && user=(--user --map-root-user)
+  (exec setsid "$@" timeout -k 2 10 unshare "${user[@]}" --net \
+    bash -c "$STAMPS_SCRIPT" - "$work/copy/bin" "$dir" >"$dir/out" 2>&1) &
+  sessions+=("$!")
+  wait "$!" || fail "the stamps' capture as $mode failed: $(cat "$dir/out" "$dir/stamps.err" 2>/dev/null)"
+  ladder=$dir/stamps.ladder
+  (($(grep -c -- "---SYN--" "$ladder") == 2)) || fail "stamps as $mode: not two SYNs in $(cat "$ladder")"
+  ladder_times_ok "$ladder" "stamps as $mode"
+  # The second connection's SYN, 0.2 s after the first's.
+  awk '/---SYN--/ { n++ } /---SYN--/ && n == 2 { exit !($1 >= 0.15) }' "$ladder" ||
+    fail "stamps as $mode: frames queued while lab-ladder waited are drawn when read, not when they passed:
+$(sed 's/^/    | /' "$ladder")"
+  echo "--- the capture's stamps, as $mode: checked"
+}
+
 # same WHAT BEFORE AFTER MODE: this machine's WHAT is as before the lab.
 same() {
   [[ $2 == "$3" ]] && return 0
@@ -334,8 +399,9 @@ play() {
   echo "--- make lab as $mode"
   # env -i-like: no MAKEFLAGS from ctest's make; LAB_BIN: CMake's programs.
   # setsid: the lab's processes in a session of their own, $! (see ours).
+  local keep=$work/runs/keep.$mode ladder
   (cd "$work/copy" && exec setsid "$@" env -u MAKEFLAGS -u MAKELEVEL TMPDIR="$work/runs" \
-    LAB_BIN=bin timeout -k 5 60 bash lab/run.sh >"$out" 2>&1) &
+    LAB_BIN=bin LAB_KEEP="$keep" timeout -k 5 60 bash lab/run.sh >"$out" 2>&1) &
   sessions+=("$!")
   wait "$!" || status=$?
   if ((status == 2)); then
@@ -408,6 +474,11 @@ play() {
   awk '/"Hello\?\\n"/ && !data { data = NR } /<--RST/ && data { rst = 1 } END { exit !rst }' "$reset" ||
     fail "reset: no \"Hello?\" on the wire followed by an RST in its scene ($(basename "$reset"))"
   expect_line "$out" "Left behind: nothing" "the lab's own check"
+  # Every ladder (kept by LAB_KEEP, as drawn in the output): its times.
+  for ladder in "$keep"/*.ladder; do
+    [[ -f $ladder ]] || { fail "no ladders kept in $keep as $mode"; break; }
+    ladder_times_ok "$ladder" "make lab as $mode"
+  done
 
   shells "$mode" "$@"
   no_nginx "$mode" "$@"
@@ -434,15 +505,18 @@ $stray"
 command -v ip >/dev/null || skip "ip not found: install iproute2"
 command -v script >/dev/null || skip "script not found (the shells' pseudo-terminals): install bsdutils"
 if ((EUID == 0)); then
+  stamps root
   play root
   # nobody: an ordinary user, with no home and no groups, like a student
   # without sudo; setpriv changes user without a login or a password.
   if command -v setpriv >/dev/null; then
+    stamps nobody setpriv --reuid=65534 --regid=65534 --clear-groups
     play nobody setpriv --reuid=65534 --regid=65534 --clear-groups
   else
     skip "setpriv not found (util-linux): cannot run the lab as an ordinary user"
   fi
 else
+  stamps "$(id -un)"
   play "$(id -un)"
 fi
 
