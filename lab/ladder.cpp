@@ -12,9 +12,10 @@
 // Linux only, and not a lesson: the stages are the lessons (see packet.hpp
 // for the decoding).
 //
-// Usage: lab-ladder [-i INTERFACE] [-n HOSTS]            live: a rung per packet
+// Usage: lab-ladder [-A] [-i INTERFACE] [-n HOSTS]       live: a rung per packet
 //        lab-ladder [-i INTERFACE] -w FILE               record to FILE (pcap)
-//        lab-ladder [-n HOSTS] -r FILE                   the ladder of FILE
+//        lab-ladder [-A] [-n HOSTS] -r FILE              the ladder of FILE
+//   -A: each TCP segment's data under its rung, as text (what a browser sends)
 //   e.g. in a lab host (make lab-shell HOST=alice):  lab-ladder -i eth0
 //   Build: c++ -std=c++17 -Wall -Wextra -O2 lab/ladder.cpp lab/packet.cpp -o bin/lab-ladder
 //
@@ -47,18 +48,19 @@
 namespace {
 
 const char kUsage[] =
-    "usage: lab-ladder [-i INTERFACE] [-n HOSTS] [-w FILE]\n"
-    "       lab-ladder [-n HOSTS] -r FILE\n"
+    "usage: lab-ladder [-A] [-i INTERFACE] [-n HOSTS] [-w FILE]\n"
+    "       lab-ladder [-A] [-n HOSTS] -r FILE\n"
     "  -i INTERFACE  capture on INTERFACE only (default: every one but lo)\n"
     "  -w FILE       write the packets to FILE (pcap, for -r or tcpdump -r)\n"
     "  -r FILE       draw the ladder of FILE (this tool's or tcpdump -w's)\n"
     "  -n HOSTS      names for addresses, a hosts file (default /etc/hosts)\n"
+    "  -A            after each TCP rung, its data as text, line by line\n"
     "  -h, --help    show this help\n"
     "Capturing needs root, or root of a user namespace (the lab's hosts).\n";
 
 struct Options {
   std::string interface, hosts = "/etc/hosts", write, read;
-  bool help = false;
+  bool help = false, data = false;
 };
 
 struct UsageError : std::runtime_error {
@@ -74,9 +76,10 @@ Options parse_args(int argc, char* argv[]) {
   static const option kLongOptions[] = {{"help", no_argument, nullptr, 'h'}, {}};
   Options options;
   opterr = 0;
-  for (int c; (c = getopt_long(argc, argv, ":hi:n:w:r:", kLongOptions, nullptr)) != -1;) {
+  for (int c; (c = getopt_long(argc, argv, ":hAi:n:w:r:", kLongOptions, nullptr)) != -1;) {
     switch (c) {
       case 'h': options.help = true; break;
+      case 'A': options.data = true; break;
       case 'i': options.interface = optarg; break;
       case 'n': options.hosts = optarg; break;
       case 'w': options.write = optarg; break;
@@ -133,6 +136,7 @@ void draw_file(const Options& options) {
   double unit = magic == 0xa1b23c4d ? 1e-9 : 1e-6;
   std::uint32_t linktype = swap ? swapped(header.linktype) : header.linktype;
   Ladder ladder(read_hosts(options.hosts));
+  ladder.show_data(options.data);
   std::vector<std::uint8_t> frame;
   for (RecordHeader record; std::fread(&record, sizeof record, 1, file.get()) == 1;) {
     std::uint32_t kept = swap ? swapped(record.kept) : record.kept;
@@ -202,6 +206,7 @@ class Capture {
   explicit Capture(const Options& options)
       : options_(options), ladder_(read_hosts(options.hosts)), out_(nullptr, std::fclose) {
     fd_ = open_capture(options);
+    ladder_.show_data(options.data);
     loopback_ = static_cast<int>(if_nametoindex("lo"));
     if (!options.write.empty()) {
       out_ = open_file(options.write, "wb");
