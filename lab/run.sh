@@ -75,7 +75,7 @@ readonly PAUSE=0.3  # seconds between two things a person does
 # watch; in the shells, long enough to type a request by hand.
 readonly HEADER_TIMEOUT=3 SHELL_HEADER_TIMEOUT=20
 readonly HOSTS=(alice bob router www)
-# The browser scene's bound on Chromium, in seconds (it takes about 3).
+# The browser scene's bound on Chromium, in seconds (it needs a few).
 readonly BROWSER_TIMEOUT=30
 
 LAB_UNSHARE=(--net --mount --uts --pid --fork --kill-child --mount-proc)
@@ -142,12 +142,12 @@ build() {
     local output
     output=$(make --no-print-directory "${programs[@]}" 2>&1) ||
       fail "the programs did not build:"$'\n'"$output"
-    grep -v "is up to date" <<<"$output" || true
+    grep -v -e "is up to date" -e "^$" <<<"$output" || true
     # Stage 5 too, for the shell, where it exists and builds.
     if [[ -n $SHELL_HOST && -f stage5-chat/main.cpp ]]; then
       output=$(make --no-print-directory bin/stage5-chat 2>&1) ||
         echo "lab: stage5-chat did not build: going on without it"
-      grep -v "is up to date" <<<"$output" || true
+      grep -v -e "is up to date" -e "^$" <<<"$output" || true
     fi
     BIN=$ROOT/bin
   fi
