@@ -590,7 +590,9 @@ scene_network() {
   echo
   echo "Each host is a network namespace of its own, with its interfaces, addresses,"
   echo "routes and /etc/hosts. The cables are veth pairs; the router's LAN side is a"
-  echo "bridge (lan0), the switch Alice and Bob are plugged into."
+  echo "bridge (lan0), the switch Alice and Bob are plugged into: its ports, port-alice"
+  echo "and port-bob, are the router's ends of their cables, with no address of their own."
+  echo "IPv4 only: IPv6 is switched off on every interface (no ::1, no fe80:: address)."
   local host
   for host in alice router; do
     echo
@@ -923,6 +925,8 @@ scene_troubleshooting() {
   grep -q "HTTP/1.1" <(sed 1,2d "$screen") && fail "an answer came to the slow request"
   echo "nginx sent no answer, only its FIN, ${HEADER_TIMEOUT} s after the handshake. Typed by hand on a"
   echo "terminal, stage4-http ends when the server does; here Alice ends her input herself."
+  echo "OpenBSD's nc would say nothing and go on waiting: the next line typed gets a reset"
+  echo "(RST) from www, and nc exits, status 0, without a word."
 }
 
 # The exercise's last step: "open your browser, visit the site and display
