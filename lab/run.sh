@@ -959,10 +959,12 @@ scene_browser() {
     3>&- 4>&- 5>&- 6>&- &
   pids+=("$!")
   wait_exit "$!" $((BROWSER_TIMEOUT + 6))
-  echo "(exit status $status)" >>"$screen"
+  local browser_status=$status  # before capture_stop's own
+  echo "(exit status $browser_status)" >>"$screen"
   rm -rf "$profile"
   capture_stop browser
-  ((status == 0)) || fail "chromium exited with status $status: $(grep -v dbus "$WORK/browser.err" | tail -n 3)"
+  ((browser_status == 0)) ||
+    fail "chromium exited with status $browser_status: $(grep -v dbus "$WORK/browser.err" | tail -n 3)"
   show "Alice's screen:" "$screen"
   ladder browser "Its packets, each segment's data under it (lab-ladder -A). After the page,
 Chromium asks for /favicon.ico on its own, the icon of a tab: www has none, 404." -A
