@@ -933,8 +933,8 @@ scene_troubleshooting() {
 # the source code of the page". A real browser on alice, Chromium without a
 # screen (headless), fetches http://www/; its own request, from the capture,
 # beside the lines Alice typed; the page it got, beside stage4-http's.
-# --no-sandbox: Chromium refuses to run as root (the lab's root, too) with
-# its sandbox; its profile is a folder of the lab's, removed after.
+# --no-sandbox: Chromium will not start as root (the lab's root, too)
+# without it; its profile is a folder of the lab's, removed after.
 scene_browser() {
   echo
   echo "=== 4. A browser fetches the same page: Chromium, headless, on alice"
