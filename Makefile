@@ -73,14 +73,17 @@ demo: all
 # its packets drawn as a ladder, its failures caused for real; as root or as
 # an ordinary user (lab/run.sh, docs/lab.md). `make lab-shell HOST=bob`: a
 # shell on one host; another terminal with HOST=alice joins the same lab.
+# LAB=NAME (both terminals): the lab called NAME, apart from the others, so
+# that two pairs on one account each have their own.
 # lab/run.sh first checks that this machine can run the lab, then builds
 # what it needs with make.
 HOST := alice
+LAB  :=
 .PHONY: lab lab-shell
 lab:
 	@bash lab/run.sh
 lab-shell:
-	@bash lab/run.sh --shell '$(HOST)'
+	@bash lab/run.sh --shell '$(HOST)' --lab '$(LAB)'
 
 # The lab's packet capture and ladder (Linux only; a tool, not a stage).
 bin/lab-ladder: lab/ladder.cpp lab/packet.cpp lab/packet.hpp

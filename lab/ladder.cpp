@@ -12,9 +12,10 @@
 // Linux only, and not a lesson: the stages are the lessons (see packet.hpp
 // for the decoding).
 //
-// Usage: lab-ladder [-i INTERFACE] [-n HOSTS]            live: a rung per packet
+// Usage: lab-ladder [-A] [-i INTERFACE] [-n HOSTS]       live: a rung per packet
 //        lab-ladder [-i INTERFACE] -w FILE               record to FILE (pcap)
-//        lab-ladder [-n HOSTS] -r FILE                   the ladder of FILE
+//        lab-ladder [-A] [-n HOSTS] -r FILE              the ladder of FILE
+//   -A: each TCP segment's data under its rung, as text (what a browser sends)
 //   e.g. in a lab host (make lab-shell HOST=alice):  lab-ladder -i eth0
 //   Build: c++ -std=c++17 -Wall -Wextra -O2 lab/ladder.cpp lab/packet.cpp -o bin/lab-ladder
 //
@@ -25,10 +26,8 @@
 #include <getopt.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
-#include <linux/sockios.h>
 #include <net/if.h>
 #include <poll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -49,18 +48,19 @@
 namespace {
 
 const char kUsage[] =
-    "usage: lab-ladder [-i INTERFACE] [-n HOSTS] [-w FILE]\n"
-    "       lab-ladder [-n HOSTS] -r FILE\n"
+    "usage: lab-ladder [-A] [-i INTERFACE] [-n HOSTS] [-w FILE]\n"
+    "       lab-ladder [-A] [-n HOSTS] -r FILE\n"
     "  -i INTERFACE  capture on INTERFACE only (default: every one but lo)\n"
     "  -w FILE       write the packets to FILE (pcap, for -r or tcpdump -r)\n"
     "  -r FILE       draw the ladder of FILE (this tool's or tcpdump -w's)\n"
     "  -n HOSTS      names for addresses, a hosts file (default /etc/hosts)\n"
+    "  -A            after each TCP rung, its data as text, line by line\n"
     "  -h, --help    show this help\n"
     "Capturing needs root, or root of a user namespace (the lab's hosts).\n";
 
 struct Options {
   std::string interface, hosts = "/etc/hosts", write, read;
-  bool help = false;
+  bool help = false, data = false;
 };
 
 struct UsageError : std::runtime_error {
@@ -76,9 +76,10 @@ Options parse_args(int argc, char* argv[]) {
   static const option kLongOptions[] = {{"help", no_argument, nullptr, 'h'}, {}};
   Options options;
   opterr = 0;
-  for (int c; (c = getopt_long(argc, argv, ":hi:n:w:r:", kLongOptions, nullptr)) != -1;) {
+  for (int c; (c = getopt_long(argc, argv, ":hAi:n:w:r:", kLongOptions, nullptr)) != -1;) {
     switch (c) {
       case 'h': options.help = true; break;
+      case 'A': options.data = true; break;
       case 'i': options.interface = optarg; break;
       case 'n': options.hosts = optarg; break;
       case 'w': options.write = optarg; break;
@@ -135,6 +136,7 @@ void draw_file(const Options& options) {
   double unit = magic == 0xa1b23c4d ? 1e-9 : 1e-6;
   std::uint32_t linktype = swap ? swapped(header.linktype) : header.linktype;
   Ladder ladder(read_hosts(options.hosts));
+  ladder.show_data(options.data);
   std::vector<std::uint8_t> frame;
   for (RecordHeader record; std::fread(&record, sizeof record, 1, file.get()) == 1;) {
     std::uint32_t kept = swap ? swapped(record.kept) : record.kept;
@@ -175,6 +177,12 @@ int open_capture(const Options& options) {
     if (where.sll_ifindex == 0) check(-1, "interface " + options.interface);
     check(bind(fd, reinterpret_cast<sockaddr*>(&where), sizeof where), "bind " + options.interface);
   }
+  // The kernel stamps each frame as it passes, from now on; the stamp comes
+  // with the frame (recvmsg). SIOCGSTAMP after a read would only turn
+  // stamps on at the first frame, which it stamps when read: a frame queued
+  // while the capture waited for the CPU would come later than the next.
+  int on = 1;
+  check(setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &on, sizeof on), "setsockopt SO_TIMESTAMP");
   return fd;
 }
 
@@ -198,6 +206,7 @@ class Capture {
   explicit Capture(const Options& options)
       : options_(options), ladder_(read_hosts(options.hosts)), out_(nullptr, std::fclose) {
     fd_ = open_capture(options);
+    ladder_.show_data(options.data);
     loopback_ = static_cast<int>(if_nametoindex("lo"));
     if (!options.write.empty()) {
       out_ = open_file(options.write, "wb");
@@ -226,16 +235,10 @@ class Capture {
   // One frame, if one is waiting.
   bool receive() {
     sockaddr_ll from{};
-    socklen_t size = sizeof from;
-    ssize_t length = recvfrom(fd_, buffer_, sizeof buffer_, MSG_DONTWAIT | MSG_TRUNC,
-                              reinterpret_cast<sockaddr*>(&from), &size);
-    if (length == -1) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return false;
-      check(-1, "recvfrom");
-    }
-    if (options_.interface.empty() && from.sll_ifindex == loopback_) return true;
     timeval stamp{};
-    if (ioctl(fd_, SIOCGSTAMP, &stamp) == -1) gettimeofday(&stamp, nullptr);
+    ssize_t length = receive_frame(&from, &stamp);
+    if (length == -1) return false;
+    if (options_.interface.empty() && from.sll_ifindex == loopback_) return true;
     std::size_t kept = std::min<std::size_t>(static_cast<std::size_t>(length), sizeof buffer_);
     std::vector<std::uint8_t> frame = cooked_header(from);
     frame.insert(frame.end(), buffer_, buffer_ + kept);
@@ -246,6 +249,32 @@ class Capture {
       std::cout << ladder_.draw(*packet) << std::flush;
     }
     return true;
+  }
+
+  // The next frame into buffer_, its sender into *from, and the time the
+  // kernel stamped it into *stamp; -1 when none is waiting.
+  ssize_t receive_frame(sockaddr_ll* from, timeval* stamp) {
+    iovec data{buffer_, sizeof buffer_};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timeval))];
+    msghdr message{};
+    message.msg_name = from;
+    message.msg_namelen = sizeof *from;
+    message.msg_iov = &data;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    ssize_t length = recvmsg(fd_, &message, MSG_DONTWAIT | MSG_TRUNC);
+    if (length == -1) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return -1;
+      check(-1, "recvmsg");
+    }
+    gettimeofday(stamp, nullptr);  // only if the kernel gave none (it always does)
+    for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMP) {
+        std::memcpy(stamp, CMSG_DATA(c), sizeof *stamp);
+      }
+    }
+    return length;
   }
 
   // Flushed at once: the lab stops the capture with a signal, and a file

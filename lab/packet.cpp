@@ -292,27 +292,47 @@ std::optional<Packet> parse_frame(std::uint32_t linktype, const std::uint8_t* fr
   return packet;
 }
 
+namespace {
+
+// One byte as printable text: itself, or an escape.
+std::string escaped(unsigned char c, bool quoted) {
+  switch (c) {
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    case '\t': return quoted ? "\\t" : "\t";
+    case '"': return quoted ? "\\\"" : "\"";
+    case '\\': return quoted ? "\\\\" : "\\";
+    default:
+      if (c >= 0x20 && c < 0x7f) return std::string(1, static_cast<char>(c));
+      char hex[5];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      return hex;
+  }
+}
+
+}  // namespace
+
 std::string printable(const std::string& bytes, std::size_t total, std::size_t limit) {
   std::string text = "\"";
   for (std::size_t i = 0; i < bytes.size() && i < limit; ++i) {
-    unsigned char c = static_cast<unsigned char>(bytes[i]);
-    switch (c) {
-      case '\n': text += "\\n"; break;
-      case '\r': text += "\\r"; break;
-      case '\t': text += "\\t"; break;
-      case '"': text += "\\\""; break;
-      case '\\': text += "\\\\"; break;
-      default:
-        if (c >= 0x20 && c < 0x7f) {
-          text += static_cast<char>(c);
-        } else {
-          char hex[5];
-          std::snprintf(hex, sizeof hex, "\\x%02x", c);
-          text += hex;
-        }
-    }
+    text += escaped(static_cast<unsigned char>(bytes[i]), true);
   }
   return text + "\"" + (total > limit ? "..." : "");
+}
+
+std::string text_lines(const std::string& bytes, const std::string& prefix) {
+  std::string lines, line;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (bytes[i] == '\n' || (bytes[i] == '\r' && i + 1 < bytes.size() && bytes[i + 1] == '\n')) {
+      if (bytes[i] == '\r') ++i;
+      lines += prefix + line + "\n";
+      line.clear();
+    } else {
+      line += escaped(static_cast<unsigned char>(bytes[i]), false);
+    }
+  }
+  if (!line.empty()) lines += prefix + line + "\n";
+  return lines;
 }
 
 Names read_hosts(const std::string& path) {
@@ -411,5 +431,9 @@ std::string Ladder::draw(const Packet& packet) {
   lines += rung;
   if (!details.empty()) lines += "  " + details;
   lines.erase(lines.find_last_not_of(' ') + 1);  // no ports: no trailing blanks
-  return lines + "\n";
+  lines += "\n";
+  if (show_data_ && packet.kind == Packet::Kind::kTcp) {
+    lines += text_lines(packet.data, std::string(18, ' ') + "| ");
+  }
+  return lines;
 }

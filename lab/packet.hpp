@@ -54,7 +54,7 @@ struct Packet {
   std::uint8_t flags = 0;
   std::uint32_t seq = 0, ack = 0;
   std::size_t length = 0;  // bytes of data (TCP, UDP)
-  std::string data;        // the first bytes of it, at most kDataKept
+  std::string data;        // the data, as far as captured (at most kDataKept)
 
   // ICMP and ICMPv6: what happened ("host unreachable"). An error quotes
   // the start of the packet it is about: `quoted` is that packet's
@@ -70,7 +70,7 @@ struct Packet {
   std::string arp;
 };
 
-constexpr std::size_t kDataKept = 64;
+constexpr std::size_t kDataKept = 65535;
 
 // The packet in a captured frame, or nothing when it is none the ladder
 // shows (IPv6 neighbour discovery, other protocols, a truncated header).
@@ -79,6 +79,11 @@ std::optional<Packet> parse_frame(std::uint32_t linktype, const std::uint8_t* fr
 
 // "Hello\n" -> "Hello\\n", quoted, at most `limit` bytes shown, then "...".
 std::string printable(const std::string& bytes, std::size_t total, std::size_t limit = 24);
+
+// Data as text, a line of it per line, each after `prefix`: "\r\n" and
+// "\n" end a line; other bytes that are not printable ASCII are escaped
+// as in printable(). What -A shows under a rung.
+std::string text_lines(const std::string& bytes, const std::string& prefix);
 
 // Names for addresses, from a hosts file: "192.0.2.20 bob" lines.
 using Names = std::map<std::string, std::string>;
@@ -91,6 +96,8 @@ class Ladder {
   explicit Ladder(Names names) : names_(std::move(names)) {}
   // The lines for one packet, each ending with "\n".
   std::string draw(const Packet& packet);
+  // With data shown, a TCP segment's data follows its rung, as text_lines().
+  void show_data(bool on) { show_data_ = on; }
 
  private:
   struct Side {
@@ -110,4 +117,5 @@ class Ladder {
   std::string first_source_;  // without a direction, the first sender is this host
   std::string pair_;          // the hosts named by the last header
   double start_ = -1;
+  bool show_data_ = false;
 };

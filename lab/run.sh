@@ -46,6 +46,9 @@
 #                                   (make lab-shell HOST=alice), in the
 #                                   running lab if there is one, else in a
 #                                   new one; the lab ends with its last shell
+#        lab/run.sh --shell HOST --lab NAME   the same in the lab called NAME
+#                                   (make lab-shell LAB=NAME HOST=bob): labs
+#                                   of other names run beside it, apart
 # Environment: LAB_BIN=DIR   the programs (default bin/, built with make)
 #              LAB_KEEP=DIR  keep the captures (.pcap) and screens in DIR
 #              LAB_NGINX=none  no nginx on www, even if installed: in the
@@ -72,6 +75,8 @@ readonly PAUSE=0.3  # seconds between two things a person does
 # watch; in the shells, long enough to type a request by hand.
 readonly HEADER_TIMEOUT=3 SHELL_HEADER_TIMEOUT=20
 readonly HOSTS=(alice bob router www)
+# The browser scene's bound on Chromium, in seconds (it needs a few).
+readonly BROWSER_TIMEOUT=30
 
 LAB_UNSHARE=(--net --mount --uts --pid --fork --kill-child --mount-proc)
 ((EUID != 0)) && LAB_UNSHARE=(--user --map-root-user "${LAB_UNSHARE[@]}")
@@ -137,12 +142,12 @@ build() {
     local output
     output=$(make --no-print-directory "${programs[@]}" 2>&1) ||
       fail "the programs did not build:"$'\n'"$output"
-    grep -v "is up to date" <<<"$output" || true
+    grep -v -e "is up to date" -e "^$" <<<"$output" || true
     # Stage 5 too, for the shell, where it exists and builds.
     if [[ -n $SHELL_HOST && -f stage5-chat/main.cpp ]]; then
       output=$(make --no-print-directory bin/stage5-chat 2>&1) ||
         echo "lab: stage5-chat did not build: going on without it"
-      grep -v "is up to date" <<<"$output" || true
+      grep -v -e "is up to date" -e "^$" <<<"$output" || true
     fi
     BIN=$ROOT/bin
   fi
@@ -182,6 +187,13 @@ lab_init_of() {
   return 1
 }
 
+# lab_prefix: where the shells' labs of this name live, but for mktemp's
+# suffix: netcat-lab.XXXXXX is the lab without a name, netcat-lab-NAME.XXXXXX
+# the lab NAME; so each name finds its own labs only.
+lab_prefix() {
+  echo "${TMPDIR:-/tmp}/netcat-lab${LAB_NAME:+-$LAB_NAME}"
+}
+
 # find_lab: a running lab of ours, ready for shells, newest first, that this
 # shell could join: its folder in `lab_dir`, its first process in
 # `lab_init`, and a share of its lock held on descriptor 9.
@@ -189,7 +201,7 @@ find_lab() {
   local dir
   # mktemp's names have no blanks.
   # shellcheck disable=SC2045
-  for dir in $(ls -dt "${TMPDIR:-/tmp}"/netcat-lab.* 2>/dev/null); do
+  for dir in $(ls -dt "$(lab_prefix)".* 2>/dev/null); do
     [[ -O $dir && -f $dir/ready && -f $dir/lab.lock ]] || continue
     exec 9<"$dir/lab.lock"
     # Not granted: the lab is ending (its last shell has just left).
@@ -207,7 +219,7 @@ find_lab() {
 # this shell's share of its lock taken first, so that it cannot end before
 # this shell is in it.
 start_lab() {
-  lab_dir=$(mktemp -d "${TMPDIR:-/tmp}/netcat-lab.XXXXXX")
+  lab_dir=$(mktemp -d "$(lab_prefix).XXXXXX")
   : >"$lab_dir/lab.lock"
   exec 9<"$lab_dir/lab.lock"
   flock --shared 9
@@ -251,19 +263,19 @@ shells_in_lab() {
 # Its exit status is the shell's business (`exit` after a Ctrl-C says 130):
 # leaving the lab is no failure, so this says 0.
 shell_on() {
-  local host=$1 host_pid user=() others
+  local host=$1 host_pid user=() others named=${LAB_NAME:+ $LAB_NAME}
   host_pid=$(awk -v host="$host" '$1 == host { print $2 }' "$lab_dir/hosts.pids")
   [[ -n $host_pid ]] || fail "no host $host in the lab"
   others=$(shells_in_lab)
   if [[ -n $joined && -n $others ]]; then
-    echo "lab: joined the running lab ($lab_dir), where shells are on: $others."
+    echo "lab: joined the running lab$named ($lab_dir), where shells are on: $others."
   elif [[ -n $joined ]]; then
-    echo "lab: joined the running lab ($lab_dir)."
+    echo "lab: joined the running lab$named ($lab_dir)."
   else
-    echo "lab: started a lab ($lab_dir)."
+    echo "lab: started a lab$named ($lab_dir)."
   fi
   cat "$lab_dir/hosts.text"
-  echo "lab: another terminal joins it with: make lab-shell HOST=$([[ $host == alice ]] && echo bob || echo alice)"
+  echo "lab: another terminal joins it with: make lab-shell ${LAB_NAME:+LAB=$LAB_NAME }HOST=$([[ $host == alice ]] && echo bob || echo alice)"
   echo "lab: it ends, everything removed, when its last shell leaves (exit or Ctrl-D)."
   mkdir -p "$lab_dir/shells"
   echo "$host" >"$lab_dir/shells/$$"
@@ -302,13 +314,20 @@ outside_exit() {
 }
 
 outside() {
-  SHELL_HOST=""
+  SHELL_HOST="" LAB_NAME=""
   if [[ ${1:-} == --shell ]]; then
     SHELL_HOST=${2:-}
     [[ " ${HOSTS[*]} " == *" $SHELL_HOST "* ]] ||
-      { echo "usage: lab/run.sh --shell HOST   (HOST: ${HOSTS[*]})" >&2; exit 2; }
+      { echo "usage: lab/run.sh --shell HOST [--lab NAME]   (HOST: ${HOSTS[*]})" >&2; exit 2; }
+    if (($# > 2)); then
+      [[ $# -eq 4 && $3 == --lab ]] ||
+        { echo "usage: lab/run.sh --shell HOST [--lab NAME]" >&2; exit 2; }
+      LAB_NAME=$4  # empty: the lab without a name
+      [[ -z $LAB_NAME || $LAB_NAME =~ ^[A-Za-z0-9_-]{1,20}$ ]] ||
+        { echo "lab: LAB=$LAB_NAME: a lab's name is 1 to 20 letters, digits, - or _" >&2; exit 2; }
+    fi
   elif [[ $# -gt 0 ]]; then
-    echo "usage: lab/run.sh [--shell HOST]" >&2
+    echo "usage: lab/run.sh [--shell HOST [--lab NAME]]" >&2
     exit 2
   fi
   preflight
@@ -396,6 +415,14 @@ add_host() {
   on "$host" hostname "$host"
   on "$host" mount --bind "$WORK/etc/hosts" /etc/hosts
   on "$host" mount --bind "$WORK/etc/nsswitch.conf" /etc/nsswitch.conf
+  # IPv4 only: IPv6 off on every interface of the host, before any is up
+  # (else lo gets ::1 and each cable an fe80:: address). Its sockets still
+  # exist: a listener on :: takes IPv4 clients.
+  if [[ -d /proc/sys/net/ipv6 ]]; then
+    # shellcheck disable=SC2016  # $conf: the inner sh's
+    on "$host" sh -c 'for conf in all default lo; do
+      echo 1 >/proc/sys/net/ipv6/conf/$conf/disable_ipv6; done'
+  fi
   on "$host" ip link set lo up
   echo "$host ${host_pid[$host]}" >>"$WORK/hosts.pids"
 }
@@ -541,11 +568,12 @@ capture_stop() {
   ((status == 0)) || fail "lab-ladder on $1 exited with status $status: $(cat "$WORK/$1.capture")"
 }
 
-# ladder NAME TITLE: the ladder of NAME.pcap, names from the lab's hosts file.
+# ladder NAME TITLE [-A]: the ladder of NAME.pcap, names from the lab's
+# hosts file (with -A, each segment's data under its rung).
 ladder() {
   echo
   echo "$2"
-  "$BIN/lab-ladder" -n "$WORK/etc/hosts" -r "$WORK/$1.pcap" >"$WORK/$1.ladder"
+  "$BIN/lab-ladder" -n "$WORK/etc/hosts" ${3:+"$3"} -r "$WORK/$1.pcap" >"$WORK/$1.ladder"
   sed 's/^/    /' "$WORK/$1.ladder"
 }
 
@@ -562,12 +590,14 @@ scene_network() {
   echo
   echo "Each host is a network namespace of its own, with its interfaces, addresses,"
   echo "routes and /etc/hosts. The cables are veth pairs; the router's LAN side is a"
-  echo "bridge (lan0), the switch Alice and Bob are plugged into."
+  echo "bridge (lan0), the switch Alice and Bob are plugged into: its ports, port-alice"
+  echo "and port-bob, are the router's ends of their cables, with no address of their own."
+  echo "IPv4 only: IPv6 is switched off on every interface (no ::1, no fe80:: address)."
   local host
   for host in alice router; do
     echo
     echo "$host\$ ip -br address; ip route"
-    { on "$host" ip -br -4 address; on "$host" ip route; } | sed 's/^/    | /'
+    { on "$host" ip -br address; on "$host" ip route; } | sed 's/^/    | /'
   done
   echo
   echo
@@ -672,8 +702,11 @@ request first, and answers what it asked for." >"$WORK/www/page.html"
     no_nginx=$why_not
     return 0
   fi
+  # The web root holds the page alone: nginx.conf, its logs and PID file
+  # are beside it, out of reach (http://www/nginx.conf: 404).
+  mkdir -p "$WORK/www/html"
   web_page "nginx on www (198.51.100.80), the lab's web server: it read your
-request, found the file index.html in its folder and sent it back." >"$WORK/www/index.html"
+request, found the file index.html in its folder and sent it back." >"$WORK/www/html/index.html"
   # `user root`: in a user namespace no other user exists to switch to.
   cat >"$WORK/www/nginx.conf" <<EOF
 user root root;
@@ -690,7 +723,7 @@ http {
   fastcgi_temp_path $WORK/www/fastcgi;
   uwsgi_temp_path $WORK/www/uwsgi;
   scgi_temp_path $WORK/www/scgi;
-  server { listen 198.51.100.80:80; root $WORK/www; }
+  server { listen 198.51.100.80:80; root $WORK/www/html; }
 }
 EOF
   enter www
@@ -892,6 +925,102 @@ scene_troubleshooting() {
   grep -q "HTTP/1.1" <(sed 1,2d "$screen") && fail "an answer came to the slow request"
   echo "nginx sent no answer, only its FIN, ${HEADER_TIMEOUT} s after the handshake. Typed by hand on a"
   echo "terminal, stage4-http ends when the server does; here Alice ends her input herself."
+  echo "OpenBSD's nc would say nothing and go on waiting: the next line typed gets a reset"
+  echo "(RST) from www, and nc exits, status 0, without a word."
+}
+
+# The exercise's last step: "open your browser, visit the site and display
+# the source code of the page". A real browser on alice, Chromium without a
+# screen (headless), fetches http://www/; its own request, from the capture,
+# beside the lines Alice typed; the page it got, beside stage4-http's.
+# --no-sandbox: Chromium will not start as root (the lab's root, too)
+# without it; its profile is a folder of the lab's, removed after.
+scene_browser() {
+  echo
+  echo "=== 4. A browser fetches the same page: Chromium, headless, on alice"
+  local chromium
+  chromium=$(command -v chromium || command -v chromium-browser || true)
+  if [[ -z $chromium ]]; then
+    echo "(No browser scene: Chromium is not installed: sudo apt-get install chromium)"
+    return 0
+  elif [[ -z $web_pid ]]; then
+    echo "(No browser scene: it needs nginx on www, which has none: $no_nginx.)"
+    return 0
+  fi
+  local profile=$WORK/browser screen=$WORK/browser.screen
+  mkdir -p "$profile"
+  capture_start browser alice
+  echo "alice\$ chromium --headless --dump-dom http://www/     (the page as the browser built it)" >"$screen"
+  enter alice
+  "${into[@]}" env HOME="$profile" timeout -k 5 "$BROWSER_TIMEOUT" "$chromium" --headless \
+    --no-sandbox --user-data-dir="$profile" --disable-gpu --no-first-run \
+    --no-default-browser-check --disable-background-networking --disable-component-update \
+    --disable-sync --dump-dom http://www/ </dev/null >>"$screen" 2>"$WORK/browser.err" \
+    3>&- 4>&- 5>&- 6>&- &
+  pids+=("$!")
+  wait_exit "$!" $((BROWSER_TIMEOUT + 6))
+  local browser_status=$status  # before capture_stop's own
+  echo "(exit status $browser_status)" >>"$screen"
+  rm -rf "$profile"
+  capture_stop browser
+  ((browser_status == 0)) ||
+    fail "chromium exited with status $browser_status: $(grep -v dbus "$WORK/browser.err" | tail -n 3)"
+  show "Alice's screen:" "$screen"
+  ladder browser "Its packets, each segment's data under it (lab-ladder -A). After the page,
+Chromium asks for /favicon.ico on its own, the icon of a tab: www has none, 404." -A
+  local connections
+  connections=$(grep -c -- "---SYN--" "$WORK/browser.ladder")
+  if ((connections > 1)); then
+    echo "($connections connections: Chromium opens one ahead of need, and closes it unused if no"
+    echo "request comes for it.)"
+  fi
+  expect browser '"GET / HTTP/1.1\r\n' "the browser's request"
+  expect browser '"HTTP/1.1 200 OK\r\n' "the response"
+  browser_request
+  browser_page
+}
+
+# segment_data ARROW TEXT: the data under the first rung of the browser's
+# ladder that shows ARROW and TEXT (its lines, as lab-ladder -A prints them).
+segment_data() {
+  awk -v arrow="$1" -v text="$2" '
+    !inside && index($0, arrow) && index($0, text) { inside = 1; next }
+    inside && index($0, "                  | ") == 1 { print substr($0, 21); next }
+    inside { exit }' "$WORK/browser.ladder"
+}
+
+# The browser's request, from its capture, beside the lines Alice typed.
+browser_request() {
+  segment_data "---PSH-ACK" '"GET / HTTP/1.1' >"$WORK/browser.request"
+  echo
+  echo "Alice typed two lines and an empty one (scene 2); the browser sends the same"
+  echo "request line and Host, then headers of its own: User-Agent names the browser,"
+  echo "Accept says what it takes. Then the empty line: the request is complete."
+  printf '    alice, by hand:   %s\n                      %s\n                      %s\n' \
+    "GET / HTTP/1.1" "Host: www" "(empty line)"
+  sed 's/^$/(empty line)/; 1s/^/    the browser:      /; 2,$s/^/                      /' "$WORK/browser.request"
+  grep -qx "GET / HTTP/1.1" "$WORK/browser.request" || fail "no request line in the browser's request"
+  grep -qx "Host: www" "$WORK/browser.request" || fail "no Host: www in the browser's request"
+  grep -q "^User-Agent: " "$WORK/browser.request" || fail "no User-Agent in the browser's request"
+}
+
+# The page source the browser got (the body of www's answer on its
+# connection, from the capture) is the body stage4-http printed in scene 2.
+browser_page() {
+  segment_data "<--PSH-ACK" '"HTTP/1.1 200 OK' | sed -n '/^<!DOCTYPE html>/,/^<\/html>/p' \
+    >"$WORK/browser.page"
+  sed 's/\r$//' "$WORK/page.screen" | sed -n '/^<!DOCTYPE html>/,/^<\/html>/p' >"$WORK/by-hand.page"
+  echo
+  if [[ -s $WORK/browser.page ]] && diff "$WORK/by-hand.page" "$WORK/browser.page" >/dev/null; then
+    echo "The page source the browser got, the body of www's answer on its connection"
+    echo "(its data above; what view-source shows), is the body stage4-http printed in"
+    echo "scene 2, line for line: diff finds no difference. --dump-dom prints the document"
+    echo "Chromium built from it: the same elements, a few line breaks moved by its parser."
+  else
+    diff "$WORK/by-hand.page" "$WORK/browser.page" | sed 's/^/    | /'
+    fail "the page the browser got differs from the one stage4-http printed"
+  fi
+  grep -q "<h1>Hello from www</h1>" "$WORK/browser.screen" || fail "the browser's page has no <h1>"
 }
 
 # fails NAME TITLE EXPECTED COMMAND...: runs COMMAND on alice, stdin
@@ -916,7 +1045,7 @@ fails() {
 
 scene_failures() {
   echo
-  echo "=== 4. Failures, for real: each message beside the packets that caused it"
+  echo "=== 5. Failures, for real: each message beside the packets that caused it"
 
   fails refused "Connection refused: nothing listens on bob port 3001; Bob's kernel answers RST" \
     "stage3-duplex: connect to 192.0.2.20 port 3001: Connection refused" \
@@ -985,6 +1114,7 @@ play() {
   scene_talk
   scene_web
   scene_troubleshooting
+  scene_browser
   scene_failures
   if [[ -n ${LAB_KEEP:-} ]]; then
     mkdir -p "$LAB_KEEP"
@@ -1010,6 +1140,9 @@ if [[ \$(awk '{ print \$1 \$2 \$3 }' /proc/self/uid_map) != 004294967295 ]]; the
   echo "id says root: in the lab's user namespace your user is root, over the lab's namespaces only (docs/lab.md)."
 fi
 echo "Packets: lab-ladder -i eth0 (Ctrl-C stops it). exit (or Ctrl-D) leaves the host."
+echo "nc, when the server closes (nginx on www does after a 400, or after ${SHELL_HEADER_TIMEOUT} s without a whole request):"
+echo "  nc says nothing; your next line gets a reset, and nc exits, status 0, without a word."
+echo "  stage3-duplex and stage4-http end at once instead: the prompt comes back (docs/lab.md)."
 EOF
 }
 

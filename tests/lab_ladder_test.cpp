@@ -287,6 +287,33 @@ TEST(LabLadder, AnIcmpErrorSitsOnTheLadderOfItsConversation) {
   EXPECT_EQ(drawn.find("time", drawn.find("time") + 1), std::string::npos) << drawn;
 }
 
+TEST(LabLadder, TextLinesEndAtCrLfOrLfAndEscapeTheRest) {
+  EXPECT_EQ(text_lines("GET / HTTP/1.1\r\nHost: www\r\n\r\n", "| "),
+            "| GET / HTTP/1.1\n| Host: www\n| \n");
+  EXPECT_EQ(text_lines("<p>\nno end", "> "), "> <p>\n> no end\n");
+  EXPECT_EQ(text_lines(std::string("a\rb\0\t", 5), ""), "a\\rb\\x00\t\n");
+  EXPECT_EQ(text_lines("", "| "), "");
+}
+
+TEST(LabLadder, ShowDataPutsTheWholeRequestUnderItsRung) {
+  Ladder ladder(Names{});
+  ladder.show_data(true);
+  std::string request =
+      "GET / HTTP/1.1\r\nHost: www\r\nUser-Agent: " + std::string(80, 'x') + "\r\n\r\n";
+  std::string drawn = ladder.draw(*parse(
+      cooked(kPacketOutgoing, 0x0800, ipv4(kAlice, kWww, 6, tcp(40000, 80, 1, 1, kAck, request)))));
+  EXPECT_NE(drawn.find("\n                  | GET / HTTP/1.1\n                  | Host: www\n"),
+            std::string::npos)
+      << drawn;
+  EXPECT_NE(drawn.find("| User-Agent: " + std::string(80, 'x') + "\n"), std::string::npos) << drawn;
+  Ladder quiet(Names{});
+  EXPECT_EQ(quiet
+                .draw(*parse(cooked(kPacketOutgoing, 0x0800,
+                                    ipv4(kAlice, kWww, 6, tcp(40000, 80, 1, 1, kAck, request)))))
+                .find("| Host"),
+            std::string::npos);
+}
+
 TEST(LabLadder, Printable) {
   EXPECT_EQ(printable("GET / HTTP/1.1\r\n", 16), "\"GET / HTTP/1.1\\r\\n\"");
   EXPECT_EQ(printable(std::string("a\0\x7f\"", 4), 4), "\"a\\x00\\x7f\\\"\"");
