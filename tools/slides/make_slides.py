@@ -243,7 +243,12 @@ def split(texts, limit):
         while start < len(texts) and not texts[start].strip():
             start += 1  # no slide starts with a blank line
     pieces.append((start, len(texts)))
-    return [(a, b) for a, b in pieces if a < b]
+    trimmed = []
+    for a, b in pieces:
+        while b > a + 1 and not texts[b - 1].strip():
+            b -= 1  # nor ends with one
+        trimmed.append((a, b))
+    return [(a, b) for a, b in trimmed if a < b]
 
 
 def dedent(texts):
@@ -429,7 +434,7 @@ def diff_slides(old_stage, new_stage, max_lines):
         state = "new" if not old else "gone" if not new else f"+{added} -{removed}"
         summary.append(f"<tr><td><code>{name}</code></td><td>{state if hunks else 'same'}</td></tr>")
         for number, hunk in enumerate(hunks, 1):
-            slides += hunk_slides(name, hunk, f"{number}/{len(hunks)}", max_lines)
+            slides += hunk_slides(name, hunk, f"{number} of {len(hunks)}", max_lines)
     return summary, slides
 
 
@@ -443,7 +448,7 @@ def hunk_slides(name, hunk, which, max_lines):
         label = " · ".join(html.escape(p) for p in parts) or "outside the parts"
         new_lines = [l.number for kind, l in rows if kind != "del"]
         span = f"lines {new_lines[0]}-{new_lines[-1]}" if new_lines else "removed lines"
-        more = f".{index}" if len(pieces) > 1 else ""
+        more = f", slide {index} of {len(pieces)}" if len(pieces) > 1 else ""
         body = (f"<h3><code>{name}</code> <span class='label'>{label}</span></h3>"
                 f"<p class='where'>change {which}{more} · {span}</p>"
                 f"{code_html(texts[a:b], [kind for kind, _ in rows])}")
@@ -512,6 +517,9 @@ docs/lectures.md says more.</p>
 
 def build(out, max_lines, only):
     out.mkdir(parents=True, exist_ok=True)
+    installed = ROOT / "build-slides" / "npm"
+    if not (out / "npm").exists() and installed.exists():
+        (out / "npm").symlink_to(installed)  # decks built elsewhere share make slides' packages
     if not (out / REVEAL / "dist" / "reveal.js").exists():
         raise exercise.Failure(f"reveal.js is not in {out / REVEAL}: run make slides, which installs it")
     shutil.copy(HERE / "slides.css", out / "slides.css")

@@ -92,14 +92,16 @@ function inspect(minPx) {
   return { problems, smallest, code, headings, region: slide.dataset.region || null };
 }
 
-async function visit(page, deck, width, height) {
+// A PNG of every slide at the first size; at the others, of the stage decks
+// only (screenshots are most of the test's time).
+async function visit(page, deck, width, height, shoot) {
   await page.setViewport({ width, height });
   await page.goto("file://" + path.join(dir, deck), { waitUntil: "load" });
   await page.waitForFunction(() => window.Reveal && Reveal.isReady(), { timeout: 20000 });
   await page.evaluate(() => Reveal.configure({ transition: "none", backgroundTransition: "none" }));
   const total = Math.min(await page.evaluate(() => Reveal.getTotalSlides()), SLIDE_LIMIT);
   const shots = path.join(dir, "screenshots", `${width}x${height}`, deck.replace(/\.html$/, ""));
-  fs.mkdirSync(shots, { recursive: true });
+  if (shoot) fs.mkdirSync(shots, { recursive: true });
   // Every slide inspected in one call (a slide's layout is done when asked
   // for), then a screenshot of each: round trips cost more than the checks.
   await page.evaluate(`window.inspect = ${inspect}`);
@@ -118,10 +120,10 @@ async function visit(page, deck, width, height) {
       check(found.smallest >= MIN_CODE_PX - 0.01, `${where}: code is ${found.smallest.toFixed(1)} px, under ${MIN_CODE_PX}`);
     }
   });
-  for (let index = 0; index < total; index++) {
+  for (let index = 0; shoot && index < total; index++) {
     await page.evaluate((i) => Reveal.slide(i), index);
     const file = path.join(shots, `${String(index + 1).padStart(3, "0")}.png`);
-    if (!process.env.NOSHOT) await page.screenshot({ path: file, optimizeForSpeed: true });
+    await page.screenshot({ path: file, optimizeForSpeed: true });
   }
   return seen;
 }
@@ -147,25 +149,34 @@ async function main() {
     process.exit(0);
   }
   const puppeteer = require(path.join(dir, "npm", "node_modules", "puppeteer-core"));
+  fs.rmSync(path.join(dir, "screenshots"), { recursive: true, force: true });
   const manifest = JSON.parse(fs.readFileSync(path.join(dir, "decks.json"), "utf8"));
-  const browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--allow-file-access-from-files", "--font-render-hinting=none"],
-  });
-  try {
-    const page = await browser.newPage();
-    page.on("pageerror", (error) => failures.push(`page error: ${error.message}`));
-    for (const [width, height] of SIZES) {
-      for (const stage of manifest.stages.filter((s) => s.deck.includes(only))) {
-        const seen = await visit(page, stage.deck, width, height);
-        if (width === SIZES[0][0]) checkRegions(stage, seen);
-      }
-      for (const diff of manifest.diffs.filter((d) => d.deck.includes(only))) await visit(page, diff.deck, width, height);
-    }
-  } finally {
-    await browser.close();
+  // Two browsers at once, one a core: each takes the next deck and size. (Two
+  // pages of one browser would not do: the one behind is throttled.)
+  const jobs = [];
+  for (const [width, height] of SIZES) {
+    for (const stage of manifest.stages.filter((s) => s.deck.includes(only))) jobs.push({ deck: stage.deck, stage, width, height });
+    for (const diff of manifest.diffs.filter((d) => d.deck.includes(only))) jobs.push({ deck: diff.deck, width, height });
   }
+  const worker = async () => {
+    const browser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--allow-file-access-from-files", "--font-render-hinting=none"],
+    });
+    try {
+      const page = await browser.newPage();
+      page.on("pageerror", (error) => failures.push(`page error: ${error.message}`));
+      for (let job = jobs.shift(); job; job = jobs.shift()) {
+        const shoot = !expectOverflow && (job.width === SIZES[0][0] || Boolean(job.stage));
+        const seen = await visit(page, job.deck, job.width, job.height, shoot);
+        if (job.stage && job.width === SIZES[0][0]) checkRegions(job.stage, seen);
+      }
+    } finally {
+      await browser.close();
+    }
+  };
+  await Promise.all([worker(), worker()]);
   const overflowing = failures.filter((f) => / outside the slide|scrolls/.test(f));
   if (expectOverflow) {
     // The decks were cut too long on purpose: the test must say so.
