@@ -24,9 +24,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "exercise"))
 import exercise  # noqa: E402  the markers are parsed there, once, for exercises and slides
 
-from pygments import highlight  # noqa: E402
-from pygments.formatters import HtmlFormatter  # noqa: E402
-from pygments.lexers import CppLexer  # noqa: E402
+try:
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import CppLexer
+except ImportError:
+    sys.exit("slides: the decks are highlighted with Pygments: apt-get install python3-pygments")
 
 ROOT = exercise.ROOT
 HERE = Path(__file__).resolve().parent
@@ -537,8 +540,8 @@ def build(out, max_lines, only):
         manifest["diffs"].append({"deck": deck, "from": old.name, "to": new.name})
     (out / "index.html").write_text(index_page(found, pairs))
     (out / "decks.json").write_text(json.dumps(manifest, indent=1))
-    print(f"slides: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}/index.html: "
-          f"{len(found)} stage decks, {len(pairs)} diff decks")
+    where = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
+    print(f"slides: {where}/index.html: decks for {len(found)} stages and {len(pairs)} diffs")
 
 
 # ---- make diff PART=N.k --------------------------------------------------------
