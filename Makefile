@@ -205,6 +205,7 @@ $(SLIDES_STAMP):
 slides: $(SLIDES_STAMP)
 	@python3 tools/slides/make_slides.py build --out $(SLIDES_DIR)
 test-slides: slides
+	@python3 tools/slides/test_make_slides.py
 	@node tools/slides/test_slides.cjs $(SLIDES_DIR)
 	@python3 tools/slides/make_slides.py build --out $(SLIDES_DIR)/overlong --max-lines 40 --only 3
 	@node tools/slides/test_slides.cjs $(SLIDES_DIR)/overlong --expect-overflow --only=stage3

@@ -150,9 +150,15 @@ def section_html(lines):
 
 
 def short_text(lines):
-    """The section's first paragraph, cut at a sentence near SHORT_TEXT characters."""
-    para = next((body for kind, body in blocks(lines) if kind == "para"), [])
-    text = " ".join(para)
+    """The section's first paragraphs, cut at a sentence near SHORT_TEXT characters."""
+    text = ""
+    for body in (body for kind, body in blocks(lines) if kind == "para"):
+        text = f"{text} {' '.join(body)}".strip()
+        if text.endswith(":"):  # what it introduces (a table, a list) is in the notes
+            text = text[:-1] + "."
+            break
+        if len(text) >= SHORT_TEXT // 2:
+            break
     if len(text) > SHORT_TEXT:
         cut = [m.end() for m in re.finditer(r"[.](?=\s)", text) if m.end() <= SHORT_TEXT]
         text = text[:cut[-1]] if cut else text[:SHORT_TEXT].rsplit(" ", 1)[0] + " ..."
@@ -562,7 +568,8 @@ def part_diff(old_stage, new_stage, part):
             inside = [i for i, l in enumerate(new) if l.region is region]
             first, last = max(inside[0] - CONTEXT, 0), min(inside[-1] + CONTEXT, len(new) - 1)
             dropped = deleted_before(old, new, first, last)
-            out.append(f"--- {old_stage.name}/{path.name}\n+++ {new_stage.name}/{path.name}\n"
+            before = f"{old_stage.name}/{path.name}" if old else "/dev/null"
+            out.append(f"--- {before}\n+++ {new_stage.name}/{path.name}\n"
                        f"@@ part {part} {region.title}: lines {new[first].number}-{new[last].number} @@")
             for i in range(first, last + 1):
                 for gone in dropped.get(i, []):
