@@ -14,8 +14,10 @@ the link in its TASK lines. docs/lectures.md says how to present the decks.
 """
 
 import difflib
+import functools
 import html
 import json
+import os
 import re
 import shutil
 import sys
@@ -188,6 +190,7 @@ class Line:
         self.number, self.text, self.region = number, text.rstrip("\n"), region
 
 
+@functools.lru_cache(maxsize=None)
 def clean_lines(path):
     """The file's lines without marker lines, each with the region it is in."""
     if not path.exists():
@@ -203,10 +206,9 @@ def clean_lines(path):
     return out
 
 
-def opcodes(old, new):
-    matcher = difflib.SequenceMatcher(None, [l.text for l in old], [l.text for l in new],
-                                      autojunk=False)
-    return matcher
+def matcher(old, new):
+    return difflib.SequenceMatcher(None, [l.text for l in old], [l.text for l in new],
+                                   autojunk=False)
 
 
 def new_numbers(stage, path):
@@ -216,7 +218,7 @@ def new_numbers(stage, path):
         return set()
     old = clean_lines(stage.parent.folder / path.name)
     marked = set()
-    for tag, _, _, j1, j2 in opcodes(old, new).get_opcodes():
+    for tag, _, _, j1, j2 in matcher(old, new).get_opcodes():
         if tag != "equal":
             marked.update(line.number for line in new[j1:j2])
     return marked
@@ -417,9 +419,8 @@ def stage_deck(stage, max_lines):
 
 def diff_rows(old, new):
     """Hunks of (kind, Line) with CONTEXT lines around each change."""
-    matcher = opcodes(old, new)
     hunks = []
-    for group in matcher.get_grouped_opcodes(CONTEXT):
+    for group in matcher(old, new).get_grouped_opcodes(CONTEXT):
         rows = []
         for tag, i1, i2, j1, j2 in group:
             if tag == "equal":
@@ -587,7 +588,7 @@ def deleted_before(old, new, first, last):
     dropped = {}
     if not old:
         return dropped
-    for tag, i1, i2, j1, _ in opcodes(old, new).get_opcodes():
+    for tag, i1, i2, j1, _ in matcher(old, new).get_opcodes():
         if tag in ("delete", "replace") and first <= j1 <= last:
             dropped.setdefault(j1, []).extend(old[i1:i2])
     return dropped
@@ -625,6 +626,9 @@ def main(argv):
         return 2
     except (ValueError, IndexError):
         pass
+    except BrokenPipeError:  # a pager such as head stopped reading: not a failure
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     print(__doc__, file=sys.stderr)
     return 2
 
