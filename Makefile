@@ -194,7 +194,7 @@ grade:
 # lines a slide must be seen overflowing. `make slides-pdf`: a PDF per deck,
 # a page a slide, in build-slides/pdf/.
 SLIDES_DIR   := build-slides
-SLIDES_NPM   := reveal.js@5.2.1 puppeteer-core@24.43.1
+SLIDES_NPM   := reveal.js@5.2.1 mermaid@11.12.2 puppeteer-core@24.43.1
 SLIDES_STAMP := $(SLIDES_DIR)/npm/installed-$(subst @,-,$(subst $(eval) ,+,$(SLIDES_NPM)))
 .PHONY: slides test-slides slides-pdf
 $(SLIDES_STAMP):

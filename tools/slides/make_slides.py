@@ -36,6 +36,7 @@ except ImportError:
 ROOT = exercise.ROOT
 HERE = Path(__file__).resolve().parent
 REVEAL = "npm/node_modules/reveal.js"  # inside build-slides/, installed by make slides
+MERMAID = "npm/node_modules/mermaid/dist/mermaid.min.js"  # the lessons' diagrams, the same
 MAX_LINES = 20  # code lines a slide: 20 px type at 1280x720 (docs/lectures.md)
 MIN_LINES = 6  # a slide shorter than this is not worth a split
 CONTEXT = 3  # lines of context around a change in the diffs
@@ -316,14 +317,30 @@ def part_regions(stage):
     return parts, found
 
 
-def lesson_of(stage, region):
-    """(title, lines) of the lesson section the region's TASK lines link."""
+def lesson_of(region):
+    """(anchor, title, lines) of the lesson section the region's TASK lines link."""
     link = exercise.LESSON.search(" ".join(region.tasks))
     if not link:
-        return None, None
+        return None, None, None
     doc = ROOT / "docs" / link.group(1)
     title, lines = sections(doc.read_text()).get(link.group(2), (None, None))
-    return title, lines
+    return link.group(2), title, lines
+
+
+def diagrams(stage):
+    """[(anchor, title, Mermaid text)] for each diagram of the stage's lesson."""
+    found = []
+    for key, (title, lines) in sections(stage.text).items():
+        for kind, body in blocks(lines):
+            if kind == "code" and body[0].strip() == "```mermaid":
+                found.append((key, title, "\n".join(body[1:-1])))
+    return found
+
+
+def diagram_slide(title, text):
+    """Drawn by Mermaid in the browser (page()), scaled to fit the slide."""
+    return section(f"<h3>{inline(title)}</h3><pre class='mermaid'>{html.escape(text)}</pre>",
+                   "diagram-slide")
 
 
 def title_slide(stage):
@@ -359,9 +376,9 @@ def calls_slides(stage):
 
 
 def part_slides(stage, part, title, regions, max_lines):
-    """The part's lesson (short, whole in the notes), then its regions' code."""
+    """The part's lesson (short, whole in the notes) and its diagrams, then its regions' code."""
     slides = []
-    lesson_title, lesson = lesson_of(stage, regions[0][1]) if regions else (None, None)
+    key, lesson_title, lesson = lesson_of(regions[0][1]) if regions else (None, None, None)
     tasks = " ".join(t for _, r in regions[:1] for t in r.tasks)
     tasks = exercise.LESSON.sub("", tasks).strip()
     body = f"<h2><span class='part'>{part}</span> {html.escape(title)}</h2>"
@@ -370,6 +387,7 @@ def part_slides(stage, part, title, regions, max_lines):
         body += f"<h4>{inline(lesson_title)}</h4><p class='lesson'>{short_text(lesson)}</p>"
     notes = section_html(lesson) if lesson else ""
     slides.append(section(body, "part", notes, {"part": part}))
+    slides += [diagram_slide(t, text) for k, t, text in diagrams(stage) if k == key]
     for path, region in regions:
         slides += region_slides(stage, part, title, path, region, max_lines)
     return slides
@@ -407,7 +425,9 @@ def your_turn(stage, parts):
 
 def stage_deck(stage, max_lines):
     parts, regions = part_regions(stage)
+    linked = {lesson_of(found[0][1])[0] for found in regions.values() if found}
     slides = [title_slide(stage)] + calls_slides(stage)
+    slides += [diagram_slide(t, text) for k, t, text in diagrams(stage) if k not in linked]
     for part, title in parts.items():
         slides += part_slides(stage, part, title, regions[part], max_lines)
     slides.append(your_turn(stage, parts))
@@ -497,12 +517,36 @@ def page(title, slides):
 </div></div>
 <script src="{REVEAL}/dist/reveal.js"></script>
 <script src="{REVEAL}/plugin/notes/notes.js"></script>
+<script src="{MERMAID}"></script>
 <script>
+// The lessons' diagrams first: Mermaid draws each in a scratch element of
+// its own (a slide not shown has no size to measure), then reveal.js starts.
+async function drawDiagrams() {{
+  // One font for measuring and drawing (a note's box is cut to the width
+  // measured); no second row of actors at the bottom: room for the messages.
+  mermaid.initialize({{startOnLoad: false, theme: "neutral",
+    themeVariables: {{fontFamily: "DejaVu Sans, sans-serif"}},
+    sequence: {{mirrorActors: false, messageFontSize: 18, noteFontSize: 18, actorFontSize: 18,
+      messageFontFamily: "DejaVu Sans", noteFontFamily: "DejaVu Sans",
+      actorFontFamily: "DejaVu Sans", messageMargin: 28, boxMargin: 6, wrap: true}}}});
+  const blocks = [...document.querySelectorAll("pre.mermaid")];
+  for (const [index, block] of blocks.entries()) {{
+    const figure = document.createElement("div");
+    figure.className = "diagram";
+    try {{
+      figure.innerHTML = (await mermaid.render(`diagram${{index}}`, block.textContent)).svg;
+    }} catch (error) {{
+      figure.textContent = `This diagram could not be drawn: ${{error.message}}`;
+      console.error(`diagram ${{index}}: ${{error.message}}`);
+    }}
+    block.replaceWith(figure);
+  }}
+}}
 // 1280x720 at scale 1, no margin: 20 px code is 20 CSS pixels on a 720p
 // projector, 30 at 1080p (docs/lectures.md).
-Reveal.initialize({{width: 1280, height: 720, margin: 0, center: true, hash: true,
-  slideNumber: 'c/t', transition: 'slide', pdfMaxPagesPerSlide: 1,
-  plugins: [RevealNotes]}});
+drawDiagrams().finally(() => Reveal.initialize({{width: 1280, height: 720, margin: 0,
+  center: true, hash: true, slideNumber: 'c/t', transition: 'slide', pdfMaxPagesPerSlide: 1,
+  plugins: [RevealNotes]}}));
 </script>
 </body>
 </html>

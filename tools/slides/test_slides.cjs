@@ -66,6 +66,7 @@ function inspect(minPx) {
   const name = (el) => el.tagName.toLowerCase() + (el.className && typeof el.className === "string" ? "." + el.className.split(" ")[0] : "");
   for (const el of [slide, ...slide.querySelectorAll("*")]) {
     if (el.closest("aside.notes")) continue;
+    if (el.ownerSVGElement) continue; // an SVG clips what it draws: the <svg> itself is checked
     const r = el.getBoundingClientRect();
     if (r.width === 0 && r.height === 0) continue;
     if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1) {
@@ -167,6 +168,9 @@ async function main() {
     try {
       const page = await browser.newPage();
       page.on("pageerror", (error) => failures.push(`page error: ${error.message}`));
+      page.on("console", (message) => {
+        if (message.type() === "error") failures.push(`console error: ${message.text()}`);
+      });
       for (let job = jobs.shift(); job; job = jobs.shift()) {
         const shoot = !expectOverflow && (job.width === SIZES[0][0] || Boolean(job.stage));
         const seen = await visit(page, job.deck, job.width, job.height, shoot);
