@@ -501,6 +501,8 @@ def diff_deck(old_stage, new_stage, max_lines):
 
 
 def page(title, slides):
+    drawn = any("class='mermaid'" in slide for slide in slides)
+    mermaid = f'<script src="{MERMAID}"></script>' if drawn else ""  # 2.7 MB: only where needed
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -517,11 +519,12 @@ def page(title, slides):
 </div></div>
 <script src="{REVEAL}/dist/reveal.js"></script>
 <script src="{REVEAL}/plugin/notes/notes.js"></script>
-<script src="{MERMAID}"></script>
+{mermaid}
 <script>
 // The lessons' diagrams first: Mermaid draws each in a scratch element of
 // its own (a slide not shown has no size to measure), then reveal.js starts.
 async function drawDiagrams() {{
+  if (!window.mermaid) return;
   // One font for measuring and drawing (a note's box is cut to the width
   // measured); no second row of actors at the bottom: room for the messages.
   mermaid.initialize({{startOnLoad: false, theme: "neutral",
