@@ -30,8 +30,9 @@ async function main() {
     const page = await browser.newPage();
     for (const deck of decks) {
       await page.goto(`file://${path.join(dir, deck)}?print-pdf`, { waitUntil: "load" });
-      await page.waitForFunction(() => window.Reveal && Reveal.isReady(), { timeout: 20000 });
-      const slides = await page.evaluate(() => Reveal.getTotalSlides());
+      // Ready, and laid out for print: each slide in a .pdf-page of its own.
+      await page.waitForFunction(() => window.Reveal && Reveal.isReady() && document.querySelector(".pdf-page"), { timeout: 20000 });
+      const slides = await page.evaluate(() => document.querySelectorAll(".reveal .slides section").length);
       const file = path.join(dir, "pdf", deck.replace(/\.html$/, ".pdf"));
       await page.pdf({ path: file, width: "1280px", height: "720px", printBackground: true, preferCSSPageSize: true });
       const pages = pageCount(file);
