@@ -537,7 +537,13 @@ async function drawDiagrams() {{
     const figure = document.createElement("div");
     figure.className = "diagram";
     try {{
-      figure.innerHTML = (await mermaid.render(`diagram${{index}}`, block.textContent)).svg;
+      let svg = (await mermaid.render(`diagram${{index}}`, block.textContent)).svg;
+      // Arrowheads are <marker>s found by id, the first in the page: one in a
+      // slide not shown draws nothing. Each diagram gets ids of its own.
+      for (const [, id] of svg.matchAll(/<marker[^>]* id="([^"]+)"/g)) {{
+        svg = svg.split(`"${{id}}"`).join(`"d${{index}}-${{id}}"`).split(`#${{id}})`).join(`#d${{index}}-${{id}})`);
+      }}
+      figure.innerHTML = svg;
     }} catch (error) {{
       figure.textContent = `This diagram could not be drawn: ${{error.message}}`;
       console.error(`diagram ${{index}}: ${{error.message}}`);
