@@ -124,7 +124,7 @@ async function visit(page, deck, width, height, shoot) {
   for (let index = 0; shoot && index < total; index++) {
     await page.evaluate((i) => Reveal.slide(i), index);
     const file = path.join(shots, `${String(index + 1).padStart(3, "0")}.png`);
-    await page.screenshot({ path: file, optimizeForSpeed: true });
+    await page.screenshot({ path: file, optimizeForSpeed: true, captureBeyondViewport: false });
   }
   return seen;
 }
