@@ -100,7 +100,9 @@ async function visit(page, deck, width, height, shoot) {
   await page.goto("file://" + path.join(dir, deck), { waitUntil: "load" });
   await page.waitForFunction(() => window.Reveal && Reveal.isReady(), { timeout: 20000 });
   await page.evaluate(() => Reveal.configure({ transition: "none", backgroundTransition: "none" }));
-  const total = Math.min(await page.evaluate(() => Reveal.getTotalSlides()), SLIDE_LIMIT);
+  const count = await page.evaluate(() => Reveal.getTotalSlides());
+  check(count > 0 && count <= SLIDE_LIMIT, `${deck}: ${count} slides (1 to ${SLIDE_LIMIT} are visited)`);
+  const total = Math.min(count, SLIDE_LIMIT);
   const shots = path.join(dir, "screenshots", `${width}x${height}`, deck.replace(/\.html$/, ""));
   if (shoot) fs.mkdirSync(shots, { recursive: true });
   // Every slide inspected in one call (a slide's layout is done when asked
