@@ -53,14 +53,21 @@ test-stage1 test-stage2 test-stage3 test-stage4 test-stage5: test-stage%:
 # -N shows a file new in stage TO in full (stage 3's duplex.cpp, say).
 # diff exits 1 when the stages differ, which is the point, and 141 when a
 # pager such as head stops reading early: neither is a failure.
+# `make diff FROM=3 TO=5 PART=5.2`: only that part's regions, each with a
+# few lines of context (tools/slides/make_slides.py, as the decks show them).
 FROM := 1
 TO   := 2
+PART :=
 diff:
+ifeq ($(PART),)
 	@diff -ruN $(wildcard stage$(FROM)-*) $(wildcard stage$(TO)-*); \
 	  status=$$?; test $$status -le 1 || test $$status -eq 141
+else
+	@python3 tools/slides/make_slides.py diff '$(FROM)' '$(TO)' '$(PART)'
+endif
 
 clean:
-	rm -rf bin build build-sanitize build-bench build-fuzz build-macos build-exercises
+	rm -rf bin build build-sanitize build-bench build-fuzz build-macos build-exercises build-slides
 
 # `make demo`: the whole exercise on this machine, offline, in seconds
 # (demo/run.sh). `make demo URL=http://www.google.com/` also fetches that
@@ -178,3 +185,32 @@ exercise check:
 	@JOBS=$(JOBS) ONLY='$(ONLY)' $(EXERCISE) $(if $(filter exercise,$@),new,check) $(STAGE)
 grade:
 	@JOBS=$(JOBS) $(EXERCISE) grade
+
+# Lecture decks (docs/lectures.md): `make slides` writes build-slides/: an
+# index.html, a reveal.js deck per stage and per lecture diff, made from the
+# solution markers and the lessons (tools/slides/make_slides.py); they open
+# from file://, offline. reveal.js and puppeteer-core come from the npm
+# registry, pinned, into build-slides/npm/ with npm's cache beside them, as
+# zig goes into build-macos/. `make test-slides` visits every slide in
+# headless Chromium at 1280x720 and 1920x1080 (tools/slides/test_slides.cjs,
+# PNGs in build-slides/screenshots/), then proves it can fail: decks cut 40
+# lines a slide must be seen overflowing. `make slides-pdf`: a PDF per deck,
+# a page a slide, in build-slides/pdf/.
+SLIDES_DIR   := build-slides
+SLIDES_NPM   := reveal.js@5.2.1 mermaid@11.12.2 puppeteer-core@24.43.1
+SLIDES_STAMP := $(SLIDES_DIR)/npm/installed-$(subst @,-,$(subst $(eval) ,+,$(SLIDES_NPM)))
+.PHONY: slides test-slides slides-pdf
+$(SLIDES_STAMP):
+	@command -v npm >/dev/null || { echo "make slides needs npm to install reveal.js: apt-get install npm" >&2; exit 2; }
+	npm install --prefix $(SLIDES_DIR)/npm --cache $(CURDIR)/$(SLIDES_DIR)/npm/cache --save-exact \
+	  --no-audit --no-fund --loglevel=error $(SLIDES_NPM)
+	@touch $@
+slides: $(SLIDES_STAMP)
+	@python3 tools/slides/make_slides.py build --out $(SLIDES_DIR)
+test-slides: slides
+	@python3 tools/slides/test_make_slides.py
+	@node tools/slides/test_slides.cjs $(SLIDES_DIR)
+	@python3 tools/slides/make_slides.py build --out $(SLIDES_DIR)/overlong --max-lines 40 --only 3
+	@node tools/slides/test_slides.cjs $(SLIDES_DIR)/overlong --expect-overflow --only=stage3
+slides-pdf: slides
+	@node tools/slides/pdf_slides.cjs $(SLIDES_DIR)
