@@ -1,10 +1,10 @@
-// chat_test.cpp: stage 5's room, chat(), called directly in a thread of the
+// class_test.cpp: stage 6's room, chat(), called directly in a thread of the
 // test: a loopback listening socket, a pipe as the host's keyboard, a file
 // as the host's screen, a pipe to stop it. Its options are set here to
 // sizes the program never uses (lines of 8 bytes, a room of 2), so that
 // the limits show with a few bytes; what the counts say is read directly.
 //
-// See also: stage5-chat/chat.hpp; stage5_test.cpp for the whole program.
+// See also: stage6-class/chat.hpp; stage6_test.cpp for the whole program.
 
 #include "chat.hpp"
 
@@ -133,7 +133,7 @@ long starting_with(const Lines& lines, const std::string& prefix) {
 
 // Lines up to max_line go whole; longer ones in max_line pieces, the rest
 // at the LF, or at the end of the stream.
-TEST(Chat, LinesLongerThanMaxLineGoInPieces) {
+TEST(ClassRoom, LinesLongerThanMaxLineGoInPieces) {
   RoomThread room(quiet(8));
   ChatPeers peers = clients_of(room);
   peers.connect(1);
@@ -155,7 +155,7 @@ TEST(Chat, LinesLongerThanMaxLineGoInPieces) {
 }
 
 // max_clients: the one too many is told, closed, and not counted.
-TEST(Chat, TheClientPastMaxClientsIsTurnedAway) {
+TEST(ClassRoom, TheClientPastMaxClientsIsTurnedAway) {
   RoomThread room(quiet(4096, 2));
   ChatPeers peers = clients_of(room);
   for (std::size_t i = 0; i < 2; ++i) {
@@ -172,7 +172,7 @@ TEST(Chat, TheClientPastMaxClientsIsTurnedAway) {
 // The host's lines count as relayed, reach every client, and stay off the
 // screen; the end of the keyboard leaves the room open; stop says goodbye
 // to everyone, the screen included.
-TEST(Chat, HostLinesEndOfKeyboardAndStop) {
+TEST(ClassRoom, HostLinesEndOfKeyboardAndStop) {
   RoomThread room(quiet());
   ChatPeers peers = clients_of(room);
   for (std::size_t i = 0; i < 2; ++i) {
@@ -203,7 +203,7 @@ TEST(Chat, HostLinesEndOfKeyboardAndStop) {
 // pieces of 8, go 2 at once, then 4 a second (at most 2 + 4 t by any
 // instant t after they were sent), none lost; the rest of the line at the
 // end of the stream.
-TEST(ChatFlood, PiecesOfALongLineArePacedLikeLines) {
+TEST(ClassFlood, PiecesOfALongLineArePacedLikeLines) {
   RoomThread room(paced(4, 2, 8));
   ChatPeers peers = clients_of(room);
   peers.connect(1);
@@ -240,7 +240,7 @@ TEST(ChatFlood, PiecesOfALongLineArePacedLikeLines) {
 // a paste of 5 lines at a burst of 2 is held three times and told once.
 // After a full bucket again (0.2 s of quiet at 10 a second), the next
 // paste is a new episode, told once more.
-TEST(ChatFlood, SendingTooFastIsToldOncePerEpisode) {
+TEST(ClassFlood, SendingTooFastIsToldOncePerEpisode) {
   RoomThread room(paced(10, 2));
   ChatPeers peers = clients_of(room);
   peers.connect(1);
@@ -296,7 +296,7 @@ std::string numbered(int n) {
 // dropped: the reader and the screen read "* NAME dropped: flooding", and
 // what waited is not relayed. At any instant t after the flood began, the
 // reader has had at most 5 + 20 t of its lines, in order.
-TEST(ChatFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
+TEST(ClassFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
   RoomThread room(limited(20, 5, 1500));
   ChatPeers peers = clients_of(room);
   peers.connect(1);
@@ -346,7 +346,7 @@ TEST(ChatFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
 // are held back 1.25 s, under the limit of 2.5 s; all arrive, and so does
 // a second paste after a pause too short to fill the bucket again (the
 // client is still in its episode, but was not held back meanwhile).
-TEST(ChatFlood, PastesHeldBackLessThanTheLimitGoWhole) {
+TEST(ClassFlood, PastesHeldBackLessThanTheLimitGoWhole) {
   RoomThread room(limited(20, 5, 2500));
   ChatPeers peers = clients_of(room);
   peers.connect(1);
