@@ -84,7 +84,8 @@ struct Client {
   std::string why;        // why it leaves: "" for a plain end of stream
   std::string last_line;  // the notice a dropped client reads last
   Clock::time_point closing_by{};
-  bool read_ended = false;  // closing, its end of stream read
+  bool said_all = false;    // closing: its last line is out, and our end of stream
+  bool read_ended = false;  // closing: its end of stream is read
 };
 
 // Frees a string's memory, not just its contents: thousands of idle
@@ -123,6 +124,7 @@ class Room {
   void read_keyboard();
   void take_lines(std::string& partial, std::string_view bytes, const std::string& name,
                   const Client* sender);
+  bool too_long(std::string_view text) const;
   void relay(const std::string& name, std::string_view line, const Client* sender);
   void queue_all(std::string_view text, const Client* except, bool to_screen);
   void queue(Client& client, std::string_view text);
@@ -314,9 +316,10 @@ void Room::read_client(Client& client) {
   ssize_t got = read(client.socket.get(), scratch_.data(), scratch_.size());
   if (try_again(got)) return;
   if (client.state == State::kClosing) {
-    if (got == -1) finish(client);  // reset: nothing more goes out
+    // Thrown away. Once both ends of stream are through, close() sends no reset.
     if (got == 0) client.read_ended = true;
-    return;  // read to be thrown away
+    if (got == -1 || (client.read_ended && client.said_all)) finish(client);
+    return;
   }
   if (got <= 0) {
     leave(client, got == 0 ? "" : std::strerror(errno));
@@ -344,33 +347,40 @@ void Room::read_keyboard() {
     say(std::string("read from stdin: ") + std::strerror(errno) + ": the room goes on");
 }
 
-// Relays the whole lines in `bytes`, each joined to what `partial` holds
-// of it; the rest waits in `partial`, relayed in max_line pieces if it
-// grows that long. `sender` is null for the host.
+// Relays the whole lines in `partial` once `bytes` is added to it, and
+// pieces of a line grown longer than max_line; the rest stays in `partial`.
+// `sender` is null for the host.
 void Room::take_lines(std::string& partial, std::string_view bytes, const std::string& name,
                       const Client* sender) {
-  // BEGIN SOLUTION 5.2 lines relayed whole
-  // TASK: relay() each whole line in `bytes` (joined to `partial`, without a trailing CR);
-  // TASK: keep the rest in `partial`, relayed in max_line pieces while longer.
-  // TASK: docs/stage5-chat.md#lines-not-bytes
-  // STUB: (void)partial, (void)bytes, (void)name, (void)sender;
-  // STUB: not_written("5.2", "lines relayed whole");
-  for (std::size_t lf; (lf = bytes.find('\n')) != std::string_view::npos;
-       bytes.remove_prefix(lf + 1)) {
-    std::string_view line = bytes.substr(0, lf);
-    if (!partial.empty()) line = partial.append(line);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // CRLF from nc -C, telnet
-    relay(name, line, sender);
-    release(partial);
-  }
   partial.append(bytes);
-  // Too long to wait for its LF. A CR at the very end stays, in case its LF is next.
-  while (partial.size() > options_.max_line &&
-         !(partial.size() == options_.max_line + 1 && partial.back() == '\r')) {
-    relay(name, std::string_view(partial).substr(0, options_.max_line), sender);
-    partial.erase(0, options_.max_line);
+  // BEGIN SOLUTION 5.2 lines relayed whole
+  // TASK: relay() each whole line at the front of `partial` (without a trailing CR), and
+  // TASK: max_line pieces of a line too_long() to wait for its LF; erase what went out.
+  // TASK: docs/stage5-chat.md#lines-not-bytes
+  // STUB: (void)name, (void)sender, (void)&Room::too_long;
+  // STUB: if (partial.find('\n') != std::string::npos) not_written("5.2", "lines relayed whole");
+  std::size_t taken = 0;
+  for (;;) {
+    std::string_view rest = std::string_view(partial).substr(taken);
+    const std::size_t lf = rest.find('\n');
+    std::string_view line = rest.substr(0, lf);
+    if (lf == std::string_view::npos && !too_long(rest)) break;
+    if (lf == std::string_view::npos) line = rest.substr(0, options_.max_line);  // a piece
+    taken += line.size() + (lf == std::string_view::npos ? 0 : 1);
+    if (lf != std::string_view::npos && !line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);  // CRLF from nc -C, telnet
+    }
+    relay(name, line, sender);
   }
+  partial.erase(0, taken);
+  if (partial.empty()) release(partial);
   // END SOLUTION
+}
+
+// Too long to wait for its LF. A CR at the very end stays, in case its LF is next.
+bool Room::too_long(std::string_view text) const {
+  return text.size() > options_.max_line &&
+         !(text.size() == options_.max_line + 1 && text.back() == '\r');
 }
 
 // "<NAME> LINE" to everyone but the sender; a line longer than max_line
@@ -447,9 +457,10 @@ void Room::write_queued(Client& client) {
   out.blocked = !out.data.empty();  // less than offered: the socket is full
   if (!out.data.empty()) return;
   release(out.data);
-  if (client.state == State::kClosing) {
+  if (client.state == State::kClosing && !client.said_all) {
     shutdown(client.socket.get(), SHUT_WR);  // its last line is out: end of stream follows
-    finish(client);
+    client.said_all = true;
+    if (client.read_ended) finish(client);
   }
 }
 
@@ -534,8 +545,9 @@ void Room::farewell(Client& client) {
   if (!client.partial.empty()) relay(client.name, client.partial, &client);
   release(client.partial);
   const bool dropped = !client.last_line.empty();
-  say("disconnected " + client.where + ": " + (client.why.empty() ? "end of stream" : client.why) +
-      (dropped ? " (output queue full)" : ""));
+  std::string reason = client.why.empty() ? "end of stream" : client.why;
+  if (client.why == kNotReading) reason += " (output queue full)";
+  say("disconnected " + client.where + ": " + reason);
   std::string line = "* " + client.name + " left\n";
   if (dropped) {
     line = "* " + client.name + " dropped: " + client.why + "\n";

@@ -7,9 +7,9 @@
 // them. Each client has its own state beside its poll slot (name, the line
 // it is typing, what waits to be sent to it), lines are the unit relayed,
 // and a client that stops reading is dropped instead of stopping the room.
-// A client sending faster than -r lines a second is not read for a while:
-// TCP makes it wait, and nobody else is slowed. The listening socket stays
-// open: clients come and go.
+// Stage 6 adds what a class needs: a client sending faster than -r lines a
+// second has its lines wait their turn (a flood is dropped), names, and the
+// host's /who and /kick. The listening socket stays open: clients come and go.
 //
 // Usage: stage6-class [-v] [-4|-6] [-m MAX] [-r RATE] -l [ADDRESS] PORT
 //   e.g. stage6-class -l 3000    and, from every student's machine,    nc HOST 3000
@@ -52,10 +52,11 @@ const char kUsage[] =
     "  -4, -6           IPv4 only, IPv6 only\n"
     "  -m MAX           let in at most MAX clients at once\n"
     "  -r RATE          relay at most RATE lines a second from each client, after a burst of 50\n"
-    "                   (or RATE/10, if more); default 5, 0: no limit; a client held back\n"
-    "                   a minute is dropped\n"
+    "                   (or RATE/10, if more); default 5, 0: no limit; the rest wait their\n"
+    "                   turn, and a client that keeps 1000 waiting for a minute is dropped\n"
     "  -v               tell who comes and goes on stderr\n"
-    "  -h, --help       show this help\n";
+    "  -h, --help       show this help\n"
+    "The host types lines for everyone on stdin, and commands: /who, /kick NAME, /help.\n";
 
 struct Options {
   bool help = false;

@@ -56,9 +56,23 @@ const std::string kInvalidNick = "* invalid nick: 1 to 32 letters, digits, '-', 
 
 // ---------------------------------------------------------------- helpers
 
-std::string welcome(const std::string& name, std::size_t others) {
-  return "* you are " + name + ", " + std::to_string(others) +
-         (others == 1 ? " other" : " others") + " here; /nick NAME changes your name";
+// The welcome: NAME, how many others are here, and their names in the
+// room's order while the line (" and N more" included) stays within 80
+// columns; then the hint.
+std::string welcome(const std::string& name, const Lines& here = {}) {
+  std::string line = "* you are " + name + ", " + std::to_string(here.size()) +
+                     (here.size() == 1 ? " other" : " others") + " here";
+  std::size_t named = 0;
+  for (const std::string& other : here) {
+    const std::string more = (named == 0 ? ": " : ", ") + other;
+    const std::size_t rest = here.size() - named - 1;
+    const std::string tail = rest > 0 ? " and " + std::to_string(rest) + " more" : "";
+    if (line.size() + more.size() + tail.size() > 80) break;
+    line += more;
+    ++named;
+  }
+  if (named < here.size()) line += " and " + std::to_string(here.size() - named) + " more";
+  return line + "; /nick NAME changes your name";
 }
 
 // -------------------------------------------------------------- command line
@@ -125,7 +139,7 @@ TEST(Stage6CommandLine, AMillionClientsIsAValidMaximum) {
   Room room = open_room(kProgram, {"-m", "1000000"});
   ChatPeers peers(AF_INET, room.port, room.server);
   const std::size_t alice = join(peers);
-  EXPECT_EQ(peers[alice].lines, Lines{welcome(peers[alice].name, 0)});
+  EXPECT_EQ(peers[alice].lines, Lines{welcome(peers[alice].name)});
   EXPECT_TRUE(closes(room.server, peers));
 }
 
@@ -186,7 +200,7 @@ TEST(Stage6Verbose, ArrivalsDeparturesAndTheSummary) {
   const std::string b = peers[bob].name;
   EXPECT_EQ(a, "127.0.0.1:" + std::to_string(peers[alice].port));
   EXPECT_EQ(b, "[::1]:" + std::to_string(peers[bob].port));
-  EXPECT_EQ(peers[bob].lines, Lines{welcome(b, 1)});
+  EXPECT_EQ(peers[bob].lines, Lines{welcome(b, {a})});
   ASSERT_TRUE(heard(peers, alice, "* " + b + " joined"));
   peers.send(bob, "hello over IPv6\n");
   ASSERT_TRUE(heard(peers, alice, "<" + b + "> hello over IPv6"));
@@ -217,7 +231,7 @@ TEST(Stage6Verbose, FourAndSixListenOnOneFamily) {
     EXPECT_EQ(try_connect(v4 ? AF_INET6 : AF_INET, room.port), ECONNREFUSED);
     ChatPeers peers(v4 ? AF_INET : AF_INET6, room.port, room.server);
     const std::size_t alice = join(peers, v4 ? AF_INET : AF_INET6);
-    EXPECT_EQ(peers[alice].lines, Lines{welcome(peers[alice].name, 0)});
+    EXPECT_EQ(peers[alice].lines, Lines{welcome(peers[alice].name)});
     EXPECT_TRUE(closes(room.server, peers));
   }
 }
@@ -295,9 +309,9 @@ TEST_P(Stage6Conversation, HostNcAndStage3DuplexTalk) {
   EXPECT_EQ(bob.wait(), Exit::code(0)) << bob.stderr_text();
 
   EXPECT_EQ(lines_of(alice.stdout_text()),
-            (Lines{welcome(a, 0), "* " + b + " joined", "* " + a + " is now alice",
+            (Lines{welcome(a), "* " + b + " joined", "* " + a + " is now alice",
                    "* " + b + " is now bob", "<host> hello class", "<bob> hi alice"}));
-  Lines at_bob{welcome(b, 1),        "* " + a + " is now alice", "* " + b + " is now bob",
+  Lines at_bob{welcome(b, {a}),      "* " + a + " is now alice", "* " + b + " is now bob",
                "<host> hello class", "<alice> hi host",          "* alice left"};
   if (terminal) at_bob.push_back("<host> bye");
   at_bob.push_back("* server closing");
@@ -368,10 +382,10 @@ TEST(Stage6Nick, RenamingRulesAndWhoIsTold) {
   ASSERT_TRUE(heard(peers, bob, "* alice2 left"));
   EXPECT_TRUE(closes(room.server, peers));
 
-  EXPECT_EQ(peers[alice].lines, (Lines{welcome(a, 0), "* " + b + " joined",
-                                       "* " + a + " is now alice", "* " + b + " is now " + longest,
-                                       "* alice is now alice2", "* " + longest + " is now alice"}));
-  Lines at_bob{welcome(b, 1), "* " + a + " is now alice", "* nick alice is taken"};
+  EXPECT_EQ(peers[alice].lines, (Lines{welcome(a), "* " + b + " joined", "* " + a + " is now alice",
+                                       "* " + b + " is now " + longest, "* alice is now alice2",
+                                       "* " + longest + " is now alice"}));
+  Lines at_bob{welcome(b, {a}), "* " + a + " is now alice", "* nick alice is taken"};
   for (int invalid = 0; invalid < 5; ++invalid)
     at_bob.push_back(kInvalidNick);
   at_bob.push_back(peers[bob].lines.at(at_bob.size()));  // the answer to "host", checked above
@@ -410,7 +424,7 @@ TEST(Stage6Bytes, CrBeforeLfIsDropped) {
   nc.write_stdin("typed with nc -C\n");
   ASSERT_TRUE(heard(peers, receiver, "<" + n + "> typed with nc -C"));
   EXPECT_EQ(peers[receiver].lines,
-            (Lines{welcome(peers[receiver].name, 1), "<" + s + "> hello", "<" + s + "> world",
+            (Lines{welcome(peers[receiver].name, {s}), "<" + s + "> hello", "<" + s + "> world",
                    "<" + s + "> ", "<" + s + "> a\rb", "<" + s + "> \r", "* " + n + " joined",
                    "<" + n + "> typed with nc -C"}));
   EXPECT_TRUE(closes(room.server, peers));
@@ -427,7 +441,7 @@ TEST(Stage6Bytes, NulBytesAreRelayed) {
   const std::string s = peers[sender].name;
   peers.send(sender, std::string("nul\0inside\0\n\0\n", 14));
   ASSERT_TRUE(peers.wait_for_lines(receiver, 3));
-  EXPECT_EQ(peers[receiver].lines, (Lines{welcome(peers[receiver].name, 1),
+  EXPECT_EQ(peers[receiver].lines, (Lines{welcome(peers[receiver].name, {s}),
                                           "<" + s + "> " + std::string("nul\0inside\0", 11),
                                           "<" + s + "> " + std::string(1, '\0')}));
   ASSERT_TRUE(on_screen(room.server, peers, "<" + s + "> " + std::string(1, '\0')));
@@ -477,7 +491,7 @@ TEST(Stage6LongLines, AMegabyteWithoutNewlineIsRelayedInPiecesThenTheRestAtTheEn
   EXPECT_EQ(peers[receiver].lines.size(), 1 + 245 + 1u);  // welcome, pieces, departure
   EXPECT_EQ(peers[receiver].lines.back(), "* " + s + " left");
   ASSERT_TRUE(peers.pump_until([&] { return peers[sender].ended; }));
-  EXPECT_EQ(peers[sender].lines, (Lines{welcome(s, 0), "* " + peers[receiver].name + " joined"}));
+  EXPECT_EQ(peers[sender].lines, (Lines{welcome(s), "* " + peers[receiver].name + " joined"}));
   EXPECT_EQ(peers[sender].error, 0) << std::strerror(peers[sender].error);
   EXPECT_TRUE(closes(room.server, peers));
   ChatPeer screen;
@@ -524,11 +538,11 @@ TEST(Stage6Failures, ClientResetMidLine) {
   peers.reset(sender);
   ASSERT_TRUE(heard(peers, receiver, "* " + s + " left: Connection reset by peer"));
   EXPECT_EQ(peers[receiver].lines,
-            (Lines{welcome(r, 1), "<" + s + "> first line", "<" + s + "> unfinished li",
+            (Lines{welcome(r, {s}), "<" + s + "> first line", "<" + s + "> unfinished li",
                    "* " + s + " left: Connection reset by peer"}));
   // The room keeps serving: a newcomer hears the one who stayed.
   const std::size_t newcomer = join(peers);
-  EXPECT_EQ(peers[newcomer].lines, Lines{welcome(peers[newcomer].name, 1)});
+  EXPECT_EQ(peers[newcomer].lines, Lines{welcome(peers[newcomer].name, {r})});
   peers.send(receiver, "still here\n");
   ASSERT_TRUE(heard(peers, newcomer, "<" + r + "> still here"));
   EXPECT_TRUE(closes(room.server, peers));
@@ -589,12 +603,12 @@ TEST(Stage6Failures, RoomFull) {
   peers.close(bob);
   ASSERT_TRUE(heard(peers, alice, "* " + peers[bob].name + " left"));
   const std::size_t dave = join(peers);
-  EXPECT_EQ(peers[dave].lines, Lines{welcome(peers[dave].name, 1)});
+  EXPECT_EQ(peers[dave].lines, Lines{welcome(peers[dave].name, {peers[alice].name})});
   ASSERT_TRUE(heard(peers, alice, "* " + peers[dave].name + " joined"));
   EXPECT_TRUE(closes(room.server, peers));
   EXPECT_EQ(
       peers[alice].lines,
-      (Lines{welcome(peers[alice].name, 0), "* " + peers[bob].name + " joined",
+      (Lines{welcome(peers[alice].name), "* " + peers[bob].name + " joined",
              "<" + peers[bob].name + "> is anyone new here?", "* " + peers[bob].name + " left",
              "* " + peers[dave].name + " joined", "* server closing"}));
   const std::string err = room.server.stderr_text();
@@ -748,13 +762,13 @@ TEST(Stage6SlowReaders, ANonReaderIsDroppedWhileTheOthersGetEveryLineInBoundedMe
             1);
   ASSERT_TRUE(heard(peers, sender, "* " + z + " dropped: not reading"));
   EXPECT_EQ(peers[sender].lines,
-            (Lines{welcome(s, 1), "* " + r + " joined", "* " + z + " dropped: not reading"}));
+            (Lines{welcome(s, {z}), "* " + r + " joined", "* " + z + " dropped: not reading"}));
   // The sleeper wakes up to what its kernel holds, then the end.
   peers[sleeper].reading = true;
   ASSERT_TRUE(peers.pump_until([&] { return peers[sleeper].ended; }));
   ASSERT_GE(peers[sleeper].lines.size(), 3u);
   EXPECT_EQ(Lines(peers[sleeper].lines.begin(), peers[sleeper].lines.begin() + 3),
-            (Lines{welcome(z, 0), "* " + s + " joined", "* " + r + " joined"}));
+            (Lines{welcome(z), "* " + s + " joined", "* " + r + " joined"}));
   EXPECT_LT(peers[sleeper].received, std::size_t{16} << 20);
 
   EXPECT_TRUE(closes(room.server, peers));
@@ -944,7 +958,7 @@ TEST(Stage6Scale, TenThousandJoinAndLeaveInStorms) {
 
   // Still serving: two newcomers talk, the watcher and the screen hear it.
   const std::size_t one = join(peers);
-  EXPECT_EQ(peers[one].lines, Lines{welcome(peers[one].name, 1)});
+  EXPECT_EQ(peers[one].lines, Lines{welcome(peers[one].name, {peers[0].name})});
   const std::size_t two = join(peers);
   peers.send(one, "after the storm\n");
   ASSERT_TRUE(heard(peers, two, "<" + peers[one].name + "> after the storm"));
@@ -986,11 +1000,11 @@ TEST_P(Stage6Signals, EveryClientIsToldAndTheCountsAreExact) {
       [&] { return peers[alice].ended && peers[bob].ended && peers[carol].ended; }));
   EXPECT_EQ(room.server.wait(), Exit::code(0));
   EXPECT_EQ(peers[alice].lines,
-            (Lines{welcome(a, 0), "* " + b + " joined", "* " + c + " joined", "<" + b + "> two",
+            (Lines{welcome(a), "* " + b + " joined", "* " + c + " joined", "<" + b + "> two",
                    "<" + b + "> three", "<host> four", "* server closing"}));
-  EXPECT_EQ(peers[bob].lines, (Lines{welcome(b, 1), "* " + c + " joined", "<" + a + "> one",
+  EXPECT_EQ(peers[bob].lines, (Lines{welcome(b, {a}), "* " + c + " joined", "<" + a + "> one",
                                      "<host> four", "* server closing"}));
-  EXPECT_EQ(peers[carol].lines, (Lines{welcome(c, 2), "<" + a + "> one", "<" + b + "> two",
+  EXPECT_EQ(peers[carol].lines, (Lines{welcome(c, {a, b}), "<" + a + "> one", "<" + b + "> two",
                                        "<" + b + "> three", "<host> four", "* server closing"}));
   for (std::size_t i : {alice, bob, carol}) {
     EXPECT_EQ(peers[i].partial, "");
@@ -1159,7 +1173,8 @@ std::string too_fast(const std::string& name, const std::string& rate) {
 constexpr Millis kNoticeTimeout{5000};
 
 std::string you_are_too_fast(const std::string& rate) {
-  return "* you are sending too fast: held to " + rate + " lines a second, nothing is lost";
+  return "* you are sending too fast: your lines wait their turn, " + rate +
+         " lines a second; 1000 lines waiting for 60 s is a flood, and is dropped";
 }
 
 // -r 20: a paste of 300 lines, then the end of the sender's stream (as
@@ -1200,8 +1215,7 @@ TEST(Stage6Flood, APasteAtTwentyLinesASecondIsPacedInOrderLosingNothing) {
   EXPECT_EQ(unlike_numbered(said_by(peers[reader].lines, s), total), "");
   EXPECT_EQ(peers[reader].lines.size(), 1 + total + 1) << "the welcome, the paste, the departure";
   EXPECT_EQ(peers[reader].lines.back(), "* " + s + " left");
-  EXPECT_EQ(peers[sender].lines,
-            (Lines{welcome(s, 0), "* " + r + " joined", you_are_too_fast("20")}));
+  EXPECT_EQ(peers[sender].lines, (Lines{welcome(s), "* " + r + " joined", you_are_too_fast("20")}));
   EXPECT_TRUE(closes(room.server, peers));
   const Lines screen = lines_of(room.server.stdout_text());
   EXPECT_EQ(unlike_numbered(said_by(screen, s), total), "");
@@ -1276,7 +1290,7 @@ TEST(Stage6Flood, RateZeroLetsAFloodThrough) {
   EXPECT_TRUE(closes(room.server, peers));
   EXPECT_EQ(room.server.stdout_text().find("sending too fast"), std::string::npos);
   EXPECT_EQ(peers[sender].lines,
-            (Lines{welcome(s, 0), "* " + peers[reader].name + " joined", "* server closing"}));
+            (Lines{welcome(s), "* " + peers[reader].name + " joined", "* server closing"}));
 }
 
 // `yes | nc` for three seconds at the default rate: the room reads the
@@ -1535,7 +1549,10 @@ TEST(Stage6Crowds, ThreeJoinsAreNamedFourAreCounted) {
   EXPECT_EQ(peers[watcher].lines.size(), 1 + 3 + 1u);  // welcome, 3 named, 1 counted
   for (std::size_t i = three; i < three + 3; ++i) {
     SCOPED_TRACE(peers[i].name);
-    Lines expected{welcome(peers[i].name, i)};
+    Lines before;
+    for (std::size_t earlier = 0; earlier < i; ++earlier)
+      before.push_back(peers[earlier].name);
+    Lines expected{welcome(peers[i].name, before)};
     for (std::size_t later = i + 1; later < three + 3; ++later) {
       expected.push_back("* " + peers[later].name + " joined");
     }
@@ -1545,8 +1562,18 @@ TEST(Stage6Crowds, ThreeJoinsAreNamedFourAreCounted) {
   }
   for (std::size_t i = four; i < four + 4; ++i) {
     SCOPED_TRACE(peers[i].name);
-    EXPECT_EQ(peers[i].lines,
-              (Lines{welcome(peers[i].name, i), "<" + peers[watcher].name + "> all here?"}));
+    Lines before;
+    for (std::size_t earlier = 0; earlier < i; ++earlier)
+      before.push_back(peers[earlier].name);
+    // Told of the counted joins after its own, in its first news.
+    Lines expected{welcome(peers[i].name, before)};
+    const std::size_t after = four + 4 - i - 1;
+    if (after > 0) {
+      expected.push_back("* " + std::to_string(after) + (after == 1 ? " client" : " clients") +
+                         " joined");
+    }
+    expected.push_back("<" + peers[watcher].name + "> all here?");
+    EXPECT_EQ(peers[i].lines, expected);
   }
   EXPECT_TRUE(closes(room.server, peers));
 }
@@ -1577,7 +1604,7 @@ TEST(Stage6Crowds, NewsGoesOutBeforeTheNextBroadcastAndOnlyToThoseThere) {
   ASSERT_EQ(seen.size(), 7u);
   EXPECT_EQ(
       Lines(seen.begin(), seen.begin() + 3),
-      (Lines{welcome(peers[watcher].name, 0), "* " + c + " joined", "* " + c + " is now carol"}));
+      (Lines{welcome(peers[watcher].name), "* " + c + " joined", "* " + c + " is now carol"}));
   // Bob's leave and Dave's join went out together (joins first) or a
   // second apart: either way, before Carol's line.
   const Lines together{"* " + b + " joined", "* " + d + " joined", "* " + b + " left"};
@@ -1586,7 +1613,8 @@ TEST(Stage6Crowds, NewsGoesOutBeforeTheNextBroadcastAndOnlyToThoseThere) {
   EXPECT_TRUE(news == together || news == apart) << ::testing::PrintToString(news);
   EXPECT_EQ(seen[6], "<carol> hello");
   // Dave came after Bob left: he hears of neither.
-  EXPECT_EQ(peers[dave].lines, (Lines{welcome(d, 2), "<carol> hello"}));
+  EXPECT_EQ(peers[dave].lines,
+            (Lines{welcome(d, {peers[watcher].name, "carol"}), "<carol> hello"}));
   EXPECT_TRUE(closes(room.server, peers));
 }
 
@@ -1645,11 +1673,11 @@ TEST(Stage6SlowReaders, AReaderThatStopsMidLineInARoomOfTwoIsDropped) {
     line.resize(999, static_cast<char>('a' + n % 26));
     return line + "\n";
   };
-  std::string expected = welcome(r, 1) + "\n";
+  std::string expected = welcome(r, {s}) + "\n";
   peers.send(sender, flood_line(0));
   expected += "<" + s + "> " + flood_line(0);
   ASSERT_TRUE(peers.pump_until([&] { return peers[sender].unsent.empty(); }));
-  const std::size_t mid_line = welcome(r, 1).size() + 1 + 500;
+  const std::size_t mid_line = welcome(r, {s}).size() + 1 + 500;
   const std::string head = read_exactly(reader.get(), mid_line);
   ASSERT_EQ(head, expected.substr(0, mid_line)) << "the reader's welcome and the first line";
 
@@ -1678,10 +1706,18 @@ TEST(Stage6SlowReaders, AReaderThatStopsMidLineInARoomOfTwoIsDropped) {
       << ::testing::PrintToString(peers[sender].lines) << "\nstage6-class stderr:\n"
       << room.server.stderr_text();
 
-  // The reader wakes up to what its kernel holds, then the end: the room
-  // closed it. Every byte is where it belongs in the conversation.
+  // The reader wakes up (within the room's two seconds of goodbye) to what
+  // its kernel holds, the end of the line it held half of, and last, why it
+  // was dropped: whole lines only, each where it belongs in the conversation.
   const std::string rest = receive_all(reader.get());
-  const std::string got = head + rest;
+  std::string got = head + rest;
+  const std::string notice = "* you were dropped: not reading\n";
+  ASSERT_GT(got.size(), notice.size());
+  EXPECT_EQ(got.substr(got.size() - notice.size()), notice)
+      << "the dropped reader's last bytes: "
+      << ::testing::PrintToString(got.substr(got.size() - 80));
+  got.resize(got.size() - notice.size());
+  EXPECT_EQ(got.back(), '\n') << "the dropped reader was left with half a line";
   for (std::size_t n = 1; expected.size() < got.size() && n < queued; ++n)
     expected += "<" + s + "> " + flood_line(n);
   EXPECT_LT(got.size(), std::size_t{16} << 20) << "bytes the dropped reader got";
