@@ -1797,6 +1797,143 @@ TEST(Stage6Crowds, AStormOfJoinsCostsEachClientAFewBytes) {
   EXPECT_TRUE(closes(room.server, peers));
 }
 
+// ------------------------------------------------------------ the instructor
+
+// The host's "/" lines are commands, answered on the host's screen only,
+// never relayed: /who (every client: its name, address, time here, lines
+// sent, state), /help, an unknown command's one-line error, and /kick,
+// which tells the client why, closes it and tells the room.
+TEST(Stage6Host, WhoHelpAndKickFromTheHostsKeyboard) {
+  Room room = open_room(kProgram, {}, Stdin::pipe());
+  ChatPeers peers(AF_INET, room.port, room.server);
+  const std::size_t alice = join(peers);
+  const std::size_t bob = join(peers);
+  const std::string a = peers[alice].name, b = peers[bob].name;
+  peers.send(alice, "/nick alice\nhello\n");
+  ASSERT_TRUE(heard(peers, bob, "<alice> hello"));
+
+  room.server.write_stdin("/who\n/help\n/nope x\n");
+  ASSERT_TRUE(on_screen(room.server, peers, "* unknown command /nope: /help lists the commands"));
+  const std::string screen = room.server.stdout_text();
+  EXPECT_TRUE(has_line(screen, "* 2 clients here")) << screen;
+  EXPECT_TRUE(matches(
+      screen, "[^]*\n\\*   alice \\(" + quote(a) + "\\), here \\d+m\\d+s, 1 line sent\n[^]*"))
+      << screen;
+  EXPECT_TRUE(matches(screen, "[^]*\n\\*   " + quote(b) + ", here \\d+m\\d+s, 0 lines sent\n[^]*"))
+      << screen;
+  EXPECT_TRUE(has_line(screen,
+                       "* /who: who is here; /kick NAME-OR-ADDRESS:PORT [REASON]: close that "
+                       "client, telling it why; /help: this"))
+      << screen;
+
+  room.server.write_stdin("/kick ALICE being rude\n");
+  ASSERT_TRUE(heard(peers, bob, "* alice was kicked by the host: being rude"));
+  ASSERT_TRUE(peers.pump_until([&] { return peers[alice].ended; }));
+  EXPECT_EQ(peers[alice].lines.back(), "* you were kicked by the host: being rude");
+  ASSERT_TRUE(on_screen(room.server, peers, "* alice was kicked by the host: being rude"));
+  room.server.write_stdin("/kick alice\n/kick " + b + "\n");
+  ASSERT_TRUE(on_screen(room.server, peers, "* nobody here is called alice: /who lists them"));
+  ASSERT_TRUE(peers.pump_until([&] { return peers[bob].ended; }));
+  EXPECT_EQ(peers[bob].lines.back(), "* you were kicked by the host");
+  for (const std::string& line : peers[bob].lines) {
+    EXPECT_EQ(line.rfind("<host>", 0), std::string::npos) << "a host command was relayed: " << line;
+  }
+  room.server.close_stdin();
+  EXPECT_TRUE(closes(room.server, peers));
+  EXPECT_TRUE(has_line(room.server.stderr_text(), "disconnected 127.0.0.1 port " + port_of(a) +
+                                                      ": kicked by the host: being rude"))
+      << room.server.stderr_text();
+}
+
+// A student's /who: the names of everyone here, to that student alone.
+TEST(Stage6Host, AStudentsWhoListsNamesOnly) {
+  Room room = open_room(kProgram);
+  ChatPeers peers(AF_INET, room.port, room.server);
+  const std::size_t alice = join(peers);
+  const std::size_t bob = join(peers);
+  const std::string b = peers[bob].name;
+  peers.send(alice, "/nick alice\n");
+  ASSERT_TRUE(heard(peers, bob, "* " + peers[alice].name + " is now alice"));
+  peers.send(bob, "/who\n");
+  ASSERT_TRUE(heard(peers, bob, "* 2 clients here: alice, " + b));
+  peers.send(bob, "after\n");
+  ASSERT_TRUE(heard(peers, alice, "<" + b + "> after"));
+  for (const std::string& line : peers[alice].lines)
+    EXPECT_EQ(line.find("/who"), std::string::npos);
+  EXPECT_TRUE(closes(room.server, peers));
+  EXPECT_FALSE(has_line(room.server.stdout_text(), "<" + b + "> /who"));
+}
+
+// ------------------------------------------------------------ announcements
+
+// A newcomer's first line says who is here: how many, and their names in
+// the order they came, as many as fit in 80 columns.
+TEST(Stage6Welcome, ANewcomersFirstLineSaysWhoIsHere) {
+  Room room = open_room(kProgram);
+  ChatPeers peers(AF_INET, room.port, room.server);
+  const std::size_t alice = join(peers);
+  const std::size_t bob = join(peers);
+  const std::size_t third = join(peers);
+  peers.send(alice, "/nick alice\n");
+  peers.send(bob, "/nick bob\n");
+  ASSERT_TRUE(heard(peers, third, "* " + peers[bob].name + " is now bob"));
+  const std::size_t carol = join(peers);
+  EXPECT_EQ(peers[carol].lines[0], "* you are " + peers[carol].name +
+                                       ", 3 others here: alice, bob, " + peers[third].name +
+                                       "; /nick NAME changes your name");
+  for (int n = 0; n < 6; ++n)
+    join(peers);
+  const std::size_t last = join(peers);
+  const std::string first = peers[last].lines[0];
+  EXPECT_EQ(first.rfind("* you are " + peers[last].name + ", 10 others here: alice, bob", 0), 0u)
+      << first;
+  EXPECT_TRUE(matches(first, ".* and \\d+ more; /nick NAME changes your name")) << first;
+  EXPECT_LE(first.find("; /nick"), 80u)
+      << "who is here takes more than a screen's width: " << first;
+  EXPECT_TRUE(closes(room.server, peers));
+}
+
+// Renames after a crowd came in at once: the crowd was counted, not named,
+// so a reader who was here before it hears nobody named by a rename, and
+// the renames stay off its screen; the host's screen likewise.
+TEST(Stage6Crowds, RenamesAfterACountedCrowdNameNobodyUnknown) {
+  Room room = open_room(kProgram);
+  ChatPeers peers(AF_INET, room.port, room.server);
+  const std::size_t watcher = join(peers);
+  std::size_t crowd;
+  {
+    Paused paused(room.server);  // they come in at once
+    crowd = peers.connect(8);
+  }
+  for (std::size_t i = crowd; i < crowd + 8; ++i)
+    ASSERT_TRUE(peers.wait_for_lines(i, 1));
+  ASSERT_TRUE(heard(peers, watcher, "* 8 clients joined"));
+  for (std::size_t i = crowd; i < crowd + 8; ++i) {
+    peers.send(i, "/nick student" + std::to_string(i) + "\n");
+  }
+  peers.send(crowd, "hello\n");
+  ASSERT_TRUE(heard(peers, watcher, "<student" + std::to_string(crowd) + "> hello"));
+  peers.send(watcher, "bye\n");
+  for (std::size_t i = crowd; i < crowd + 8; ++i) {
+    ASSERT_TRUE(heard(peers, i, "<" + peers[watcher].name + "> bye"));
+  }
+  for (const std::string& line : peers[watcher].lines) {
+    EXPECT_EQ(line.find(" is now "), std::string::npos)
+        << "named someone never introduced: " << line;
+  }
+  // Each of the crowd knows those its welcome named, and hears their renames only.
+  for (std::size_t i = crowd; i < crowd + 8; ++i) {
+    for (const std::string& line : peers[i].lines) {
+      const std::size_t now = line.find(" is now ");
+      if (line.rfind("* ", 0) != 0 || now == std::string::npos) continue;
+      const std::string old = line.substr(2, now - 2);
+      EXPECT_NE(peers[i].lines[0].find(old), std::string::npos)
+          << peers[i].name << " was told of " << old << ", never introduced: " << line;
+    }
+  }
+  EXPECT_TRUE(closes(room.server, peers));
+}
+
 // ---------------------------------------------------------------- without IPv6
 
 // As in stages 1-4: without IPv6 (support/no_ipv6_shim.cpp), the default
