@@ -67,6 +67,7 @@
 #include "address.hpp"
 #include "error.hpp"
 #include "fd.hpp"
+#include "visible.hpp"
 
 namespace {
 
@@ -604,14 +605,13 @@ void Room::take_line(Peer& peer, std::string_view line) {
   }
 }
 
-// "<NAME> LINE" to everyone but the sender; a line longer than max_line
-// goes in pieces.
+// "<NAME> LINE" to everyone but the sender, its control characters shown
+// (visible.hpp); a line longer than max_line as shown goes in pieces.
 void Room::relay(Peer& sender, std::string_view line) {
   do {
-    std::string_view piece = line.substr(0, options_.max_line);
-    line.remove_prefix(piece.size());
     std::string text = "<" + sender.name + "> ";
-    text.append(piece).push_back('\n');
+    line.remove_prefix(append_visible(line, options_.max_line, text));
+    text.push_back('\n');
     broadcast(text, &sender, &sender != &host_);
     ++counts_.lines;
   } while (!line.empty());
