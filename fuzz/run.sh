@@ -9,6 +9,7 @@
 #   http_response  stage 4's response parser      http_response_fuzz.cpp
 #   url            stage 4's URL parser           url_fuzz.cpp
 #   crlf           -C's CR insertion (add_cr)     crlf_fuzz.cpp
+#   visible        stage 5's control characters   visible_fuzz.cpp
 #   args_stageN    stage N's command line, N=1-5  args_fuzz.cpp (corpus-args)
 # Exits non-zero if any target found a crash, a timeout, a sanitizer report
 # or a broken promise; the input that caused it is saved in BUILD_DIR as
@@ -16,7 +17,8 @@
 #
 # Usage: fuzz/run.sh [BUILD_DIR] [SECONDS] [TARGET...]
 #          defaults: build-fuzz, 60 s, every target (one after the other)
-#   CI (.ci/run): 60 s for http_response, 20 s for each of the others
+#   CI (.ci/run): 60 s for http_response, 20 s for url and crlf, 10 s for
+#   visible and each args_stageN
 #   reproduce a crash: BUILD_DIR/url BUILD_DIR/url-crash-...
 #
 # See also: https://llvm.org/docs/LibFuzzer.html, the *_fuzz.cpp files here.
@@ -29,7 +31,7 @@ seconds=${2:-60}
 shift $(($# < 2 ? $# : 2))
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] ||
-  targets=(http_response url crlf args_stage1 args_stage2 args_stage3 args_stage4 args_stage5)
+  targets=(http_response url crlf visible args_stage1 args_stage2 args_stage3 args_stage4 args_stage5)
 case $seconds in
   '' | *[!0-9]*) echo "run.sh: SECONDS must be a whole number, not '$seconds'" >&2; exit 2 ;;
 esac
@@ -48,6 +50,8 @@ sources_of() {
                "$stage4/http_response.cpp") ;;
     crlf)
       sources=(-I "$stage4" "$fuzz_dir/crlf_fuzz.cpp") ;;
+    visible)
+      sources=(-I "$root/stage5-chat" "$fuzz_dir/visible_fuzz.cpp" "$root/stage5-chat/visible.cpp") ;;
     args_stage[1-5])
       # The stage's main.cpp is #included by args_fuzz.cpp; its other files
       # (duplex.cpp, ...) are compiled beside it.

@@ -16,6 +16,8 @@
 // - Lines are the unit. TCP delivers bytes, not messages: "hello\n" may
 //   arrive as "hel" then "lo\n". A line is relayed once its LF is here, so
 //   two people typing at once never see their words interleaved.
+// - Nobody writes on another's terminal: a line's control characters go
+//   out shown (^[, as cat -v shows them: visible.hpp), never raw.
 // - Nobody waits for a slow reader. Every socket is non-blocking; what a
 //   client cannot take now waits in its outbox, which is bounded: a client
 //   whose outbox would overflow is dropped (IRC's "SendQ exceeded"). A
@@ -577,7 +579,8 @@ void Room::hold(Peer& peer) {
   // END SOLUTION
 }
 
-// How many lines relay() makes of `line`.
+// How many max_line pieces `line` is as sent: each costs a token. (Shown,
+// a piece with control characters grows, and relay() may send it as more.)
 std::size_t Room::pieces(std::string_view line) const {
   return std::max<std::size_t>(1, (line.size() + options_.max_line - 1) / options_.max_line);
 }
