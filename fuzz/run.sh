@@ -9,6 +9,7 @@
 #   http_response  stage 4's response parser      http_response_fuzz.cpp
 #   url            stage 4's URL parser           url_fuzz.cpp
 #   crlf           -C's CR insertion (add_cr)     crlf_fuzz.cpp
+#   visible        stage 5's control characters   visible_fuzz.cpp
 #   args_stageN    stage N's command line, N=1-6  args_fuzz.cpp (corpus-args)
 # Exits non-zero if any target found a crash, a timeout, a sanitizer report
 # or a broken promise; the input that caused it is saved in BUILD_DIR as
@@ -29,7 +30,7 @@ seconds=${2:-60}
 shift $(($# < 2 ? $# : 2))
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] ||
-  targets=(http_response url crlf args_stage1 args_stage2 args_stage3 args_stage4 args_stage5 args_stage6)
+  targets=(http_response url crlf visible args_stage1 args_stage2 args_stage3 args_stage4 args_stage5 args_stage6)
 case $seconds in
   '' | *[!0-9]*) echo "run.sh: SECONDS must be a whole number, not '$seconds'" >&2; exit 2 ;;
 esac
@@ -48,6 +49,8 @@ sources_of() {
                "$stage4/http_response.cpp") ;;
     crlf)
       sources=(-I "$stage4" "$fuzz_dir/crlf_fuzz.cpp") ;;
+    visible)
+      sources=(-I "$root/stage5-chat" "$fuzz_dir/visible_fuzz.cpp" "$root/stage5-chat/visible.cpp") ;;
     args_stage[1-6])
       # The stage's main.cpp is #included by args_fuzz.cpp; its other files
       # (duplex.cpp, ...) are compiled beside it.

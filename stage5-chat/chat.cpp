@@ -15,6 +15,8 @@
 // - Lines are the unit. TCP delivers bytes: "hello\n" may arrive as "hel"
 //   then "lo\n". A line is relayed once its LF is here, so two people typing
 //   at once never see their words interleaved.
+// - Nobody writes on another's terminal: a line's control characters go
+//   out shown (^[, as cat -v shows them: visible.hpp), never raw.
 // - Nobody waits for a slow reader. Every socket is non-blocking; what a
 //   client cannot take now waits in its queue, which is bounded: a client
 //   whose queue would overflow is dropped, told why, in whole lines.
@@ -44,6 +46,7 @@
 #include "address.hpp"
 #include "error.hpp"
 #include "fd.hpp"
+#include "visible.hpp"
 
 namespace {
 
@@ -383,14 +386,13 @@ bool Room::too_long(std::string_view text) const {
          !(text.size() == options_.max_line + 1 && text.back() == '\r');
 }
 
-// "<NAME> LINE" to everyone but the sender; a line longer than max_line
-// goes in pieces.
+// "<NAME> LINE" to everyone but the sender, its control characters shown
+// (visible.hpp); a line longer than max_line as shown goes in pieces.
 void Room::relay(const std::string& name, std::string_view line, const Client* sender) {
   do {
-    std::string_view piece = line.substr(0, options_.max_line);
-    line.remove_prefix(piece.size());
     std::string text = "<" + name + "> ";
-    text.append(piece).push_back('\n');
+    line.remove_prefix(append_visible(line, options_.max_line, text));
+    text.push_back('\n');
     queue_all(text, sender, sender != nullptr);
     ++counts_.lines;
   } while (!line.empty());

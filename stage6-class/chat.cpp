@@ -44,6 +44,7 @@
 #include "address.hpp"
 #include "error.hpp"
 #include "fd.hpp"
+#include "visible.hpp"
 
 namespace {
 
@@ -587,14 +588,13 @@ void Room::keep_pace(Client& client) {
   if (client.input_ended && !client.held && client.state == State::kIn) leave(client, "");
 }
 
-// "<NAME> LINE" to everyone but the sender; a line longer than max_line
-// goes in pieces.
+// "<NAME> LINE" to everyone but the sender, its control characters shown
+// (visible.hpp); a line longer than max_line as shown goes in pieces.
 void Room::relay(const std::string& name, std::string_view line, Client* sender) {
   do {
-    std::string_view piece = line.substr(0, options_.max_line);
-    line.remove_prefix(piece.size());
     std::string text = "<" + name + "> ";
-    text.append(piece).push_back('\n');
+    line.remove_prefix(append_visible(line, options_.max_line, text));
+    text.push_back('\n');
     queue_all(text, sender, sender != nullptr);
     ++counts_.lines;
     if (sender != nullptr) ++sender->lines;

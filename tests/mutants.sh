@@ -78,7 +78,7 @@ mutant stage5-no-reuseaddr stage5 stage5-chat/main.cpp \
   'setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on)' '(on = 0)' \
   'SO_REUSEADDR never set: the room cannot open again right after Ctrl-C'
 mutant stage5-no-slow-reader-drop stage5 stage5-chat/chat.cpp \
-  'if (&to != &host_ && to.out.data.size() + text.size() > options_.max_queued) {' 'if (false) {' \
+  '  if (&to != &host_ && to.out.data.size() + text.size() > options_.max_queued) {' '  if (false) {' \
   'a reader that stops reading is never dropped: its queue grows without bound'
 mutant stage5-every-join-named stage5 stage5-chat/chat.cpp \
   'kNamedAnnouncements = 3;' 'kNamedAnnouncements = 1000;' \
@@ -89,6 +89,15 @@ mutant stage5-cr-kept stage5 stage5-chat/chat.cpp \
 mutant stage5-own-line-back stage5 stage5-chat/chat.cpp \
   'if (&client != except) send(client, text);' 'if (&client != except || true) send(client, text);' \
   'the sender gets its own line back'
+mutant stage5-c1-raw stage5 stage5-chat/visible.cpp \
+  'size = 2, low = 0xA0;' 'size = 2;' \
+  'C1 characters in UTF-8 (U+009B, a CSI) reach the other terminals raw'
+mutant stage5-del-raw stage5 stage5-chat/visible.cpp \
+  'return (byte >= 0x20 && byte < 0x7F)' 'return (byte >= 0x20 && byte <= 0x7F)' \
+  'DEL reaches the other terminals raw'
+mutant stage5-piece-overflows stage5 stage5-chat/visible.cpp \
+  'if (shown.size() > room && at > 0) break;' 'if (false) break;' \
+  'a form that does not fit at the end of a piece goes in it anyway: pieces past 4 KiB'
 
 # ------------------------------------------------------------------ the run
 

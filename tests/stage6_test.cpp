@@ -407,7 +407,7 @@ TEST(Stage6Nick, RenamingRulesAndWhoIsTold) {
 // --------------------------------------------------------------- bytes
 
 // CR just before LF is dropped (nc -C and telnet send CRLF); any other CR
-// stays; an empty line is relayed as one.
+// is shown (^M: stage5_visible_test.cpp); an empty line is relayed as one.
 TEST(Stage6Bytes, CrBeforeLfIsDropped) {
   REQUIRE_PROGRAM("nc", "netcat-openbsd");
   Room room = open_room(kProgram);
@@ -425,15 +425,16 @@ TEST(Stage6Bytes, CrBeforeLfIsDropped) {
   ASSERT_TRUE(heard(peers, receiver, "<" + n + "> typed with nc -C"));
   EXPECT_EQ(peers[receiver].lines,
             (Lines{welcome(peers[receiver].name, {s}), "<" + s + "> hello", "<" + s + "> world",
-                   "<" + s + "> ", "<" + s + "> a\rb", "<" + s + "> \r", "* " + n + " joined",
+                   "<" + s + "> ", "<" + s + "> a^Mb", "<" + s + "> ^M", "* " + n + " joined",
                    "<" + n + "> typed with nc -C"}));
   EXPECT_TRUE(closes(room.server, peers));
   nc.close_stdin();  // OpenBSD nc ends when both directions have
   EXPECT_EQ(nc.wait(), Exit::code(0));
 }
 
-// NUL is a byte like any other.
-TEST(Stage6Bytes, NulBytesAreRelayed) {
+// NUL is shown as ^@, as any control character (stage5_visible_test.cpp),
+// and does not end a line: what follows it is relayed too.
+TEST(Stage6Bytes, NulBytesAreShown) {
   Room room = open_room(kProgram);
   ChatPeers peers(AF_INET, room.port, room.server);
   const std::size_t sender = join(peers);
@@ -442,19 +443,21 @@ TEST(Stage6Bytes, NulBytesAreRelayed) {
   peers.send(sender, std::string("nul\0inside\0\n\0\n", 14));
   ASSERT_TRUE(peers.wait_for_lines(receiver, 3));
   EXPECT_EQ(peers[receiver].lines, (Lines{welcome(peers[receiver].name, {s}),
-                                          "<" + s + "> " + std::string("nul\0inside\0", 11),
-                                          "<" + s + "> " + std::string(1, '\0')}));
-  ASSERT_TRUE(on_screen(room.server, peers, "<" + s + "> " + std::string(1, '\0')));
-  EXPECT_TRUE(
-      has_line(room.server.stdout_text(), "<" + s + "> " + std::string("nul\0inside\0", 11)));
+                                          "<" + s + "> nul^@inside^@", "<" + s + "> ^@"}));
+  ASSERT_TRUE(on_screen(room.server, peers, "<" + s + "> ^@"));
+  EXPECT_TRUE(has_line(room.server.stdout_text(), "<" + s + "> nul^@inside^@"));
   EXPECT_TRUE(closes(room.server, peers));
 }
 
-// A megabyte (every byte value but LF; NUL and CR included) as one line.
+// A megabyte of printable ASCII and tab as one line: what goes is what was
+// sent, byte for byte (control characters are shown, not sent, and their
+// pieces counted as shown: stage5_visible_test.cpp).
 std::string megabyte_line() {
   std::string line = random_bytes(1000000, 51);
-  std::replace(line.begin(), line.end(), '\n', '.');
-  line.back() = '.';  // not CR: "a CR just before the LF" must not come into it
+  for (char& c : line) {
+    const auto byte = static_cast<unsigned char>(c);
+    c = byte % 96 == 95 ? '\t' : static_cast<char>(' ' + byte % 96);
+  }
   return line;
 }
 
@@ -1512,6 +1515,28 @@ TEST(Stage6Nick, NamesThatDifferOnlyInCaseAreTaken) {
   EXPECT_TRUE(peers.has_line(bob, "* nick alice is taken"));
   peers.send(alice, "/nick ALICE\n");  // one's own name, another case: fine
   ASSERT_TRUE(heard(peers, bob, "* Alice is now ALICE"));
+  EXPECT_TRUE(closes(room.server, peers));
+}
+
+// A name is 1 to 32 letters, digits, '-', '_' or '.': no escape sequence,
+// no byte past ASCII, ever reaches a screen as a name.
+TEST(Stage6Nick, NicksTakeNoControlCharacters) {
+  Room room = open_room(kProgram);
+  ChatPeers peers(AF_INET, room.port, room.server);
+  const std::size_t sender = join(peers);
+  const std::size_t receiver = join(peers);
+  const std::string s = peers[sender].name;
+  const std::string invalid = "* invalid nick: 1 to 32 letters, digits, '-', '_' or '.'";
+  ASSERT_TRUE(peers.pump_until([&] { return peers[sender].lines.size() == 2; }));  // the join
+  for (const std::string nick : {"\x1b[31mred", "bell\x07", "del\x7f", "csi\xc2\x9b", "ev\xc3\xa9"})
+    peers.send(sender, "/nick " + nick + "\n");
+  peers.send(sender, "after\n");
+  ASSERT_TRUE(peers.pump_until([&] { return peers.has_line(receiver, "<" + s + "> after"); }));
+  EXPECT_EQ(Lines(peers[sender].lines.begin() + 1, peers[sender].lines.end()),
+            (Lines{"* " + peers[receiver].name + " joined", invalid, invalid, invalid, invalid,
+                   invalid}));
+  EXPECT_EQ(Lines(peers[receiver].lines.begin() + 1, peers[receiver].lines.end()),
+            (Lines{"<" + s + "> after"}));
   EXPECT_TRUE(closes(room.server, peers));
 }
 
