@@ -234,8 +234,10 @@ void catch_stop_signals() {
 // `opened` is set once the room listens: a room that never opened has no
 // summary to give.
 void serve(const Options& options, ChatCounts& counts, bool& opened) {
-  // Before "listening on": from then on a script may send SIGTERM.
+  // Before "listening on": from then on a script may send SIGTERM, and
+  // count on the room's descriptor limit.
   catch_stop_signals();
+  raise_descriptor_limit(options.verbose);
   Fd listener = open_listener(options);
   opened = true;
   if (options.verbose) {
@@ -248,7 +250,6 @@ void serve(const Options& options, ChatCounts& counts, bool& opened) {
     check(getsockname(listener.get(), where, &size), "getsockname");
     std::cerr << "listening on " + describe(where) + "\n";
   }
-  raise_descriptor_limit(options.verbose);
   ChatOptions chat_options;
   chat_options.max_clients = options.max_clients;
   chat_options.verbose = options.verbose;
