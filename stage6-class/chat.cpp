@@ -86,6 +86,13 @@ struct Pacer {
     const std::chrono::duration<double> wait((1 - tokens) / rate);
     return filled + std::chrono::duration_cast<Clock::duration>(wait);
   }
+  // Whether the backlog, `full` now, has stayed full for `limit` without a
+  // break: a paste's shrinks, a flood's does not.
+  bool flooding(bool full, Clock::time_point now, std::chrono::milliseconds limit) {
+    if (!full) full_since = {};
+    if (full && full_since == Clock::time_point{}) full_since = now;
+    return full && now - full_since >= limit;
+  }
 };
 
 // Bytes queued for one reader. write() takes from the front; what it does
@@ -555,17 +562,13 @@ std::size_t Room::pieces(std::string_view line) const {
 // backlog is full. Told once per episode; full too long, it is a flood.
 void Room::hold(Client& client) {
   // BEGIN SOLUTION 6.1 flood control
-  // TASK: from pacer.full_since (set while backlog_full()), drop() a client full for
-  // TASK: options_.max_full_ms with kFlooding; else tell it and the host once per episode.
+  // TASK: drop() with kFlooding a client whose backlog (backlog_full()) has been full for
+  // TASK: options_.max_full_ms (Pacer::flooding()); else tell it and the host once per episode.
   // STUB: (void)client, (void)kFlooding, (void)&Room::drop;
   // STUB: not_written("6.1", "flood control");
-  const auto now = Clock::now();
   Pacer& pacer = client.pacer;
-  if (!backlog_full(client.partial, options_)) {
-    pacer.full_since = {};
-  } else if (pacer.full_since == Clock::time_point{}) {
-    pacer.full_since = now;
-  } else if (now - pacer.full_since >= std::chrono::milliseconds(options_.max_full_ms)) {
+  const bool full = backlog_full(client.partial, options_);
+  if (pacer.flooding(full, Clock::now(), std::chrono::milliseconds(options_.max_full_ms))) {
     drop(client, kFlooding);
     return;
   }

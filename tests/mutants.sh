@@ -90,7 +90,7 @@ mutant stage6-every-join-named stage6 stage6-class/chat.cpp \
   'kNamedNews = 3;' 'kNamedNews = 1000;' \
   'joins and leaves named one by one: a storm of N joins costs N x N lines'
 mutant stage6-flood-never-dropped stage6 stage6-class/chat.cpp \
-  '  } else if (now - pacer.full_since >= std::chrono::milliseconds(options_.max_full_ms)) {' '  } else if (false) {' \
+  'return full && now - full_since >= limit;' 'return false;' \
   'a backlog kept full is never a flood: yes | nc is relayed at the rate for hours'
 mutant stage5-c1-raw stage5 stage5-chat/visible.cpp \
   'size = 2, low = 0xA0;' 'size = 2;' \
