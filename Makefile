@@ -14,7 +14,7 @@ MAKEFLAGS += --no-print-directory
 STAGES   := $(patsubst %/main.cpp,%,$(sort $(wildcard stage*/main.cpp)))
 PROGRAMS := $(addprefix bin/,$(STAGES))
 
-.PHONY: all test sanitize test-stage1 test-stage2 test-stage3 test-stage4 test-stage5 diff clean
+.PHONY: all test sanitize test-stage1 test-stage2 test-stage3 test-stage4 test-stage5 test-stage6 diff clean
 all: $(PROGRAMS)
 
 .SECONDEXPANSION:
@@ -44,7 +44,7 @@ sanitize:
 
 # Only the tests a stage needs, e.g. `make test-stage1` (ctest -L stage1).
 # A static pattern rule: make skips plain pattern rules for .PHONY targets.
-test-stage1 test-stage2 test-stage3 test-stage4 test-stage5: test-stage%:
+test-stage1 test-stage2 test-stage3 test-stage4 test-stage5 test-stage6: test-stage%:
 	$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	$(CMAKE) --build build -j $(JOBS)
 	$(call ctest_run,build,-L stage$*)
@@ -120,14 +120,14 @@ ROUNDS := 5
 bench-peers: bin/stage2-connect bin/stage3-duplex
 	bench/peers.sh -o bench/results/peers.md $(MIB) $(ROUNDS)
 
-# Many clients in one room: stage5-chat against ncat --chat (bench/chat.sh),
+# Many clients in one room: stage6-class against ncat --chat (bench/chat.sh),
 # and one client flooding it: about 3 minutes (2 min 52 s on 2026-12-03);
 # e.g. `make bench-chat CLIENTS="10 100 300" FLOOD_CLIENTS="10" ROUNDS=5`.
 # The load generator is one plain compiler command, like the stages.
 CLIENTS := 10 100 300 1000 10000
 FLOOD_CLIENTS := 10 100 300
 bench-chat: ROUNDS = 3
-bench-chat: bin/stage5-chat
+bench-chat: bin/stage6-class
 	@mkdir -p build-bench bench/results
 	$(CXX) $(CXXFLAGS) bench/chat_load.cpp -o build-bench/chat_load
 	bench/chat.sh -o bench/results/chat.md -l build-bench/chat_load -f "$(FLOOD_CLIENTS)" \

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# chat.sh: many clients in one room, stage5-chat against ncat --chat, as the room grows.
+# chat.sh: many clients in one room, stage6-class against ncat --chat, as the room grows.
 #
 # Purpose: for each number of clients (default 10 100 300 1000 10000) and
-# each server (bin/stage5-chat; `ncat -m 20000 -l --chat` when installed),
+# each server (bin/stage6-class; `ncat -m 20000 -l --chat` when installed),
 # runs the load generator bench/chat_load.cpp twice against a fresh server:
 #   storm   every client connects at once, as a class does: the time until
 #           each has its first byte from the server (-j: nothing else).
-#   room    the room filled (stage5-chat: everyone at once again; ncat: 8 at
+#   room    the room filled (stage6-class: everyone at once again; ncat: 8 at
 #           a time, as its listen backlog of 10 allows), then, once it is
 #           quiet, the server's RSS (idle) and what one poll() over the idle
 #           clients costs, then ten clients typing in turn for CHAT_RELAY
@@ -19,11 +19,11 @@
 #           CHAT_TALK_MS, for CHAT_FLOOD seconds: p50/p99 delivery latency of
 #           the talkers' lines at every other client, flood lines reaching
 #           each screen per second, clients dropped, the server's peak RSS.
-#           stage5-chat runs with its default -r RATE (flood control), and
-#           as stage5-chat-r0 with -r 0 (none), against ncat.
-# stage5-chat runs storm and room with -r 0: they measure the room's
-# throughput, not its flood control. (A stage5-chat without -r, from
-# before flood control, runs without it, and has no stage5-chat-r0.)
+#           stage6-class runs with its default -r RATE (flood control), and
+#           as stage6-class-r0 with -r 0 (none), against ncat.
+# stage6-class runs storm and room with -r 0: they measure the room's
+# throughput, not its flood control. (A stage6-class without -r, from
+# before flood control, runs without it, and has no stage6-class-r0.)
 # Then bench/chat_report.py makes the tables (medians over rounds; each
 # ratio taken within one round) and, with gnuplot, the plot.
 #
@@ -36,7 +36,7 @@
 #   budget (with how many got in), and that measure is not repeated in
 #   later rounds (ncat: its listen backlog of 10 and its select() limit of
 #   1,024 descriptors make it fail the same way every time).
-# - Ports: stage5-chat listens on port 0 and tells which with -v; for ncat
+# - Ports: stage6-class listens on port 0 and tells which with -v; for ncat
 #   a tiny python3 binds port 0 and releases it. Everything on 127.0.0.1.
 # - The soft descriptor limit is raised to the hard one for every process
 #   (N clients need N + 16 in the generator and about N + 10 in the server);
@@ -60,11 +60,11 @@
 #   talking during a flood, default 2), CHAT_TALKERS (5), CHAT_TALK_MS (500:
 #   each talker's interval), CHAT_DRAIN (seconds to wait, after a flood, for
 #   the talkers' lines, default 15), CHAT_SERVERS (default: all, e.g.
-#   "stage5-chat stage5-chat-r0 ncat"),
+#   "stage6-class stage6-class-r0 ncat"),
 #   CHAT_PLOT (the SVG, default docs/bench-chat.svg; empty: no plot)
 #
 # See also: bench/chat_load.cpp, bench/chat_report.py, bench/chat.gnu,
-# docs/benchmarks.md, stage5-chat/, ncat(1).
+# docs/benchmarks.md, stage6-class/, ncat(1).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -118,21 +118,21 @@ if [[ ! -x $load ]]; then
   say "no load generator at $load (make bench-chat builds it)"
   exit 1
 fi
-if [[ ! -x $bin/stage5-chat ]]; then
-  say "no $bin/stage5-chat (make bin/stage5-chat)"
+if [[ ! -x $bin/stage6-class ]]; then
+  say "no $bin/stage6-class (make bin/stage6-class)"
   exit 1
 fi
 # Flood control (-r RATE) came with issue 15. Throughput is measured with
 # -r 0, so that the benchmark measures the room, not its limiter; a binary
 # from before has no -r (and no limiter).
-help=$("$bin/stage5-chat" -h 2>&1 || true)
+help=$("$bin/stage6-class" -h 2>&1 || true)
 if [[ $help == *"-r RATE"* ]]; then
   unlimited=(-r 0)
-  servers=(stage5-chat stage5-chat-r0)
+  servers=(stage6-class stage6-class-r0)
 else
   unlimited=()
-  servers=(stage5-chat)
-  say "$bin/stage5-chat has no -r RATE (no flood control): measured as it is"
+  servers=(stage6-class)
+  say "$bin/stage6-class has no -r RATE (no flood control): measured as it is"
 fi
 if ! command -v ncat >/dev/null 2>&1; then
   say "skipping ncat --chat: not installed (Debian: ncat)"
@@ -141,7 +141,7 @@ elif ! command -v python3 >/dev/null 2>&1; then
 else
   servers+=(ncat)
 fi
-if [[ -n ${CHAT_SERVERS-} ]]; then  # e.g. CHAT_SERVERS=stage5-chat: only those
+if [[ -n ${CHAT_SERVERS-} ]]; then  # e.g. CHAT_SERVERS=stage6-class: only those
   wanted=()
   for name in "${servers[@]}"; do
     [[ " $CHAT_SERVERS " == *" $name "* ]] && wanted+=("$name")
@@ -183,17 +183,17 @@ listening() {
 }
 
 # start NAME KIND: starts a server (stdin and stdout /dev/null: the host's
-# screen of stage5-chat is thrown away), waits at most 5 s for it to
-# listen, and sets `server` (its PID) and `port`. stage5-chat floods with
+# screen of stage6-class is thrown away), waits at most 5 s for it to
+# listen, and sets `server` (its PID) and `port`. stage6-class floods with
 # its default rate, and measures throughput with -r 0.
 start() {
   local name=$1 kind=$2 log=$work/server.log waited flags=()
   port=""
   : >"$log"
   case $name in
-    stage5-chat*)
-      if [[ $name == stage5-chat-r0 || $kind != flood ]]; then flags=("${unlimited[@]}"); fi
-      "$bin/stage5-chat" -v "${flags[@]}" -l 127.0.0.1 0 </dev/null >/dev/null 2>"$log" &
+    stage6-class*)
+      if [[ $name == stage6-class-r0 || $kind != flood ]]; then flags=("${unlimited[@]}"); fi
+      "$bin/stage6-class" -v "${flags[@]}" -l 127.0.0.1 0 </dev/null >/dev/null 2>"$log" &
       ;;
     ncat)
       port=$(free_port)
@@ -202,7 +202,7 @@ start() {
   esac
   server=$!
   for ((waited = 0; waited < 250; ++waited)); do
-    if [[ $name == stage5-chat* ]]; then
+    if [[ $name == stage6-class* ]]; then
       port=$(awk '/^listening on/ { print $NF; exit }' "$log")
       [[ -n $port ]] && return 0
     elif listening "$port"; then
@@ -234,10 +234,10 @@ run() {
       -R "$drain_budget")
     limit=$((room_budget + drain_budget + 40))
   else
-    # The room fills as fast as each server can take it: stage5-chat all at
+    # The room fills as fast as each server can take it: stage6-class all at
     # once; ncat 8 at a time, since its listen backlog is 10 (and clients
     # left waiting cannot be closed and retried: ncat quits when a client it
-    # accepts is already gone). 8 at a time costs stage5-chat a pass of its
+    # accepts is already gone). 8 at a time costs stage6-class a pass of its
     # loop, and a `* NAME joined` to everyone, per few joins: quadratic.
     local window=0
     [[ $name == ncat ]] && window=8
@@ -256,10 +256,10 @@ run() {
   fi
   local rate=""
   case $name in
-    stage5-chat-r0) rate=" rate=0" ;;
-    stage5-chat) rate=" rate=$([[ $kind == flood ]] && echo default || echo 0)" ;;
+    stage6-class-r0) rate=" rate=0" ;;
+    stage6-class) rate=" rate=$([[ $kind == flood ]] && echo default || echo 0)" ;;
   esac
-  [[ $name == stage5-chat && ${#unlimited[@]} == 0 ]] && rate=" rate=none"
+  [[ $name == stage6-class && ${#unlimited[@]} == 0 ]] && rate=" rate=none"
   echo "server=$name kind=$kind round=$round$rate $result" >>"$runs"
   status=${result#status=}
   status=${status%% *}
@@ -274,7 +274,7 @@ load_before=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo unknown)
 # kinds NAME N: what NAME runs at N clients.
 kinds() {
   local name=$1 n=$2
-  if [[ $name != stage5-chat-r0 && " ${sizes[*]} " == *" $n "* ]]; then echo storm room; fi
+  if [[ $name != stage6-class-r0 && " ${sizes[*]} " == *" $n "* ]]; then echo storm room; fi
   if [[ " ${flood_sizes[*]} " == *" $n "* ]]; then echo flood; fi
 }
 all_sizes=$(printf '%s\n' "${sizes[@]}" "${flood_sizes[@]}" | sort -nu | tr '\n' ' ')
@@ -303,7 +303,7 @@ for ((round = 1; round <= rounds; ++round)); do
 done
 
 # --- The report. --------------------------------------------------------------------
-# stage5-chat's default rate, as its -h says it: the -r option's lines.
+# stage6-class's default rate, as its -h says it: the -r option's lines.
 rate_text() {
   if ((${#unlimited[@]} == 0)); then
     echo "none (no -r)"
@@ -312,7 +312,7 @@ rate_text() {
       tr -s ' \n' ' ' | sed 's/^ //; s/ $//'
   fi
 }
-header="$started, $(nproc 2>/dev/null || echo '?') CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)), $(uname -sr), load average before: $load_before; ${relay}s of typing per run, $typers typers, $lines_in_flight lines in flight, storm budget ${storm_budget}s, room budget ${room_budget}s; flood: ${flood_seconds}s of $talkers talkers, a line every ${talk_ms} ms each; stage5-chat's default rate: $(rate_text); $(ncat --version 2>&1 | head -n 1 || true)"
+header="$started, $(nproc 2>/dev/null || echo '?') CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)), $(uname -sr), load average before: $load_before; ${relay}s of typing per run, $typers typers, $lines_in_flight lines in flight, storm budget ${storm_budget}s, room budget ${room_budget}s; flood: ${flood_seconds}s of $talkers talkers, a line every ${talk_ms} ms each; stage6-class's default rate: $(rate_text); $(ncat --version 2>&1 | head -n 1 || true)"
 if [[ -n $out ]]; then
   cp "$runs" "${out%.md}-runs.txt"
   python3 "$here/chat_report.py" --header "$header" "${out%.md}-runs.txt" | tee "$out"

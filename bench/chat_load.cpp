@@ -1,12 +1,12 @@
 // chat_load.cpp: many clients in one chat room, timed: joining, relaying, server memory and CPU.
 //
 // Purpose: the load generator of `make bench-chat` (bench/chat.sh). It opens
-// N TCP connections to a chat server on 127.0.0.1 (bin/stage5-chat, or
+// N TCP connections to a chat server on 127.0.0.1 (bin/stage6-class, or
 // `ncat --chat`), all driven by one poll() loop, as the server drives them,
 // and measures in these phases:
 //   join    every client connects at once (-c 0, the default: a storm, as a
 //           class does), or at most -c at a time; a client has joined when
-//           its first byte from the server arrives (stage5-chat's welcome
+//           its first byte from the server arrives (stage6-class's welcome
 //           line, ncat's `<announce>` line). Time: from the first connect()
 //           to the last first byte. With -j, that is all. Otherwise the room
 //           is left to settle (everything the server still sends about the
@@ -67,7 +67,7 @@
 //
 // See also: bench/chat.sh (runs it against each server, interleaved),
 // bench/chat_report.py (tables and plot), docs/benchmarks.md,
-// stage5-chat/, ncat(1) --chat, poll(2), proc(5).
+// stage6-class/, ncat(1) --chat, poll(2), proc(5).
 
 #include <arpa/inet.h>
 #include <fcntl.h>

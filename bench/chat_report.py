@@ -6,8 +6,8 @@ bench/chat_load: `server=... kind=storm|room round=R KEY=VALUE...`) and
 prints Markdown: for each measure, a table of the number of clients against
 both servers (medians over rounds) and the ratio between them (the median
 of the ratios taken within each round, and only where both figures could be
-measured), then the flood's tables (stage5-chat with its default -r RATE,
-with -r 0 as stage5-chat-r0, and ncat), then the targets, measured.
+measured), then the flood's tables (stage6-class with its default -r RATE,
+with -r 0 as stage6-class-r0, and ncat), then the targets, measured.
 With --tsv DIR, writes the columns bench/chat.gnu plots instead.
 
 Usage: bench/chat_report.py [--header TEXT] [--tsv DIR] RUNS
@@ -18,8 +18,8 @@ import statistics
 import sys
 from collections import defaultdict
 
-SERVERS = ("stage5-chat", "ncat")
-FLOOD_SERVERS = ("stage5-chat", "stage5-chat-r0", "ncat")
+SERVERS = ("stage6-class", "ncat")
+FLOOD_SERVERS = ("stage6-class", "stage6-class-r0", "ncat")
 OK = "ok"
 # A figure that exists but is too coarse to give: shown as n/a, and no ratio.
 NA = "n/a"
@@ -65,11 +65,11 @@ def idle_bytes_per_client(run):
 
 
 # Each measure: title, kind of run, how to get the value, unit, format, and
-# which way is better (ratio = ncat / stage5 when lower is better).
+# which way is better (ratio = ncat / stage6 when lower is better).
 MEASURES = [
     ("Joining at once (storm): seconds until every client has its first byte", "storm",
      lambda r: number(r, "join_s"), "s", "{:.3f}", "lower"),
-    ("Filling the room for relaying (stage5-chat: everyone at once; ncat: 8 at a time, as its "
+    ("Filling the room for relaying (stage6-class: everyone at once; ncat: 8 at a time, as its "
      "backlog of 10 allows): seconds", "room",
      lambda r: number(r, "join_s"), "s", "{:.3f}", "lower"),
     ("Relaying: lines delivered per second (all receivers), ten typers in turn", "room",
@@ -165,7 +165,7 @@ def median(xs):
 
 
 def ratio_median(a, b, lower):
-    """Median over rounds present in both of stage5's advantage: b/a when
+    """Median over rounds present in both of stage6's advantage: b/a when
     lower is better, a/b when higher is. Only figures above zero: a zero
     (a time under the clock's step) makes no ratio."""
     ratios = []
@@ -197,7 +197,7 @@ def print_tables(runs, header):
     if header:
         print(header)
         print()
-    print("Medians over rounds; each ratio is stage5-chat's advantage (how many times better),")
+    print("Medians over rounds; each ratio is stage6-class's advantage (how many times better),")
     print("the median of the ratios taken within each round, where both figures were measured.")
     print("Runs: chat-runs.txt beside this file.")
     seen = set()
@@ -210,15 +210,15 @@ def print_tables(runs, header):
         print("One client floods the room as `yes | nc` does (2-byte lines, as fast as TCP takes")
         print("them) while a few others each send a timestamped line every so often; their lines")
         print(f"are timed at every other client. Servers: {flood_names(runs, flood_servers)}.")
-        print("The ratio compares stage5-chat as it runs by default with ncat.")
+        print("The ratio compares stage6-class as it runs by default with ncat.")
         for i, measure in enumerate(FLOOD_MEASURES):
-            print_table(runs, flood_servers, measure, i == 0, ratio_of=("stage5-chat", "ncat"))
+            print_table(runs, flood_servers, measure, i == 0, ratio_of=("stage6-class", "ncat"))
     print_problems(runs)
     print_targets(runs)
 
 
 def flood_names(runs, servers):
-    """What each flood column ran: stage5-chat's rate as chat.sh gave it."""
+    """What each flood column ran: stage6-class's rate as chat.sh gave it."""
     names = []
     for s in servers:
         rates = {r.get("rate") for (srv, kind, _), rounds in runs.items()
@@ -237,14 +237,14 @@ def flood_names(runs, servers):
 
 def print_table(runs, servers, measure, first, ratio_of=None):
     """One measure: a row per number of clients, a column per server, and
-    stage5-chat's advantage over ncat where both were measured."""
+    stage6-class's advantage over ncat where both were measured."""
     title, kind, get, _unit, fmt, better = measure
     ratio_of = ratio_of or tuple(servers)
     sizes = [n for n in sizes_of(runs) if any((s, kind, n) in runs for s in servers)]
     print(f"\n### {title}\n")
     cols = " | ".join(servers)
     show_ratio = better is not None and len(ratio_of) == 2 and all(s in servers for s in ratio_of)
-    print(f"| clients | {cols} |" + (" stage5-chat's advantage |" if show_ratio else ""))
+    print(f"| clients | {cols} |" + (" stage6-class's advantage |" if show_ratio else ""))
     print("|---:|" + "---:|" * len(servers) + ("---:|" if show_ratio else ""))
     any_na = False
     for n in sizes:
@@ -296,7 +296,7 @@ def print_targets(runs):
     if j5 is not None and r5:
         lines = 100 * (n - 1)
         t5 = j5 + lines / r5
-        text = (f"- **300 clients, joining plus relaying, 10x ncat --chat**: stage5-chat lets 300 in at once in "
+        text = (f"- **300 clients, joining plus relaying, 10x ncat --chat**: stage6-class lets 300 in at once in "
                 f"{j5:.3f} s and relays {r5:,.0f} lines/s, so the class joining and 100 lines typed "
                 f"(29,900 deliveries) take {t5:.3f} s")
         if (nc, "storm", n) not in runs:
@@ -314,7 +314,7 @@ def print_targets(runs):
         if f5 is not None and fn is not None and rn:
             t5, tn = f5 + lines / r5, fn + lines / rn
             text += (f" With ncat's room filled 8 at a time (its backlog is 10), filling plus the same"
-                     f" 100 lines take {tn:.3f} s against stage5-chat's {t5:.3f} s: **{tn / t5:.1f}x**"
+                     f" 100 lines take {tn:.3f} s against stage6-class's {t5:.3f} s: **{tn / t5:.1f}x**"
                      f" (relaying alone: {r5 / rn:.1f}x the lines per second).")
         print(text)
     # 2. 10,000 clients in one process.
@@ -341,7 +341,7 @@ def print_targets(runs):
 
 
 def write_tsv(directory, runs):
-    """One file per plotted measure: clients, then stage5-chat and ncat (NaN when absent)."""
+    """One file per plotted measure: clients, then stage6-class and ncat (NaN when absent)."""
     plotted = {"cost": MEASURES[5], "storm": MEASURES[0], "rate": MEASURES[2], "rss": MEASURES[6],
                "p99": MEASURES[4]}
     for name, (_title, kind, get, _unit, _fmt, _better) in plotted.items():

@@ -9,11 +9,11 @@
 #   2. A web server made of stage3-duplex and a canned page
 #      (demo/response.http): Alice types an HTTP request by hand
 #      (stage4-http -C), then lets stage4-http write it from a URL (-v).
-#   3. Bob hosts the whole class (stage5-chat -l): Alice, Carol and Dave
+#   3. Bob hosts the whole class (stage6-class -l): Alice, Carol and Dave
 #      join with nc (stage3-duplex where nc is missing) and talk; Carol
 #      stops reading (Ctrl-Z, here SIGSTOP) while Dave pastes a few MB,
-#      and the room drops her instead of waiting; everyone else gets every
-#      line. The room runs with -r 0 (no flood control): at its default
+#      and the room drops her instead of waiting; resumed at once, she reads
+#      whole lines and why she was dropped; everyone else gets every line. The room runs with -r 0 (no flood control): at its default
 #      rate, Dave's paste would take days to come through.
 #   4. Only with a URL given (make demo URL=http://www.google.com/): the same
 #      URL fetch against a real web site, online.
@@ -27,7 +27,7 @@
 # Usage: demo/run.sh [URL]        (or: make demo [URL=http://HOST/])
 #
 # See also: docs/README.md, docs/architecture.md, docs/stage3-duplex.md,
-# docs/stage4-http.md, docs/stage5-chat.md; mkfifo(1); the exercise, "Make
+# docs/stage4-http.md, docs/stage6-class.md; mkfifo(1); the exercise, "Make
 # TCP connections".
 
 set -euo pipefail
@@ -37,7 +37,7 @@ readonly URL=${1:-}
 readonly PAUSE=0.4  # seconds between two things a person does, to read along
 readonly BIN=bin
 
-for program in stage3-duplex stage4-http stage5-chat; do
+for program in stage3-duplex stage4-http stage6-class; do
   if [[ ! -x $BIN/$program ]]; then
     echo "demo: $BIN/$program is missing: run make first (make demo does)" >&2
     exit 1
@@ -350,15 +350,15 @@ condense() {
 }
 
 echo
-echo "=== 3. Bob hosts the whole class: one room, many clients (bin/stage5-chat)"
+echo "=== 3. Bob hosts the whole class: one room, many clients (bin/stage6-class)"
 echo "Bob runs the room; Alice, Carol and Dave join with $client_name, as every student"
 echo "would from their own machine. One poll() loop serves them all. -r 0 turns flood"
 echo "control off, so that Dave's paste of megabytes goes through at once."
 
 host=$work/host.screen
 keyboard host 3
-echo "\$ bin/stage5-chat -v -r 0 -l 127.0.0.1 0" >"$host"
-start host "$host" "$work/host.in" "$BIN/stage5-chat" -v -r 0 -l 127.0.0.1 0
+echo "\$ bin/stage6-class -v -r 0 -l 127.0.0.1 0" >"$host"
+start host "$host" "$work/host.in" "$BIN/stage6-class" -v -r 0 -l 127.0.0.1 0
 port=$(listening_port "$host")
 
 join alice 4
@@ -386,14 +386,16 @@ while ((pieces < PASTE_PIECES)) && ! grep -q "^\* carol dropped: not reading" "$
 done
 grep -q "^\* carol dropped: not reading" "$host" ||
   fail "Carol was not dropped after $pieces MB"
+# fg within the room's two seconds of goodbye: Carol's client prints what
+# the kernels held for her, the end of the line she held half of, and why.
+printf '%-40s %s\n' "(fg)" "<- Carol resumes: what her kernel and Bob's held, then why she was dropped" \
+  >>"$work/carol.screen"
+kill -CONT "$pid_carol"
+wait_for "$work/carol.screen" "* you were dropped: not reading" 10
 wait_for "$work/alice.screen" "* carol dropped: not reading" 10
 type_line "$work/alice.screen" 4 "still here" "Alice: the room goes on"
 wait_for "$work/dave.screen" "<alice> still here"
-
-# fg, then Ctrl-D: Carol's client prints what the kernels held for her.
-printf '%-40s %s\n' "(fg, then Ctrl-D)" "<- Carol resumes: what her kernel and Bob's held, then the end" \
-  >>"$work/carol.screen"
-kill -CONT "$pid_carol"
+printf '%-40s %s\n' "(Ctrl-D)" "<- Carol's client ends" >>"$work/carol.screen"
 exec 5>&-
 wait_exit "$pid_carol" 10
 # The room's last write() to her may have taken part of a line only.
@@ -435,7 +437,7 @@ echo
 echo "Dave's $((total / PASTE_LINES)) MB ($total lines) reached Bob and Alice whole; Carol's client, suspended,"
 echo "got $got of them, held by the kernels, before the room dropped her (256 KiB queued"
 echo "for her at most): nobody waited for her."
-((host_status == 0)) || fail "stage5-chat exited with status $host_status"
+((host_status == 0)) || fail "stage6-class exited with status $host_status"
 
 # ---------------------------------------------------------------------------
 if [[ -n $URL ]]; then

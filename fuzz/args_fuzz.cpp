@@ -19,7 +19,7 @@
 // compiles this file once per stage, with STAGE_MAIN naming its main.cpp
 // and STAGE its number.
 //
-// Usage: fuzz/run.sh [BUILD_DIR] [SECONDS] args_stage1 ... args_stage5
+// Usage: fuzz/run.sh [BUILD_DIR] [SECONDS] args_stage1 ... args_stage6
 //
 // See also: getopt_long(3) ("optind = 0" restarts it), url_fuzz.cpp.
 #include <getopt.h>
@@ -77,7 +77,7 @@ void check_options(const Options& options) {
   check(options.timeout_ms == -1 || (options.timeout_ms >= 1000 && options.timeout_ms <= 86400000),
         "-w is 1 s to a day, or not given");
 #endif
-#if STAGE == 5
+#if STAGE == 5 || STAGE == 6
   check(options.listen, "the room only listens");
   check(options.max_clients >= 1 &&
             (options.max_clients <= 1000000 || options.max_clients == SIZE_MAX),

@@ -9,7 +9,8 @@
 #   http_response  stage 4's response parser      http_response_fuzz.cpp
 #   url            stage 4's URL parser           url_fuzz.cpp
 #   crlf           -C's CR insertion (add_cr)     crlf_fuzz.cpp
-#   args_stageN    stage N's command line, N=1-5  args_fuzz.cpp (corpus-args)
+#   visible        stage 5's control characters   visible_fuzz.cpp
+#   args_stageN    stage N's command line, N=1-6  args_fuzz.cpp (corpus-args)
 # Exits non-zero if any target found a crash, a timeout, a sanitizer report
 # or a broken promise; the input that caused it is saved in BUILD_DIR as
 # TARGET-crash-*, TARGET-timeout-*, ...
@@ -29,7 +30,7 @@ seconds=${2:-60}
 shift $(($# < 2 ? $# : 2))
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] ||
-  targets=(http_response url crlf args_stage1 args_stage2 args_stage3 args_stage4 args_stage5)
+  targets=(http_response url crlf visible args_stage1 args_stage2 args_stage3 args_stage4 args_stage5 args_stage6)
 case $seconds in
   '' | *[!0-9]*) echo "run.sh: SECONDS must be a whole number, not '$seconds'" >&2; exit 2 ;;
 esac
@@ -48,7 +49,9 @@ sources_of() {
                "$stage4/http_response.cpp") ;;
     crlf)
       sources=(-I "$stage4" "$fuzz_dir/crlf_fuzz.cpp") ;;
-    args_stage[1-5])
+    visible)
+      sources=(-I "$root/stage5-chat" "$fuzz_dir/visible_fuzz.cpp" "$root/stage5-chat/visible.cpp") ;;
+    args_stage[1-6])
       # The stage's main.cpp is #included by args_fuzz.cpp; its other files
       # (duplex.cpp, ...) are compiled beside it.
       local n=${1#args_stage} dir
@@ -75,7 +78,7 @@ build_target() {
 
 # Runs TARGET for SECONDS; prints one line saying how it went.
 fuzz_target() {
-  local target=$1 name=${1%_stage[1-5]}
+  local target=$1 name=${1%_stage[1-6]}
   local corpus=$build/corpus-$target log=$build/$target.log dict=()
   [ -f "$fuzz_dir/$name.dict" ] && dict=(-dict="$fuzz_dir/$name.dict")
   # libFuzzer adds the inputs it finds to its first corpus folder: a copy.

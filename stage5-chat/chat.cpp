@@ -9,40 +9,19 @@
 //   slots_:   [stop] [listener] [stdin] [stdout] [client 0] [client 1] ...
 //   clients_:                                    [client 0] [client 1] ...
 //
-// What is new, and why:
-// - State per client, beside its poll slot: its name, the unfinished line it
-//   is typing, and an outbox of bytes waiting for it to read. A client that
-//   leaves is removed by moving the last one into its place (O(1)).
-// - Lines are the unit. TCP delivers bytes, not messages: "hello\n" may
-//   arrive as "hel" then "lo\n". A line is relayed once its LF is here, so
-//   two people typing at once never see their words interleaved.
+// What is new, and why (docs/stage5-chat.md tells it at length):
+// - State per client beside its poll slot: its name, the line it is typing,
+//   and the bytes queued for it to read.
+// - Lines are the unit. TCP delivers bytes: "hello\n" may arrive as "hel"
+//   then "lo\n". A line is relayed once its LF is here, so two people typing
+//   at once never see their words interleaved.
+// - Nobody writes on another's terminal: a line's control characters go
+//   out shown (^[, as cat -v shows them: visible.hpp), never raw.
 // - Nobody waits for a slow reader. Every socket is non-blocking; what a
-//   client cannot take now waits in its outbox, which is bounded: a client
-//   whose outbox would overflow is dropped (IRC's "SendQ exceeded"). A
-//   blocking send() to each client in turn would let one student who stopped
-//   reading freeze the whole room, as it does with ncat --chat.
-// - Work per pass is bounded: one read per ready client, a bounded number of
-//   accepts. Joins and leaves wait, and go out together before the next
-//   line relayed or a second after the last announcement ("* 500 clients
-//   left"), never one by one to everyone: N arrivals told to N people is
-//   N x N writes.
-// - Nobody floods the room (-r). Each client's lines go through a token
-//   bucket: a burst at once, then so many a second. A client over its rate
-//   is not read (no POLLIN) until its next line is due, so its lines wait
-//   in its own TCP connection and flow control makes its sender wait:
-//   nothing is lost, and nobody else is slowed. The host's screen holds the
-//   room back the same way when it falls behind. A client held back for a
-//   minute without a break is flooding, not pasting: it is dropped.
+//   client cannot take now waits in its queue, which is bounded: a client
+//   whose queue would overflow is dropped, told why, in whole lines.
 //
-// The cost of poll(): each pass hands the kernel the whole array, and the
-// kernel checks every entry, so a pass costs O(clients) even when one client
-// typed. That is fine for a class; epoll (Linux) and kqueue (BSD, macOS) keep
-// the interest list in the kernel and return only the ready ones, which is
-// what servers with 100,000 clients use. docs/benchmarks.md shows where the
-// scan starts to show.
-//
-// See also: poll(2), accept(2), fcntl(2) O_NONBLOCK, Beej's pollserver.c,
-// docs/stage5-chat.md.
+// See also: poll(2), accept(2), fcntl(2) O_NONBLOCK, Beej's pollserver.c.
 
 #include "chat.hpp"
 
@@ -67,87 +46,50 @@
 #include "address.hpp"
 #include "error.hpp"
 #include "fd.hpp"
+#include "visible.hpp"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
 const char kHostName[] = "host";  // the name of lines typed on stdin
-// Read from one client per pass at most. Small, because every line read
-// becomes a copy, with its sender's name, for each of the others: 4 KiB
-// of one-byte lines is some 100 KiB for each reader.
+// Read from one client per pass at most: a flood from one cannot starve the others.
 const std::size_t kReadSize = 4096;
 // Accepted per pass at most, so a crowd at the door cannot keep the loop
 // from the clients already in.
 const int kAcceptsPerPass = 1024;
-// More joins (or leaves) than this at once are announced as one line.
-const std::size_t kNamedAnnouncements = 3;
-// Joins and leaves alone (no line to go before) are announced at most once
-// in this long.
-const int kAnnounceEveryMs = 1000;
-// Why a client was dropped, for -v; the others read "dropped: not reading".
-const char kNotReading[] = "not reading (output queue full)";
-// Why a client was dropped, held back too long; the others read it too.
-const char kFlooding[] = "flooding";
-// How long, after SIGINT or SIGTERM, clients get to take what is queued.
-const int kGoodbyeMs = 1000;
+// Out of descriptors: how long before accept() is tried again anyway.
+const std::chrono::seconds kRetryAccept{1};
+const char kNotReading[] = "not reading";
 
-// A token bucket (-r): a client may have a line relayed when it holds a
-// token. Tokens drip in at `rate` a second, up to `burst`; each line
-// relayed spends one. Typing, a client never runs out; flooding, it soon
-// does, and its next line waits until the next token drips in.
-struct Bucket {
-  double tokens = 0;
-  Clock::time_point filled{};  // when `tokens` was last brought up to date
-
-  void fill(Clock::time_point now, double rate, double burst) {
-    const double seconds = std::chrono::duration<double>(now - filled).count();
-    tokens = std::min(burst, tokens + rate * seconds);
-    filled = now;
-  }
-  // When the bucket will hold a whole token again.
-  Clock::time_point next_token(double rate) const {
-    const std::chrono::duration<double> wait((1 - tokens) / rate);
-    return filled + std::chrono::duration_cast<Clock::duration>(wait);
-  }
-};
-
-// Bytes waiting for one reader. write() takes from the front; what it
-// does not take stays, and the reader is `blocked` until poll() says POLLOUT.
+// Bytes queued for one reader. write() takes from the front; what it does
+// not take stays, and the reader is `blocked` until poll() says POLLOUT.
 struct Outbox {
   std::string data;
   bool blocked = false;
+  bool mid_line = false;  // the reader holds the start of a line whose end is still here
 };
 
-// A client, or the host: the host reads stdin and writes stdout, a client
-// reads and writes its socket.
-struct Peer {
-  std::uint64_t id = 0;  // 1, 2, ... in order of arrival; 0 for the host
-  Fd socket;             // empty for the host
-  int read_fd = -1;      // -1 once there is nothing more to read
-  int write_fd = -1;     // -1 once the reader is gone
-  std::string name;      // "127.0.0.1:40000", "[::1]:40000", or its /nick
-  std::string where;     // "127.0.0.1 port 40000", for -v
-  std::string partial;   // the line being typed, until its LF arrives
-  bool cut = false;      // the start of that line went out already, in pieces
-  std::string inbox;     // read, but over the rate: waits for its turn
-  Bucket bucket;         // the lines it may send now
-  bool held = false;     // over its rate: not read until its inbox is taken
-  bool warned = false;   // told it sends too fast, this episode
-  // Held back since then, every line waiting its turn: a flood, if long.
-  Clock::time_point held_since{};
+enum class State {
+  kIn,       // in the room
+  kLeaving,  // announced and closed (or given its last words) at the end of the pass
+  kClosing,  // dropped or closing: only its last lines go out, until `closing_by`
+  kDone,     // closed at the end of the pass, without a word more
+};
+
+struct Client {
+  Fd socket;
+  std::string name;     // "127.0.0.1:40000" or "[::1]:40000", as the others read it
+  std::string where;    // "127.0.0.1 port 40000", for -v
+  std::string partial;  // the line being typed, until its LF arrives
   Outbox out;
-  bool gone = false;  // leaving: closed at the end of this pass
-  std::string why;    // why it left: "" for a plain end of stream
+  State state = State::kIn;
+  std::string why;        // why it leaves: "" for a plain end of stream
+  std::string last_line;  // the notice a dropped client reads last
+  Clock::time_point closing_by{};
+  bool said_all = false;    // closing: its last line is out, and our end of stream
+  bool read_ended = false;  // closing: its end of stream is read
 };
-
-// The lines a held client has waiting: each LF in its unfinished line and
-// its inbox ends one, and what follows the last LF is one more.
-std::size_t waiting_lines(const Peer& peer) {
-  const std::string rest = peer.partial + peer.inbox;
-  const auto ends = static_cast<std::size_t>(std::count(rest.begin(), rest.end(), '\n'));
-  return ends + (rest.empty() || rest.back() == '\n' ? 0 : 1);
-}
 
 // Frees a string's memory, not just its contents: thousands of idle
 // clients must not each keep the largest buffer they ever needed.
@@ -155,41 +97,16 @@ void release(std::string& text) {
   std::string().swap(text);
 }
 
-// Why a connection failed, as poll() reported it (POLLERR, POLLHUP): a
-// read() would first return what is still queued.
-std::string socket_error(const Peer& peer) {
-  int error = 0;
-  socklen_t size = sizeof error;
-  if (getsockopt(peer.socket.get(), SOL_SOCKET, SO_ERROR, &error, &size) == -1) error = errno;
-  return std::strerror(error != 0 ? error : ECONNRESET);
-}
-
 bool try_again(ssize_t result) {
   return result == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
 }
 
-// 1 to 32 letters, digits, '-', '_' or '.': no spaces, and no ':' or '[',
-// so nobody can pass for an address.
-bool valid_nick(std::string_view nick) {
-  if (nick.empty() || nick.size() > 32) return false;
-  return std::all_of(nick.begin(), nick.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_' || c == '.';
-  });
-}
-
-// A join or a leave not told yet, and who is to hear of it: the clients in
-// the room when it happened, ids up to `newest`.
-struct News {
-  std::string line;  // "* NAME joined", "* NAME left: REASON"
-  std::uint64_t newest;
-};
-
-// Names compare without case: ASCII letters only, as nicks allow.
-bool same_name(std::string_view a, std::string_view b) {
-  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [&](char x, char y) { return lower(x) == lower(y); });
+// What a reader still gets, cut short: the end of the line it holds the
+// start of (nobody sees half a line), then `notice`.
+void cut_to(Outbox& out, const std::string& notice) {
+  const std::size_t lf = out.mid_line ? out.data.find('\n') : std::string::npos;
+  out.data.erase(lf == std::string::npos ? 0 : lf + 1);
+  out.data.append(notice);
 }
 
 enum Slot { kStop, kListener, kInput, kOutput, kClients };
@@ -198,161 +115,130 @@ class Room {
  public:
   Room(int listener, int input, int output, int stop, const ChatOptions& options,
        ChatCounts& counts);
-  void serve();      // until a byte arrives on `stop`
-  void close_all();  // "* server closing", a second to flush, close
+  void serve();  // until a byte arrives on `stop`, and the room is closed
 
  private:
-  Clock::time_point watch();
+  void watch();
+  int poll_timeout() const;
   void accept_clients();
   void admit(Fd socket, const sockaddr* address);
-  void read_lines(Peer& peer);
-  void take_lines(Peer& peer, std::string_view bytes);
-  void take_waiting(Peer& peer);
-  void take_line(Peer& peer, std::string_view line);
-  void refill(Peer& peer);
-  bool may_take(const Peer& peer) const;
-  void spend(Peer& peer, std::size_t lines);
-  void hold(Peer& peer);
-  std::size_t pieces(std::string_view line) const;
-  bool too_long(const std::string& text) const;
-  bool screen_keeps_up() const;
-  void relay(Peer& sender, std::string_view line);
-  void rename(Peer& peer, std::string_view nick);
-  void broadcast(std::string_view text, const Peer* except, bool to_screen);
-  void send(Peer& to, std::string_view text);
-  void flush(Peer& peer);
-  void flush_all();
-  void leave(Peer& client, std::string why);
-  void input_ended(const std::string& why);
-  void screen_lost(const std::string& why);
+  void read_client(Client& client);
+  void read_keyboard();
+  void take_lines(std::string& partial, std::string_view bytes, const std::string& name,
+                  const Client* sender);
+  bool too_long(std::string_view text) const;
+  void relay(const std::string& name, std::string_view line, const Client* sender);
+  void queue_all(std::string_view text, const Client* except, bool to_screen);
+  void queue(Client& client, std::string_view text);
+  void write_queued(Client& client);
+  void write_screen();
+  void write_all();
+  void leave(Client& client, std::string why, std::string last_line = "");
+  void finish(Client& client);
   void remove_departed();
-  void farewell(Peer& client);
-  void announce();
-  void tell(std::vector<News>& news, const char* what);
-  void tell_earlier(std::uint64_t newest, std::string_view text);
-  int poll_timeout(Clock::time_point next_token) const;
+  void farewell(Client& client);
   void say(const std::string& line) const;
-  bool anything_queued() const;
+  void close_all();
+  bool closed() const;
 
   int listener_;
   int stop_;
+  int keyboard_;  // -1 once stdin has ended
+  int screen_;    // -1 once stdout is gone
   const ChatOptions& options_;
   ChatCounts& counts_;
-  double burst_;  // a client's bucket holds this many lines at most (-r)
-  Peer host_;
+  std::string typed_;  // the line the host is typing
+  Outbox screen_out_;
   bool screen_is_pipe_ = false;
   bool accepting_ = true;              // the listener is watched
   bool short_of_descriptors_ = false;  // since accept() last failed, for -v
-  Clock::time_point retry_accept_{};   // then try again anyway
-  bool closing_ = false;               // after SIGINT or SIGTERM
+  Clock::time_point retry_accept_{};
+  bool closing_ = false;  // after SIGINT or SIGTERM
+  Clock::time_point closed_by_{};
   std::vector<pollfd> slots_;
-  std::vector<Peer> clients_;              // clients_[i] is in slots_[kClients + i]
-  std::vector<char> scratch_;              // every read lands here first
-  std::size_t departures_ = 0;             // marked gone, not yet removed
-  std::vector<News> joins_;                // not told yet
-  std::vector<News> leaves_;               // not told yet
-  Clock::time_point next_announcement_{};  // the earliest for joins and leaves alone
+  std::vector<Client> clients_;  // clients_[i] is in slots_[kClients + i]
+  std::vector<char> scratch_;    // every read lands here first
+  std::size_t departures_ = 0;   // leaving or done, not yet removed
+  std::size_t here_ = 0;         // clients in the room (State::kIn)
 };
 
 Room::Room(int listener, int input, int output, int stop, const ChatOptions& options,
            ChatCounts& counts)
     : listener_(listener),
       stop_(stop),
+      keyboard_(input),
+      screen_(output),
       options_(options),
       counts_(counts),
-      // At least a tenth of a second's worth: poll() may wake the room a
-      // little late, and tokens a small bucket cannot hold meanwhile would
-      // be lost, keeping a high rate below itself.
-      burst_(std::max(options.burst, options.rate / 10)),
       scratch_(kReadSize) {
-  host_.read_fd = input;
-  host_.write_fd = output;
-  host_.name = kHostName;
   // stdout is the shell's and stays blocking: it is written only when poll()
   // says it is ready, and a ready pipe takes PIPE_BUF bytes without waiting.
-  host_.out.blocked = true;
+  screen_out_.blocked = true;
   struct stat screen {};
   screen_is_pipe_ = fstat(output, &screen) == 0 && S_ISFIFO(screen.st_mode);
   slots_.resize(kClients);
 }
 
 // Fills in what each slot waits for. A descriptor of -1 is skipped by poll().
-// Returns when the first held client's next token is due (max() if none).
-Clock::time_point Room::watch() {
+void Room::watch() {
   // The host's screen is the room's record: when it falls behind, the room
   // stops reading until it catches up, and TCP makes the senders wait.
-  // Closing, only writing goes on.
-  bool reading = !closing_ && screen_keeps_up();
+  bool reading = !closing_ && screen_out_.data.size() <= options_.max_queued;
   slots_[kStop] = {closing_ ? -1 : stop_, POLLIN, 0};
   slots_[kListener] = {accepting_ && !closing_ ? listener_ : -1, POLLIN, 0};
-  slots_[kInput] = {closing_ ? -1 : host_.read_fd, POLLIN, 0};
-  slots_[kOutput] = {host_.out.data.empty() ? -1 : host_.write_fd, POLLOUT, 0};
-  Clock::time_point next_token = Clock::time_point::max();
+  slots_[kInput] = {closing_ ? -1 : keyboard_, POLLIN, 0};
+  slots_[kOutput] = {screen_out_.data.empty() ? -1 : screen_, POLLOUT, 0};
   for (std::size_t i = 0; i < clients_.size(); ++i) {
-    const Peer& client = clients_[i];
-    // A held client is not read: its lines wait in the kernel for their
-    // turn, and poll() wakes the room when its next token is due.
-    if (reading && client.held) {
-      next_token = std::min(next_token, client.bucket.next_token(options_.rate));
-    }
-    bool wants = reading && !client.held;
+    const Client& client = clients_[i];
+    // A closing client is still read, and what it sends thrown away: bytes
+    // left unread would make close() send a reset, which may destroy its last lines.
+    bool wants = client.state == State::kClosing ? !client.read_ended : reading;
     short events = (wants ? POLLIN : 0) | (client.out.blocked ? POLLOUT : 0);
-    // Not watched at all when nothing is wanted: poll() reports POLLHUP and
-    // POLLERR even unasked, and would wake the loop for nothing. A held
-    // client is, for just those: a reset ends it at once, held lines and all.
-    bool watched = !client.gone && (events != 0 || client.held);
+    // Not watched when nothing is wanted: poll() reports POLLHUP and POLLERR
+    // even unasked, and would wake the loop for nothing.
+    bool watched = events != 0 && (client.state == State::kIn || client.state == State::kClosing);
     slots_[kClients + i] = {watched ? client.socket.get() : -1, events, 0};
   }
-  return next_token;
 }
 
 void Room::serve() {
-  for (;;) {
-    const Clock::time_point next_token = watch();
+  while (!closing_ || !closed()) {
+    watch();
     // poll() counts its slots in nfds_t, 32 bits on macOS: converted on purpose.
-    int ready = poll(slots_.data(), static_cast<nfds_t>(slots_.size()), poll_timeout(next_token));
+    int ready = poll(slots_.data(), static_cast<nfds_t>(slots_.size()), poll_timeout());
     if (ready == -1 && errno == EINTR) continue;
     check(ready, "poll");
-    if (slots_[kStop].revents) return;
-    if (slots_[kListener].revents) accept_clients();
-    if (slots_[kInput].revents) read_lines(host_);
-    if (slots_[kOutput].revents) host_.out.blocked = false;
+    if (slots_[kStop].revents) close_all();
+    if (slots_[kListener].revents && !closing_) accept_clients();
+    if (slots_[kInput].revents && !closing_) read_keyboard();
+    if (slots_[kOutput].revents) screen_out_.blocked = false;
     // Clients accepted above have no events yet (revents 0). Nobody is
     // removed before the end of the pass, so indices hold until then.
     for (std::size_t i = 0; i < clients_.size(); ++i) {
       short revents = slots_[kClients + i].revents;
       if (revents & POLLOUT) clients_[i].out.blocked = false;
-      if (clients_[i].held && (revents & (POLLHUP | POLLERR))) {
-        leave(clients_[i], socket_error(clients_[i]));  // reset: its held lines go with it
-      } else if (clients_[i].held) {
-        // Read nothing more until what waits is taken: its turn may have come.
-        if (screen_keeps_up()) take_waiting(clients_[i]);
-      } else if (revents & (POLLIN | POLLHUP | POLLERR)) {
-        read_lines(clients_[i]);  // POLLHUP and POLLERR too: read() tells what happened
-      }
+      // POLLHUP and POLLERR too: read() tells what happened.
+      if (revents & (POLLIN | POLLHUP | POLLERR)) read_client(clients_[i]);
       if (revents & POLLNVAL) leave(clients_[i], "invalid descriptor");
     }
     remove_departed();
-    const auto now = Clock::now();
-    if (now >= next_announcement_) announce();
-    if (now >= retry_accept_) accepting_ = true;  // out of descriptors a second ago: try again
-    flush_all();
+    write_all();
+    if (Clock::now() >= retry_accept_) accepting_ = true;
   }
 }
 
-// How long poll() may sleep: not at all while clients marked gone wait to
-// be removed; until joins and leaves are due, a held client's next line
-// (`next_token`), or accepting is to be tried again; else as long as
-// nothing happens.
-int Room::poll_timeout(Clock::time_point next_token) const {
+// How long poll() may sleep: not at all while departures wait to be
+// removed; until accept() is to be tried again, or a closing client's time
+// is up; else as long as nothing happens.
+int Room::poll_timeout() const {
   if (departures_ > 0) return 0;
-  std::vector<Clock::time_point> due;
-  if (!joins_.empty() || !leaves_.empty()) due.push_back(next_announcement_);
-  if (!accepting_) due.push_back(retry_accept_);
-  if (next_token != Clock::time_point::max()) due.push_back(next_token);
-  if (due.empty()) return -1;
-  auto wait = *std::min_element(due.begin(), due.end()) - Clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait).count();
+  Clock::time_point due = accepting_ ? Clock::time_point::max() : retry_accept_;
+  if (closing_) due = std::min(due, closed_by_);
+  for (const Client& client : clients_) {
+    if (client.state == State::kClosing) due = std::min(due, client.closing_by);
+  }
+  if (due == Clock::time_point::max()) return -1;
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(due - Clock::now()).count();
   return static_cast<int>(std::max<long long>(0, ms + 1));  // +1: not a moment early
 }
 
@@ -366,13 +252,10 @@ void Room::say(const std::string& line) const {
 // says EAGAIN when the queue is empty instead of waiting.
 void Room::accept_clients() {
   // BEGIN SOLUTION 5.1 many clients
-  // TASK: accept() up to kAcceptsPerPass clients without waiting (the listener is non-blocking:
-  // TASK: EAGAIN means nobody else waits; EINTR and ECONNABORTED: go on) and admit() each; on
-  // TASK: any other error (EMFILE) stop watching the listener (accepting_) until someone leaves
-  // TASK: or a second passes (retry_accept_), saying "not accepting: accept: REASON" once, and
-  // TASK: "accepting again" when it works again.
-  // TASK: docs/stage5-chat.md#out-of-descriptors-wait-do-not-spin
-  // STUB: (void)kAcceptsPerPass, (void)short_of_descriptors_, (void)&Room::admit;
+  // TASK: accept() up to kAcceptsPerPass clients and admit() each; on EMFILE stop watching the
+  // TASK: listener for kRetryAccept. docs/stage5-chat.md#out-of-descriptors-wait-do-not-spin
+  // STUB: (void)kAcceptsPerPass, (void)kRetryAccept, (void)short_of_descriptors_;
+  // STUB: (void)&Room::admit;
   // STUB: not_written("5.1", "many clients");
   for (int n = 0; n < kAcceptsPerPass; ++n) {
     sockaddr_storage address{};
@@ -382,15 +265,13 @@ void Room::accept_clients() {
     if (client == -1 && (errno == EINTR || errno == ECONNABORTED)) continue;
     if (client == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // nobody else waits
     if (client == -1) {
-      // Out of descriptors (EMFILE), or of memory: the client stays queued
-      // in the kernel. Polling the listener now would wake us at once,
-      // again and again, for a client we cannot take: stop watching it
-      // until someone leaves, or for a second.
+      // Out of descriptors (EMFILE): the client stays queued in the kernel,
+      // and a watched listener would wake us at once, again and again.
       if (!short_of_descriptors_)
         say(std::string("not accepting: accept: ") + std::strerror(errno));
       short_of_descriptors_ = true;
       accepting_ = false;
-      retry_accept_ = Clock::now() + std::chrono::milliseconds(kAnnounceEveryMs);
+      retry_accept_ = Clock::now() + kRetryAccept;
       return;
     }
     if (short_of_descriptors_) say("accepting again");
@@ -409,13 +290,11 @@ void Room::admit(Fd socket, const sockaddr* address) {
     say("connection from " + where + " closed: fcntl: " + std::strerror(errno));
     return;
   }
-  // Each pass hands a client all that is queued for it in one write(), so
-  // Nagle's algorithm has nothing to gather: it would only hold a short
-  // line back until the one before is acknowledged (up to 40 ms, with the
-  // peer's delayed ACKs).
+  // Each pass hands a client all that is queued for it in one write():
+  // Nagle's algorithm would only hold a short line back.
   int on = 1;
   setsockopt(socket.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);  // best effort: only speed
-  if (clients_.size() - departures_ >= options_.max_clients) {
+  if (here_ >= options_.max_clients) {
     // A new socket's send buffer is empty: this short write fits.
     const std::string full = "* room full (" + std::to_string(options_.max_clients) + " clients)\n";
     ssize_t ignored = write(socket.get(), full.data(), full.size());
@@ -424,336 +303,239 @@ void Room::admit(Fd socket, const sockaddr* address) {
     return;
   }
   say("connection from " + where);
-  Peer client;
+  Client client;
   client.name = address_and_port(address);
   client.where = where;
-  client.read_fd = client.write_fd = socket.get();
   client.socket = std::move(socket);
-  client.bucket = {burst_, Clock::now()};  // a full bucket: a paste goes at once
-  const std::size_t others = clients_.size() - departures_;
-  send(client, "* you are " + client.name + ", " + std::to_string(others) +
-                   (others == 1 ? " other" : " others") + " here; /nick NAME changes your name\n");
-  client.id = ++counts_.clients;
-  joins_.push_back({"* " + client.name + " joined\n", client.id - 1});
+  queue(client, "* you are " + client.name + ", " + std::to_string(here_) +
+                    (here_ == 1 ? " other" : " others") + " here\n");
+  queue_all("* " + client.name + " joined\n", nullptr, true);
+  ++counts_.clients;
+  ++here_;
   clients_.push_back(std::move(client));
   slots_.push_back({-1, 0, 0});
 }
 
-// One read() per ready peer per pass, so a client that floods the room
+// One read() per ready client per pass, so one that floods the room
 // cannot starve the others.
-void Room::read_lines(Peer& peer) {
-  ssize_t got = read(peer.read_fd, scratch_.data(), scratch_.size());
+void Room::read_client(Client& client) {
+  ssize_t got = read(client.socket.get(), scratch_.data(), scratch_.size());
   if (try_again(got)) return;
+  if (client.state == State::kClosing) {
+    // Thrown away. Once both ends of stream are through, close() sends no reset.
+    if (got == 0) client.read_ended = true;
+    if (got == -1 || (client.read_ended && client.said_all)) finish(client);
+    return;
+  }
   if (got <= 0) {
-    std::string why = got == 0 ? "" : std::strerror(errno);
-    if (&peer == &host_) {
-      input_ended(why);
-    } else {
-      leave(peer, why);
-    }
+    leave(client, got == 0 ? "" : std::strerror(errno));
     return;
   }
-  take_lines(peer, std::string_view(scratch_.data(), static_cast<std::size_t>(got)));
+  take_lines(client.partial, std::string_view(scratch_.data(), static_cast<std::size_t>(got)),
+             client.name, &client);
 }
 
-// Relays the whole lines in `bytes` while the sender may (may_take()); a
-// read of 4 KiB may hold hundreds of lines, and those over the rate wait in
-// the sender's inbox, in order. The rest of the line being typed waits in
-// `partial`, relayed in max_line pieces if it grows that long.
-void Room::take_lines(Peer& peer, std::string_view bytes) {
-  const bool fresh = !peer.held;  // just read, not taken from the inbox
-  peer.held = false;
-  refill(peer);
+// The host's keyboard. Its end (Ctrl-D, </dev/null) or failure leaves the
+// room going; what was typed last still goes out.
+void Room::read_keyboard() {
+  ssize_t got = read(keyboard_, scratch_.data(), scratch_.size());
+  if (try_again(got)) return;
+  if (got > 0) {
+    take_lines(typed_, std::string_view(scratch_.data(), static_cast<std::size_t>(got)), kHostName,
+               nullptr);
+    return;
+  }
+  if (!typed_.empty()) relay(kHostName, typed_, nullptr);
+  release(typed_);
+  keyboard_ = -1;
+  // A room run with </dev/null ends its input at once: nothing to say then.
+  if (got == -1)
+    say(std::string("read from stdin: ") + std::strerror(errno) + ": the room goes on");
+}
+
+// Relays the whole lines in `partial` once `bytes` is added to it, and
+// pieces of a line grown longer than max_line; the rest stays in `partial`.
+// `sender` is null for the host.
+void Room::take_lines(std::string& partial, std::string_view bytes, const std::string& name,
+                      const Client* sender) {
+  partial.append(bytes);
   // BEGIN SOLUTION 5.2 lines relayed whole
-  // TASK: take_line() each whole line in `bytes`, joined to what waits in peer.partial and
-  // TASK: without a trailing CR; keep the rest in peer.partial, relayed in options_.max_line
-  // TASK: pieces (peer.cut = true) while too_long(). Before each line or piece, ask may_take():
-  // TASK: if not, keep what is left in peer.inbox (a piece's is in partial already), hold() and
-  // TASK: return; else spend() a token per piece (pieces()), and if `fresh` the hold is broken
-  // TASK: (peer.held_since = {}). docs/stage5-chat.md#the-idea-one-loop-many-peers
-  // STUB: (void)bytes, (void)fresh, (void)&Room::take_line, (void)&Room::too_long;
-  // STUB: (void)&Room::may_take, (void)&Room::spend, (void)&Room::hold, (void)&Room::pieces;
-  // STUB: not_written("5.2", "lines relayed whole");
-  for (std::size_t lf; (lf = bytes.find('\n')) != std::string_view::npos;
-       bytes.remove_prefix(lf + 1)) {
-    if (!may_take(peer)) {
-      peer.inbox.assign(bytes.data(), bytes.size());  // the rest of the read waits its turn
-      hold(peer);
-      return;
+  // TASK: relay() each whole line at the front of `partial` (without a trailing CR), and
+  // TASK: max_line pieces of a line too_long() to wait for its LF; erase what went out.
+  // TASK: docs/stage5-chat.md#lines-not-bytes
+  // STUB: (void)name, (void)sender;
+  // STUB: if (partial.find('\n') != std::string::npos || too_long(partial)) {
+  // STUB:   not_written("5.2", "lines relayed whole");
+  // STUB: }
+  std::size_t taken = 0;
+  for (;;) {
+    std::string_view rest = std::string_view(partial).substr(taken);
+    const std::size_t lf = rest.find('\n');
+    std::string_view line = rest.substr(0, lf);
+    if (lf == std::string_view::npos && !too_long(rest)) break;
+    if (lf == std::string_view::npos) line = rest.substr(0, options_.max_line);  // a piece
+    taken += line.size() + (lf == std::string_view::npos ? 0 : 1);
+    if (lf != std::string_view::npos && !line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);  // CRLF from nc -C, telnet
     }
-    if (fresh) peer.held_since = {};  // a line that did not wait: a break
-    std::string_view line = bytes.substr(0, lf);
-    if (!peer.partial.empty()) line = peer.partial.append(line);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // CRLF from nc -C, telnet
-    spend(peer, pieces(line));
-    take_line(peer, line);
-    release(peer.partial);
-    peer.cut = false;
+    relay(name, line, sender);
   }
-  peer.partial.append(bytes);
-  // Too long to wait for its LF: out in pieces, each a line.
-  while (too_long(peer.partial)) {
-    if (!may_take(peer)) {
-      hold(peer);  // what waits is all in `partial`
-      return;
-    }
-    if (fresh) peer.held_since = {};
-    spend(peer, 1);
-    relay(peer, std::string_view(peer.partial).substr(0, options_.max_line));
-    peer.partial.erase(0, options_.max_line);
-    peer.cut = true;
-  }
-  if (peer.cut) peer.partial.shrink_to_fit();  // idle clients keep little
+  partial.erase(0, taken);
+  if (partial.empty()) release(partial);
   // END SOLUTION
 }
 
-// A held client's next line may be due: what waits in its inbox goes on.
-void Room::take_waiting(Peer& peer) {
-  std::string waiting;
-  waiting.swap(peer.inbox);  // take_lines() refills the inbox with what must wait still
-  take_lines(peer, waiting);
-}
-
-// Brings a client's bucket up to date with the tokens that came since.
-void Room::refill(Peer& peer) {
-  // BEGIN SOLUTION 5.4 flood control
-  // TASK: a client's bucket (never the host's, nor with -r 0) fill()s with options_.rate tokens
-  // TASK: a second up to burst_; back at burst_, the episode is over (peer.warned = false).
-  // TASK: docs/stage5-chat.md#floods-read-slower-lose-nothing--r
-  // STUB: (void)peer;
-  if (&peer == &host_ || options_.rate == 0) return;
-  peer.bucket.fill(Clock::now(), options_.rate, burst_);
-  // Quiet (or slow) long enough to have its burst back: the episode is over.
-  if (peer.bucket.tokens >= burst_) peer.warned = false;
-  // END SOLUTION
-}
-
-// Whether `peer` may have one more line relayed now: the host always; a
-// client while its bucket holds a token, or with -r 0.
-bool Room::may_take(const Peer& peer) const {
-  // BEGIN SOLUTION 5.4 flood control
-  // TASK: the host always may; a client with -r 0, or while its bucket holds a whole token.
-  // TASK: Until you write it, everyone may: your room runs as with -r 0.
-  // STUB: (void)peer;
-  // STUB: return true;
-  return &peer == &host_ || options_.rate == 0 || peer.bucket.tokens >= 1;
-  // END SOLUTION
-}
-
-// A line in pieces costs a token a piece: a client sending no LF is paced too.
-void Room::spend(Peer& peer, std::size_t lines) {
-  // BEGIN SOLUTION 5.4 flood control
-  // TASK: a client's bucket loses a token a line.
-  // STUB: (void)peer, (void)lines;
-  if (&peer != &host_) peer.bucket.tokens -= static_cast<double>(lines);
-  // END SOLUTION
-}
-
-// Over the rate: the client is not read until what waits in its inbox is
-// taken. The host and the sender hear of it once per episode. Held back
-// too long without a break, it is dropped.
-void Room::hold(Peer& peer) {
-  // BEGIN SOLUTION 5.4 flood control
-  // TASK: mark the client held (watch() stops reading it); from held_since, a hold of
-  // TASK: options_.max_held_ms without a break means leave() with kFlooding; else, once per
-  // TASK: episode (peer.warned), announce() and tell the host and the sender, as the lesson shows.
-  // STUB: (void)peer, (void)kFlooding;
-  // STUB: not_written("5.4", "flood control");
-  peer.held = true;
-  const auto now = Clock::now();
-  if (peer.held_since == Clock::time_point{}) peer.held_since = now;
-  if (now - peer.held_since >= std::chrono::milliseconds(options_.max_held_ms)) {
-    leave(peer, kFlooding);
-    return;
-  }
-  if (peer.warned) return;
-  peer.warned = true;
-  const std::string rate =
-      std::to_string(options_.rate) + (options_.rate == 1 ? " line" : " lines") + " a second";
-  announce();  // who came in goes first, as before any line
-  send(host_, "* " + peer.name + " is sending too fast: held to " + rate + "\n");
-  send(peer, "* you are sending too fast: held to " + rate + ", nothing is lost\n");
-  // END SOLUTION
-}
-
-// How many lines relay() makes of `line`.
-std::size_t Room::pieces(std::string_view line) const {
-  return std::max<std::size_t>(1, (line.size() + options_.max_line - 1) / options_.max_line);
-}
-
-// Too long to wait for its LF. A CR at the very end stays, in case its LF
-// is next.
-bool Room::too_long(const std::string& text) const {
+// Too long to wait for its LF. A CR at the very end stays, in case its LF is next.
+bool Room::too_long(std::string_view text) const {
   return text.size() > options_.max_line &&
          !(text.size() == options_.max_line + 1 && text.back() == '\r');
 }
 
-// The host's screen has not fallen behind: the room may read more.
-bool Room::screen_keeps_up() const {
-  return host_.out.data.size() <= options_.max_queued;
-}
-
-// A whole line: a command, or words for the others. The end of a line
-// already sent in pieces is words, whatever it looks like.
-void Room::take_line(Peer& peer, std::string_view line) {
-  const std::string_view command = "/nick ";
-  if (&peer != &host_ && !peer.cut && line.substr(0, command.size()) == command) {
-    rename(peer, line.substr(command.size()));
-  } else {
-    relay(peer, line);
-  }
-}
-
-// "<NAME> LINE" to everyone but the sender; a line longer than max_line
-// goes in pieces.
-void Room::relay(Peer& sender, std::string_view line) {
+// "<NAME> LINE" to everyone but the sender, its control characters shown
+// (visible.hpp); a line longer than max_line as shown goes in pieces.
+void Room::relay(const std::string& name, std::string_view line, const Client* sender) {
   do {
-    std::string_view piece = line.substr(0, options_.max_line);
-    line.remove_prefix(piece.size());
-    std::string text = "<" + sender.name + "> ";
-    text.append(piece).push_back('\n');
-    broadcast(text, &sender, &sender != &host_);
+    std::string text = "<" + name + "> ";
+    line.remove_prefix(append_visible(line, options_.max_line, text));
+    text.push_back('\n');
+    queue_all(text, sender, sender != nullptr);
     ++counts_.lines;
   } while (!line.empty());
 }
 
-void Room::rename(Peer& peer, std::string_view nick) {
-  if (!valid_nick(nick)) {
-    send(peer, "* invalid nick: 1 to 32 letters, digits, '-', '_' or '.'\n");
-    return;
+// Queues `text` for every client in the room but `except`, and for the
+// host's screen if `to_screen`.
+void Room::queue_all(std::string_view text, const Client* except, bool to_screen) {
+  for (Client& client : clients_) {
+    if (&client != except) queue(client, text);
   }
-  // Alice and alice would look like one person. A linear search, but
-  // names change rarely.
-  bool taken = same_name(nick, kHostName) ||
-               std::any_of(clients_.begin(), clients_.end(),
-                           [&](const Peer& c) { return &c != &peer && same_name(c.name, nick); });
-  if (taken) {
-    send(peer, "* nick " + std::string(nick) + " is taken\n");
-    return;
-  }
-  broadcast("* " + peer.name + " is now " + std::string(nick) + "\n", nullptr, true);
-  peer.name = nick;
-}
-
-// Queues `text` for every client but `except`, and for the host's screen.
-// Joins and leaves not told yet go first: nobody hears from a client
-// before hearing that it came in.
-void Room::broadcast(std::string_view text, const Peer* except, bool to_screen) {
-  announce();
-  for (Peer& client : clients_) {
-    if (&client != except) send(client, text);
-  }
-  if (to_screen) send(host_, text);
+  if (to_screen && screen_ != -1) screen_out_.data.append(text);
 }
 
 // Queues `text` for one reader; it goes out at the end of the pass, with
-// everything else queued for that reader in the meantime, in one write().
-void Room::send(Peer& to, std::string_view text) {
-  if (to.gone || to.write_fd == -1) return;
+// everything else queued for that reader meanwhile, in one write().
+void Room::queue(Client& client, std::string_view text) {
+  if (client.state != State::kIn) return;
   // BEGIN SOLUTION 5.3 slow readers dropped
-  // TASK: a client whose outbox would pass options_.max_queued: flush() what it takes now
-  // TASK: (out.blocked = false first); if it is still too full, release() its outbox and leave()
-  // TASK: it with kNotReading. docs/stage5-chat.md#slow-readers-drop-them-never-wait-for-them
+  // TASK: a client whose queue would pass options_.max_queued: write what it takes now; still
+  // TASK: too full, leave() it with kNotReading and its last line.
+  // TASK: docs/stage5-chat.md#slow-readers-drop-them-never-wait-for-them
   // STUB: (void)kNotReading;
-  // STUB: if (&to != &host_ && to.out.data.size() + text.size() > options_.max_queued) {
+  // STUB: if (client.out.data.size() + text.size() > options_.max_queued) {
   // STUB:   not_written("5.3", "slow readers dropped");
   // STUB: }
-  if (&to != &host_ && to.out.data.size() + text.size() > options_.max_queued) {
-    // Full. A burst can fill it within one pass even for a client that
-    // reads: hand the kernel what it takes now before judging.
-    to.out.blocked = false;
-    flush(to);
-    if (to.gone) return;
-    if (to.out.data.size() + text.size() > options_.max_queued) {
-      release(to.out.data);
-      leave(to, kNotReading);
+  if (client.out.data.size() + text.size() > options_.max_queued) {
+    // A burst can fill it within one pass even for a client that reads:
+    // hand the kernel what it takes now before judging.
+    client.out.blocked = false;
+    write_queued(client);
+    if (client.state != State::kIn) return;
+    if (client.out.data.size() + text.size() > options_.max_queued) {
+      leave(client, kNotReading, std::string("* you were dropped: ") + kNotReading + "\n");
       return;
     }
   }
   // END SOLUTION
-  to.out.data.append(text);
+  client.out.data.append(text);
 }
 
-// Writes what `peer` will take now. A socket takes what fits in its send
+// Writes what `client` will take now. A socket takes what fits in its send
 // buffer and says EAGAIN when full; the rest waits for POLLOUT.
-void Room::flush(Peer& peer) {
-  Outbox& out = peer.out;
-  if (out.data.empty() || out.blocked || peer.gone || peer.write_fd == -1) return;
-  std::size_t size = out.data.size();
-  if (&peer == &host_ && screen_is_pipe_) size = std::min<std::size_t>(size, PIPE_BUF);
-  ssize_t put = write(peer.write_fd, out.data.data(), size);
+void Room::write_queued(Client& client) {
+  Outbox& out = client.out;
+  bool writing = client.state == State::kIn || client.state == State::kClosing;
+  if (out.data.empty() || out.blocked || !writing) return;
+  ssize_t put = write(client.socket.get(), out.data.data(), out.data.size());
   if (try_again(put)) {
     out.blocked = true;
     return;
   }
   if (put == -1) {
-    std::string why = std::strerror(errno);
     release(out.data);
-    if (&peer == &host_) {
-      screen_lost(why);
+    if (client.state == State::kClosing) {
+      finish(client);
     } else {
-      leave(peer, why);
+      leave(client, std::strerror(errno));
     }
     return;
   }
+  out.mid_line = out.data[static_cast<std::size_t>(put) - 1] != '\n';
   out.data.erase(0, static_cast<std::size_t>(put));
-  if (out.data.empty()) release(out.data);
-  // Less than offered: the socket is full. The screen always waits for poll().
-  out.blocked = !out.data.empty() || &peer == &host_;
-}
-
-void Room::flush_all() {
-  for (Peer& client : clients_) {
-    flush(client);
+  out.blocked = !out.data.empty();  // less than offered: the socket is full
+  if (!out.data.empty()) return;
+  release(out.data);
+  if (client.state == State::kClosing && !client.said_all) {
+    shutdown(client.socket.get(), SHUT_WR);  // its last line is out: end of stream follows
+    client.said_all = true;
+    if (client.read_ended) finish(client);
   }
-  flush(host_);
 }
 
-// Marks a client as leaving; it is closed and announced at the end of the
-// pass, after the others have been served. `why` is "" for a plain end of
-// stream.
-void Room::leave(Peer& client, std::string why) {
-  if (client.gone) return;
-  client.gone = true;
+// The screen always waits for poll(): stdout stays blocking.
+void Room::write_screen() {
+  if (screen_out_.data.empty() || screen_out_.blocked || screen_ == -1) return;
+  std::size_t size = screen_out_.data.size();
+  if (screen_is_pipe_) size = std::min<std::size_t>(size, PIPE_BUF);
+  ssize_t put = write(screen_, screen_out_.data.data(), size);
+  screen_out_.blocked = true;
+  if (try_again(put)) return;
+  if (put == -1) {
+    // A closed pipe: the room goes on unseen.
+    const std::string why = std::strerror(errno);
+    release(screen_out_.data);
+    screen_ = -1;
+    say("write to stdout: " + why + ": the room goes on");
+    return;
+  }
+  screen_out_.data.erase(0, static_cast<std::size_t>(put));
+}
+
+void Room::write_all() {
+  const auto now = Clock::now();
+  for (Client& client : clients_) {
+    write_queued(client);
+    if (client.state == State::kClosing && now >= client.closing_by) {
+      finish(client);  // not reading: closed, with lines unsent
+    }
+  }
+  write_screen();
+}
+
+// Marks a client as leaving: announced and closed at the end of the pass,
+// after the others have been served. `why` is "" for a plain end of
+// stream; a client with a `last_line` reads it before it is closed.
+void Room::leave(Client& client, std::string why, std::string last_line) {
+  if (client.state != State::kIn) return;
+  client.state = State::kLeaving;
   client.why = std::move(why);
+  client.last_line = std::move(last_line);
+  ++departures_;
+  --here_;
+}
+
+// Closes a client at the end of the pass, without a word more.
+void Room::finish(Client& client) {
+  client.state = State::kDone;
   ++departures_;
 }
 
-// The host's keyboard ended (Ctrl-D, </dev/null) or failed: the room goes
-// on, and what was typed last still goes out.
-void Room::input_ended(const std::string& why) {
-  if (!host_.partial.empty()) relay(host_, host_.partial);
-  release(host_.partial);
-  host_.read_fd = -1;
-  // A room run with </dev/null ends its input at once: nothing to say then.
-  if (!why.empty()) say("read from stdin: " + why + ": the room goes on");
-}
-
-// The host's screen is gone (a closed pipe): the room goes on unseen.
-void Room::screen_lost(const std::string& why) {
-  release(host_.out.data);
-  host_.write_fd = -1;
-  say("write to stdout: " + why + ": the room goes on");
-}
-
-// Closes the clients that left during this pass. The last client moves
-// into each free place: no shifting. slots_ loses its last entry, and
-// watch() fills it in anew before the next poll().
+// Announces the clients that left during this pass and closes those done.
+// The last client moves into each free place: no shifting. slots_ loses its
+// last entry, and watch() fills it in anew before the next poll().
 void Room::remove_departed() {
   // BEGIN SOLUTION 5.1 many clients
-  // TASK: for each client marked gone (while departures_ > 0): farewell() it, then move the
-  // TASK: last client into its place and pop the last of clients_ and slots_ (that closes its
-  // TASK: socket); a descriptor is free again (accepting_).
+  // TASK: farewell() each leaving client; close each done one by moving the last client
+  // TASK: into its place and popping the last of clients_ and slots_.
   // TASK: docs/stage5-chat.md#the-idea-one-loop-many-peers
   // STUB: (void)&Room::farewell;
   // STUB: if (departures_ > 0) not_written("5.1", "many clients");
   for (std::size_t i = 0; departures_ > 0 && i < clients_.size();) {
-    Peer& client = clients_[i];
-    if (!client.gone) {
+    Client& client = clients_[i];
+    if (client.state == State::kLeaving) farewell(client);
+    if (client.state != State::kDone) {
       ++i;
       continue;
     }
-    farewell(client);
     std::swap(client, clients_.back());
     clients_.pop_back();  // closes its socket
     slots_.pop_back();
@@ -763,94 +545,62 @@ void Room::remove_departed() {
   // END SOLUTION
 }
 
-// What a client that leaves leaves behind: the rest of an unfinished line
-// goes out. Lines held over the rate do not: a flooder that leaves takes its
-// flood with it, as its kernel takes what it held, instead of leaving it for
-// every screen at once. Its leave is told with the next news (announce()).
-void Room::farewell(Peer& client) {
+// What a client that leaves leaves behind: the rest of its unfinished line
+// goes out, and the room hears why it went. A dropped client gets its last
+// line, in whole lines, until goodbye_ms is up.
+void Room::farewell(Client& client) {
+  if (!client.partial.empty()) relay(client.name, client.partial, &client);
+  release(client.partial);
+  const bool dropped = !client.last_line.empty();
   std::string reason = client.why.empty() ? "end of stream" : client.why;
-  if (client.held) {
-    reason += ", " + std::to_string(waiting_lines(client)) + " lines over the rate not relayed";
-  } else if (!client.partial.empty()) {
-    relay(client, client.partial);
-  }
+  if (client.why == kNotReading) reason += " (output queue full)";
   say("disconnected " + client.where + ": " + reason);
   std::string line = "* " + client.name + " left\n";
-  if (client.why == kNotReading) {
-    line = "* " + client.name + " dropped: not reading\n";
-  } else if (client.why == kFlooding) {
-    line = "* " + client.name + " dropped: flooding\n";
+  if (dropped) {
+    line = "* " + client.name + " dropped: " + client.why + "\n";
   } else if (!client.why.empty()) {
     line = "* " + client.name + " left: " + client.why + "\n";
   }
-  leaves_.push_back({line, counts_.clients});
-}
-
-// The joins and leaves not told yet. This costs O(clients), and comes only
-// before something else goes to everyone (which costs that much anyway) or
-// once a second: a crowd arriving one by one costs O(clients) a second,
-// not O(clients) each.
-void Room::announce() {
-  if (joins_.empty() && leaves_.empty()) return;
-  next_announcement_ = Clock::now() + std::chrono::milliseconds(kAnnounceEveryMs);
-  tell(joins_, "joined");
-  tell(leaves_, "left");
-}
-
-// Each line of `news` when there are few, else one line that counts them.
-void Room::tell(std::vector<News>& news, const char* what) {
-  if (news.size() > kNamedAnnouncements) {
-    const std::string count = "* " + std::to_string(news.size()) + " clients " + what + "\n";
-    tell_earlier(news.front().newest, count);
-  } else {
-    for (const News& item : news) {
-      tell_earlier(item.newest, item.line);
-    }
+  queue_all(line, &client, true);
+  if (!dropped) {
+    client.state = State::kDone;
+    return;
   }
-  news.clear();
+  --departures_;  // closing now: removed when done
+  client.state = State::kClosing;
+  client.closing_by = Clock::now() + std::chrono::milliseconds(options_.goodbye_ms);
+  cut_to(client.out, client.last_line);
+  client.out.blocked = false;
 }
 
-// `text` to the host's screen and to the clients up to id `newest`: those
-// in the room when it happened. Who came later was told who was here.
-void Room::tell_earlier(std::uint64_t newest, std::string_view text) {
-  for (Peer& client : clients_) {
-    if (client.id <= newest) send(client, text);
-  }
-  send(host_, text);
-}
-
-// After SIGINT or SIGTERM: "* server closing" to everyone, then at most
-// kGoodbyeMs for each client to take what is queued for it. Nothing more is
-// read or accepted.
+// After SIGINT or SIGTERM: "* server closing" to everyone, who then get at
+// most goodbye_ms to take what is queued. A client behind (its socket
+// full) gets the end of its line and the notice, not its whole queue.
+// Nothing more is accepted, and what clients send is thrown away.
 void Room::close_all() {
   closing_ = true;
   remove_departed();
-  broadcast("* server closing\n", nullptr, true);
-  const auto deadline = Clock::now() + std::chrono::milliseconds(kGoodbyeMs);
-  for (;;) {
-    flush_all();
-    remove_departed();  // those whose last write failed
-    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (!anything_queued() || remaining.count() <= 0) break;
-    watch();
-    int ready = poll(slots_.data(), static_cast<nfds_t>(slots_.size()),
-                     static_cast<int>(remaining.count()));
-    if (ready == -1 && errno != EINTR) break;
-    if (slots_[kOutput].revents) host_.out.blocked = false;
-    for (std::size_t i = 0; i < clients_.size(); ++i) {
-      if (slots_[kClients + i].revents) clients_[i].out.blocked = false;
+  const std::string notice = "* server closing\n";
+  closed_by_ = Clock::now() + std::chrono::milliseconds(options_.goodbye_ms);
+  for (Client& client : clients_) {
+    if (client.state != State::kIn) continue;
+    if (client.out.blocked) {
+      cut_to(client.out, notice);
+    } else {
+      client.out.data.append(notice);
     }
-  }
-  for (const Peer& client : clients_) {
+    client.state = State::kClosing;
+    client.closing_by = closed_by_;
     say("disconnected " + client.where + ": server closing");
   }
-  clients_.clear();  // closes every socket
+  if (screen_ != -1) screen_out_.data.append(notice);
 }
 
-bool Room::anything_queued() const {
-  bool screen = !host_.out.data.empty() && host_.write_fd != -1;
-  return screen || std::any_of(clients_.begin(), clients_.end(),
-                               [](const Peer& c) { return !c.out.data.empty(); });
+// Closing is over when every client is closed and the screen has it all,
+// or at closed_by_ whatever is left; then every socket still open closes.
+bool Room::closed() const {
+  const bool screen_done = screen_out_.data.empty() || screen_ == -1;
+  return (clients_.empty() && screen_done) || Clock::now() >= closed_by_;
 }
 
 }  // namespace
@@ -861,5 +611,4 @@ void chat(int listener, int input, int output, int stop, const ChatOptions& opti
   check(fcntl(listener, F_SETFL, flags | O_NONBLOCK), "fcntl O_NONBLOCK");
   Room room(listener, input, output, stop, options, counts);
   room.serve();
-  room.close_all();
 }

@@ -7,11 +7,9 @@
 // them. Each client has its own state beside its poll slot (name, the line
 // it is typing, what waits to be sent to it), lines are the unit relayed,
 // and a client that stops reading is dropped instead of stopping the room.
-// A client sending faster than -r lines a second is not read for a while:
-// TCP makes it wait, and nobody else is slowed. The listening socket stays
-// open: clients come and go.
+// The listening socket stays open: clients come and go.
 //
-// Usage: stage5-chat [-v] [-4|-6] [-m MAX] [-r RATE] -l [ADDRESS] PORT
+// Usage: stage5-chat [-v] [-4|-6] [-m MAX] -l [ADDRESS] PORT
 //   e.g. stage5-chat -l 3000    and, from every student's machine,    nc HOST 3000
 //
 // See also: docs/stage5-chat.md, chat.cpp; poll(2), accept(2),
@@ -46,14 +44,11 @@
 namespace {
 
 const char kUsage[] =
-    "usage: stage5-chat [-v] [-4|-6] [-m MAX] [-r RATE] -l [ADDRESS] PORT\n"
+    "usage: stage5-chat [-v] [-4|-6] [-m MAX] -l [ADDRESS] PORT\n"
     "  -l ADDRESS PORT  listen on ADDRESS (numeric) and PORT, host a room for every client\n"
     "  -l PORT          listen on every address, IPv4 and IPv6\n"
     "  -4, -6           IPv4 only, IPv6 only\n"
     "  -m MAX           let in at most MAX clients at once\n"
-    "  -r RATE          relay at most RATE lines a second from each client, after a burst of 50\n"
-    "                   (or RATE/10, if more); default 5, 0: no limit; a client held back\n"
-    "                   a minute is dropped\n"
     "  -v               tell who comes and goes on stderr\n"
     "  -h, --help       show this help\n";
 
@@ -65,7 +60,6 @@ struct Options {
   std::string host;        // HOST, or ADDRESS (empty for every address)
   std::uint16_t port = 0;
   std::size_t max_clients = SIZE_MAX;  // -m
-  unsigned rate = ChatOptions().rate;  // -r
 };
 
 // The option getopt stopped at: optopt is the letter, even inside a group
@@ -85,16 +79,11 @@ std::size_t parse_maximum(const char* text) {
   return max;
 }
 
-// -r RATE, lines a second, 0 (no limit) to a million.
-unsigned parse_rate(const char* text) {
-  return static_cast<unsigned>(parse_number(text, 1000000, "rate"));
-}
-
 Options parse_args(int argc, char* argv[]) {
   static const option kLongOptions[] = {{"help", no_argument, nullptr, 'h'}, {}};
   Options options;
   opterr = 0;  // getopt stays quiet: main prints the error and the usage
-  for (int c; (c = getopt_long(argc, argv, ":hvl46m:r:", kLongOptions, nullptr)) != -1;) {
+  for (int c; (c = getopt_long(argc, argv, ":hvl46m:", kLongOptions, nullptr)) != -1;) {
     switch (c) {
       case 'h': options.help = true; break;
       case 'v': options.verbose = true; break;
@@ -102,7 +91,6 @@ Options parse_args(int argc, char* argv[]) {
       case '4': options.family = AF_INET; break;
       case '6': options.family = AF_INET6; break;
       case 'm': options.max_clients = parse_maximum(optarg); break;
-      case 'r': options.rate = parse_rate(optarg); break;
       case ':': throw UsageError("option " + option_name(argv) + " needs a value");
       default: throw UsageError("unknown option " + option_name(argv));
     }
@@ -173,13 +161,6 @@ Options ipv4_instead(Options options, const char* attempt) {
 
 // socket, bind, listen: a socket that the kernel fills with connections.
 Fd open_listener(const Options& options) {
-  // BEGIN SOLUTION 1.1 listen
-  // TASK: socket(), setsockopt() SO_REUSEADDR (and IPV6_V6ONLY for IPv6), bind(), listen(),
-  // TASK: each checked with check(); listen_address(), address_size(), may_fall_back() and
-  // TASK: ipv4_instead() above are written for you. docs/stage1-listen.md#the-calls-in-order
-  // STUB: (void)options;
-  // STUB: (void)listen_address, (void)address_size, (void)may_fall_back, (void)ipv4_instead;
-  // STUB: not_written("1.1", "listen");
   sockaddr_storage address = listen_address(options);
   auto* where = reinterpret_cast<sockaddr*>(&address);
   int fd = socket(address.ss_family, SOCK_STREAM, 0);
@@ -209,7 +190,6 @@ Fd open_listener(const Options& options) {
   // longest queue of connections the system keeps waiting for accept().
   check(listen(listener.get(), SOMAXCONN), "listen on " + describe(where));
   return listener;
-  // END SOLUTION
 }
 
 // Each client costs a descriptor, and the soft limit is often 1024: raise
@@ -254,8 +234,10 @@ void catch_stop_signals() {
 // `opened` is set once the room listens: a room that never opened has no
 // summary to give.
 void serve(const Options& options, ChatCounts& counts, bool& opened) {
-  // Before "listening on": from then on a script may send SIGTERM.
+  // Before "listening on": from then on a script may send SIGTERM, and
+  // count on the room's descriptor limit.
   catch_stop_signals();
+  raise_descriptor_limit(options.verbose);
   Fd listener = open_listener(options);
   opened = true;
   if (options.verbose) {
@@ -268,10 +250,8 @@ void serve(const Options& options, ChatCounts& counts, bool& opened) {
     check(getsockname(listener.get(), where, &size), "getsockname");
     std::cerr << "listening on " + describe(where) + "\n";
   }
-  raise_descriptor_limit(options.verbose);
   ChatOptions chat_options;
   chat_options.max_clients = options.max_clients;
-  chat_options.rate = options.rate;
   chat_options.verbose = options.verbose;
   chat(listener.get(), STDIN_FILENO, STDOUT_FILENO, stop_pipe[0], chat_options, counts);
 }

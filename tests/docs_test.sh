@@ -50,7 +50,7 @@ bin=$(cd "${2:-$src/bin}" 2>/dev/null && pwd) || {
   echo "docs_test: no programs in ${2:-$src/bin}: build them first (make)" >&2
   exit 1
 }
-for program in stage1-listen stage2-connect stage3-duplex stage4-http stage5-chat; do
+for program in stage1-listen stage2-connect stage3-duplex stage4-http stage5-chat stage6-class; do
   [[ -x $bin/$program ]] || {
     echo "docs_test: $bin/$program is missing: build it first" >&2
     exit 1

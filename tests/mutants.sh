@@ -78,17 +78,29 @@ mutant stage5-no-reuseaddr stage5 stage5-chat/main.cpp \
   'setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on)' '(on = 0)' \
   'SO_REUSEADDR never set: the room cannot open again right after Ctrl-C'
 mutant stage5-no-slow-reader-drop stage5 stage5-chat/chat.cpp \
-  'if (&to != &host_ && to.out.data.size() + text.size() > options_.max_queued) {' 'if (false) {' \
+  '    if (client.out.data.size() + text.size() > options_.max_queued) {' '    if (false) {' \
   'a reader that stops reading is never dropped: its queue grows without bound'
-mutant stage5-every-join-named stage5 stage5-chat/chat.cpp \
-  'kNamedAnnouncements = 3;' 'kNamedAnnouncements = 1000;' \
-  'joins and leaves named one by one: a storm of N joins costs N x N lines'
 mutant stage5-cr-kept stage5 stage5-chat/chat.cpp \
-  "if (!line.empty() && line.back() == '\r') line.remove_suffix(1);" 'if (false) line.remove_suffix(1);' \
+  "if (lf != std::string_view::npos && !line.empty() && line.back() == '\r') {" 'if (false) {' \
   'the CR of a CRLF line end (nc -C, telnet) is relayed to everyone'
 mutant stage5-own-line-back stage5 stage5-chat/chat.cpp \
-  'if (&client != except) send(client, text);' 'if (&client != except || true) send(client, text);' \
+  'if (&client != except) queue(client, text);' 'if (&client != except || true) queue(client, text);' \
   'the sender gets its own line back'
+mutant stage6-every-join-named stage6 stage6-class/chat.cpp \
+  'kNamedNews = 3;' 'kNamedNews = 1000;' \
+  'joins and leaves named one by one: a storm of N joins costs N x N lines'
+mutant stage6-flood-never-dropped stage6 stage6-class/chat.cpp \
+  'return full && now - full_since >= limit;' 'return false;' \
+  'a backlog kept full is never a flood: yes | nc is relayed at the rate for hours'
+mutant stage5-c1-raw stage5 stage5-chat/visible.cpp \
+  'size = 2, low = 0xA0;' 'size = 2;' \
+  'C1 characters in UTF-8 (U+009B, a CSI) reach the other terminals raw'
+mutant stage5-del-raw stage5 stage5-chat/visible.cpp \
+  'return (byte >= 0x20 && byte < 0x7F)' 'return (byte >= 0x20 && byte <= 0x7F)' \
+  'DEL reaches the other terminals raw'
+mutant stage5-piece-overflows stage5 stage5-chat/visible.cpp \
+  'if (shown.size() > room && at > 0) break;' 'if (false) break;' \
+  'a form that does not fit at the end of a piece goes in it anyway: pieces past 4 KiB'
 
 # ------------------------------------------------------------------ the run
 

@@ -7,7 +7,7 @@
 // to 0.0.0.0, -v says why, and IPv4 clients get in; -6 and an explicit
 // IPv6 address still fail, as they ask for IPv6 itself. The same code is
 // in every stage's open_listener(), so the same tests run on each.
-// Stage 5 keeps listening: its fallback test is in stage5_test.cpp.
+// Stages 5 and 6 keep listening: their fallback tests are in stage5_test.cpp and stage6_test.cpp.
 //
 // See also: docs/design.md ("-l [ADDRESS] PORT"), support/stages.hpp.
 
@@ -86,7 +86,7 @@ TEST_P(WithoutIPv6, MinusSixAndAnAddressStillFail) {
 INSTANTIATE_TEST_SUITE_P(Shim, WithoutIPv6,
                          ::testing::Combine(::testing::Values("stage1-listen", "stage2-connect",
                                                               "stage3-duplex", "stage4-http",
-                                                              "stage5-chat"),
+                                                              "stage5-chat", "stage6-class"),
                                             ::testing::Values("socket", "v6only")));
 
 }  // namespace

@@ -1,10 +1,10 @@
-// chat_test.cpp: stage 5's room, chat(), called directly in a thread of the
+// class_test.cpp: stage 6's room, chat(), called directly in a thread of the
 // test: a loopback listening socket, a pipe as the host's keyboard, a file
 // as the host's screen, a pipe to stop it. Its options are set here to
 // sizes the program never uses (lines of 8 bytes, a room of 2), so that
 // the limits show with a few bytes; what the counts say is read directly.
 //
-// See also: stage5-chat/chat.hpp; stage5_test.cpp for the whole program.
+// See also: stage6-class/chat.hpp; stage6_test.cpp for the whole program.
 
 #include "chat.hpp"
 
@@ -133,7 +133,7 @@ long starting_with(const Lines& lines, const std::string& prefix) {
 
 // Lines up to max_line go whole; longer ones in max_line pieces, the rest
 // at the LF, or at the end of the stream.
-TEST(Chat, LinesLongerThanMaxLineGoInPieces) {
+TEST(ClassRoom, LinesLongerThanMaxLineGoInPieces) {
   RoomThread room(quiet(8));
   ChatPeers peers = clients_of(room);
   peers.connect(1);
@@ -155,7 +155,7 @@ TEST(Chat, LinesLongerThanMaxLineGoInPieces) {
 }
 
 // max_clients: the one too many is told, closed, and not counted.
-TEST(Chat, TheClientPastMaxClientsIsTurnedAway) {
+TEST(ClassRoom, TheClientPastMaxClientsIsTurnedAway) {
   RoomThread room(quiet(4096, 2));
   ChatPeers peers = clients_of(room);
   for (std::size_t i = 0; i < 2; ++i) {
@@ -172,7 +172,7 @@ TEST(Chat, TheClientPastMaxClientsIsTurnedAway) {
 // The host's lines count as relayed, reach every client, and stay off the
 // screen; the end of the keyboard leaves the room open; stop says goodbye
 // to everyone, the screen included.
-TEST(Chat, HostLinesEndOfKeyboardAndStop) {
+TEST(ClassRoom, HostLinesEndOfKeyboardAndStop) {
   RoomThread room(quiet());
   ChatPeers peers = clients_of(room);
   for (std::size_t i = 0; i < 2; ++i) {
@@ -203,7 +203,7 @@ TEST(Chat, HostLinesEndOfKeyboardAndStop) {
 // pieces of 8, go 2 at once, then 4 a second (at most 2 + 4 t by any
 // instant t after they were sent), none lost; the rest of the line at the
 // end of the stream.
-TEST(ChatFlood, PiecesOfALongLineArePacedLikeLines) {
+TEST(ClassFlood, PiecesOfALongLineArePacedLikeLines) {
   RoomThread room(paced(4, 2, 8));
   ChatPeers peers = clients_of(room);
   peers.connect(1);
@@ -240,7 +240,7 @@ TEST(ChatFlood, PiecesOfALongLineArePacedLikeLines) {
 // a paste of 5 lines at a burst of 2 is held three times and told once.
 // After a full bucket again (0.2 s of quiet at 10 a second), the next
 // paste is a new episode, told once more.
-TEST(ChatFlood, SendingTooFastIsToldOncePerEpisode) {
+TEST(ClassFlood, SendingTooFastIsToldOncePerEpisode) {
   RoomThread room(paced(10, 2));
   ChatPeers peers = clients_of(room);
   peers.connect(1);
@@ -250,7 +250,8 @@ TEST(ChatFlood, SendingTooFastIsToldOncePerEpisode) {
   const std::string s = peers[0].name;
   const std::string host_told = "* " + s + " is sending too fast: held to 10 lines a second";
   const std::string you_told =
-      "* you are sending too fast: held to 10 lines a second, nothing is lost";
+      "* you are sending too fast: your lines wait their turn, 10 lines a second; 1000 lines "
+      "waiting for 60 s is a flood, and is dropped";
   for (int paste = 1; paste <= 2; ++paste) {
     SCOPED_TRACE("paste " + std::to_string(paste));
     const std::string last = "<" + s + "> paste " + std::to_string(paste) + " line 5";
@@ -275,12 +276,13 @@ TEST(ChatFlood, SendingTooFastIsToldOncePerEpisode) {
   EXPECT_EQ(room.failure(), "");
 }
 
-// Flood control with a time limit on holding: `burst` lines at once, then
-// `rate` a second, and a client held back `max_held_ms` without a break
-// is dropped.
-ChatOptions limited(unsigned rate, unsigned burst, int max_held_ms) {
+// Flood control with a time limit: `burst` lines at once, then `rate` a
+// second, and a client that keeps `max_waiting` lines waiting for
+// `max_full_ms` without a break is dropped.
+ChatOptions limited(unsigned rate, unsigned burst, std::size_t max_waiting, int max_full_ms) {
   ChatOptions options = paced(rate, burst);
-  options.max_held_ms = max_held_ms;
+  options.max_waiting = max_waiting;
+  options.max_full_ms = max_full_ms;
   return options;
 }
 
@@ -292,12 +294,13 @@ std::string numbered(int n) {
 }
 
 // A flood that goes on: lines sent as fast as the room takes them, held
-// back at 20 a second after 5. Held 1.5 s without a break, the flooder is
-// dropped: the reader and the screen read "* NAME dropped: flooding", and
-// what waited is not relayed. At any instant t after the flood began, the
-// reader has had at most 5 + 20 t of its lines, in order.
-TEST(ChatFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
-  RoomThread room(limited(20, 5, 1500));
+// back at 20 a second after 5. With 40 lines waiting for 1.5 s without a
+// break, the flooder is dropped: the reader and the screen read
+// "* NAME dropped: flooding", the flooder reads why, last, and what waited
+// is not relayed. At any instant t after the flood began, the reader has
+// had at most 5 + 20 t of its lines, in order.
+TEST(ClassFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
+  RoomThread room(limited(20, 5, 40, 1500));
   ChatPeers peers = clients_of(room);
   peers.connect(1);
   ASSERT_TRUE(peers.wait_for_lines(0, 1));
@@ -328,6 +331,8 @@ TEST(ChatFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
   EXPECT_EQ(ahead, "") << "not paced to 20 lines a second after a burst of 5";
   peers.pump_until([&] { return peers[0].ended; });
   EXPECT_TRUE(peers[0].ended) << "the flooder's connection was not closed";
+  ASSERT_FALSE(peers[0].lines.empty());
+  EXPECT_EQ(peers[0].lines.back(), "* you were dropped: flooding");
   peers.pump_until([] { return false; }, std::chrono::milliseconds(500));
   Lines expected{peers[1].lines[0]};
   const long got = starting_with(peers[1].lines, "<" + f + "> ");
@@ -343,11 +348,11 @@ TEST(ChatFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
 }
 
 // A paste is only delayed, never cut: 30 lines at 20 a second after 5
-// are held back 1.25 s, under the limit of 2.5 s; all arrive, and so does
-// a second paste after a pause too short to fill the bucket again (the
-// client is still in its episode, but was not held back meanwhile).
-TEST(ChatFlood, PastesHeldBackLessThanTheLimitGoWhole) {
-  RoomThread room(limited(20, 5, 2500));
+// are held back 1.25 s, longer than the limit of 0.5 s, but 25 lines wait,
+// never the 40 of a full backlog, and the backlog shrinks: all arrive, and
+// so does a second paste after a pause too short to fill the bucket again.
+TEST(ClassFlood, PastesHeldBackLessThanTheLimitGoWhole) {
+  RoomThread room(limited(20, 5, 40, 500));
   ChatPeers peers = clients_of(room);
   peers.connect(1);
   ASSERT_TRUE(peers.wait_for_lines(0, 1));

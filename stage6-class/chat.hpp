@@ -1,0 +1,52 @@
+// chat.hpp: stage 5's room, with what a real class needs: flood control,
+// names, the host's commands, and news that stays cheap for 10,000.
+//
+// Purpose: chat() is a function of file descriptors only, so tests drive it
+// with socket pairs and pipes exactly as main drives it with stdin, a
+// listening socket and stdout.
+//
+// See also: chat.cpp, docs/stage6-class.md, poll(2), accept(2).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+// For the -v summary, which is printed even after a failure.
+struct ChatCounts {
+  std::uint64_t clients = 0;  // let in
+  std::uint64_t lines = 0;    // relayed, each once whatever the number of receivers
+};
+
+struct ChatOptions {
+  std::size_t max_clients = SIZE_MAX;  // -m: client max_clients+1 is turned away
+  // A longer line is relayed in pieces this long: a client that never
+  // sends LF cannot make the room buffer without end.
+  std::size_t max_line = 4096;
+  // Bytes queued for one reader. A client whose queue would pass this is
+  // dropped: nobody waits for a slow reader, and memory stays bounded.
+  std::size_t max_queued = 256 * 1024;
+  // How long a client that is dropped, or told the room closes, gets to
+  // take its last lines before it is closed.
+  int goodbye_ms = 2000;
+  // -r: lines a second each client may add to the room, after a burst of
+  // `burst` (or a tenth of a second's worth, if more); 0: no limit. Lines
+  // over it wait their turn, in order. The host is never limited.
+  unsigned rate = 5;
+  unsigned burst = 50;
+  // A backlog (lines waiting their turn) this long, or max_queued bytes, is
+  // full: the room reads that client no more until it shrinks. A paste
+  // fits; a flood keeps it full.
+  std::size_t max_waiting = 1000;
+  // A backlog full this long without a break is a flood: its sender is
+  // dropped, its waiting lines with it.
+  int max_full_ms = 60 * 1000;
+  bool verbose = false;  // -v: joins, departures and their reasons on stderr
+};
+
+// Serves the room on `listener` (a listening socket; made non-blocking here)
+// with `input` and `output` as the host's keyboard and screen, until a byte
+// arrives on `stop` (main's signal handler writes one). Then tells every
+// client the room is closing and closes them. Throws std::system_error if
+// poll() itself fails.
+void chat(int listener, int input, int output, int stop, const ChatOptions& options,
+          ChatCounts& counts);

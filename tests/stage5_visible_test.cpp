@@ -1,0 +1,216 @@
+// stage5_visible_test.cpp: the built stage5-chat never writes one person's
+// control characters on another's terminal: ESC, BEL, NUL, OSC 52, a CR
+// inside a line, DEL and C1 reach the other clients and the host's screen
+// shown (^[, ^G, M-BM-^[, ...), never raw; UTF-8 text passes byte for byte;
+// a line made longer by the notation still goes in pieces of 4096 bytes at
+// most, nothing lost. (/nick, stage 6's, takes no control character:
+// stage6_test.cpp.)
+//
+// The oracle is the notation of docs/stage5-chat.md ("Control characters"),
+// written out here, and a scan of every byte each party received. Only
+// loopback, ports the system chooses.
+//
+// See also: visible_test.cpp (the function alone), stage5_test.cpp (the
+// rest of the room), support/chat_peers.hpp.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "chat_peers.hpp"
+#include "process.hpp"
+
+namespace {
+
+using namespace support;
+using Lines = std::vector<std::string>;
+
+const std::string kProgram = stage_program("stage5-chat");
+
+struct Room {
+  Process server;
+  int port;
+};
+
+// stage5-chat -v -l 127.0.0.1 0, the host typing into a pipe.
+Room open_room() {
+  Process server =
+      Process::start(kProgram, {"-v", "-l", "127.0.0.1", "0"}, Stdin::pipe(), Stdout::file());
+  const int port = server.wait_for_listening_port();
+  return Room{std::move(server), port};
+}
+
+// One more client, once its welcome has come; its index.
+std::size_t join(ChatPeers& peers) {
+  const std::size_t i = peers.connect(1);
+  if (!peers.wait_for_lines(i, 1))
+    throw std::runtime_error("no welcome for client " + std::to_string(i) +
+                             ": does the room accept clients and greet them?");
+  return i;
+}
+
+// The whole lines of `text`, each without its LF.
+Lines lines_of(const std::string& text) {
+  Lines lines;
+  for (std::size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos;
+       start = end + 1) {
+    lines.push_back(text.substr(start, end - start));
+  }
+  return lines;
+}
+
+bool contains(const Lines& lines, const std::string& line) {
+  return std::find(lines.begin(), lines.end(), line) != lines.end();
+}
+
+// Where `lines` hold a byte a terminal would obey: C0 but tab, DEL, or
+// 0x80-0x9F (these tests send no UTF-8 with such a byte in it, so any is
+// C1, raw or encoded). "" when there is none.
+std::string raw_control(const Lines& lines) {
+  for (const std::string& line : lines) {
+    for (const char c : line) {
+      const auto byte = static_cast<unsigned char>(c);
+      if ((byte < 0x20 && byte != '\t') || byte == 0x7F || (byte >= 0x80 && byte <= 0x9F))
+        return "byte " + std::to_string(byte) + " raw in " + ::testing::PrintToString(line);
+    }
+  }
+  return "";
+}
+
+// SIGTERM; true when the room exits 0.
+::testing::AssertionResult closes(Room& room, ChatPeers& peers) {
+  room.server.send_signal(SIGTERM);
+  peers.pump_until([&] { return !room.server.running(); });
+  const Exit exit = room.server.wait();
+  if (exit == Exit::code(0)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "stage5-chat: " << exit << "; stderr:\n"
+                                       << room.server.stderr_text();
+}
+
+// Sent by one client, as each other party must see it.
+struct Shown {
+  std::string sent;
+  std::string seen;
+};
+
+const std::vector<Shown> kControls = {
+    // The window's title, a clear screen, red from here on.
+    {"hi \x1b]0;pwned\x07\x1b[2J\x1b[31mred", "hi ^[]0;pwned^G^[[2J^[[31mred"},
+    {"bell\x07", "bell^G"},
+    {std::string("nul\0byte", 8), "nul^@byte"},
+    {"\x1b]52;c;ZWNobyBwd25lZAo=\x07", "^[]52;c;ZWNobyBwd25lZAo=^G"},  // OSC 52: the clipboard
+    {"typed\rover\r", "typed^Mover"},  // a CR inside is shown; the one before LF is dropped
+    {"del\x7f", "del^?"},
+    {"csi \xc2\x9bK", "csi M-BM-^[K"},  // U+009B, C1 in UTF-8: CSI K erases the line
+    {"raw \x9bK", "raw M-^[K"},         // 0x9B, C1 as one byte
+};
+
+TEST(Stage5Visible, ControlCharactersReachOthersShownNeverRaw) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port, room.server);
+  const std::size_t sender = join(peers);
+  const std::size_t receiver = join(peers);
+  const std::string s = peers[sender].name;
+  for (const Shown& line : kControls)
+    peers.send(sender, line.sent + "\n");
+  room.server.write_stdin("\x1b[2Jfrom the host\x07\n");
+  Lines expected;
+  for (const Shown& line : kControls)
+    expected.push_back("<" + s + "> " + line.seen);
+  const std::string from_host = "<host> ^[[2Jfrom the host^G";
+  ASSERT_TRUE(peers.pump_until([&] {
+    return contains(peers[receiver].lines, expected.back()) &&
+           contains(peers[receiver].lines, from_host) && contains(peers[sender].lines, from_host);
+  })) << ::testing::PrintToString(peers[receiver].lines);
+  Lines at_receiver(peers[receiver].lines.begin() + 1, peers[receiver].lines.end());
+  at_receiver.erase(std::find(at_receiver.begin(), at_receiver.end(), from_host));
+  EXPECT_EQ(at_receiver, expected);
+  ASSERT_TRUE(peers.pump_until([&] {
+    return contains(lines_of(room.server.stdout_text()), expected.back());
+  })) << room.server.stdout_text();
+  const Lines screen = lines_of(room.server.stdout_text());
+  for (const std::string& line : expected)
+    EXPECT_TRUE(contains(screen, line)) << line;
+  EXPECT_EQ(raw_control(peers[receiver].lines), "");
+  EXPECT_EQ(raw_control(peers[sender].lines), "");
+  EXPECT_EQ(raw_control(screen), "");
+  EXPECT_TRUE(closes(room, peers));
+}
+
+TEST(Stage5Visible, Utf8TextPassesByteForByte) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port, room.server);
+  const std::size_t sender = join(peers);
+  const std::size_t receiver = join(peers);
+  const std::string text =
+      "caf\xc3\xa9 \xc3\xb1 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x99\x82 \xe2\x82\xac\t"
+      "\xc2\xa0\xf4\x8f\xbf\xbf end";
+  peers.send(sender, text + "\n");
+  const std::string line = "<" + peers[sender].name + "> " + text;
+  ASSERT_TRUE(peers.pump_until([&] { return peers.has_line(receiver, line); }))
+      << ::testing::PrintToString(peers[receiver].lines);
+  ASSERT_TRUE(peers.pump_until([&] { return contains(lines_of(room.server.stdout_text()), line); }))
+      << room.server.stdout_text();
+  EXPECT_TRUE(closes(room, peers));
+}
+
+// The pieces of `name`'s lines a client received, in order.
+Lines pieces_from(const ChatPeer& peer, const std::string& name) {
+  Lines pieces;
+  const std::string prefix = "<" + name + "> ";
+  for (const std::string& line : peer.lines) {
+    if (line.compare(0, prefix.size(), prefix) == 0) pieces.push_back(line.substr(prefix.size()));
+  }
+  return pieces;
+}
+
+std::string escapes_shown(std::size_t count) {
+  std::string shown;
+  for (std::size_t i = 0; i < count; ++i)
+    shown += "^[";
+  return shown;
+}
+
+// 4096 ESCs are 8192 bytes shown: two pieces of 4096. Then 10,000 more, in
+// reads TCP cuts where it likes: pieces of 4096 bytes at most, in order.
+TEST(Stage5Visible, LinesOfEscapesGoWholeInPiecesOfAtMost4KiB) {
+  Room room = open_room();
+  ChatPeers peers(AF_INET, room.port, room.server);
+  const std::size_t sender = join(peers);
+  const std::size_t receiver = join(peers);
+  const std::string s = peers[sender].name;
+  peers.send(sender, std::string(4096, '\x1b') + "\n");
+  ASSERT_TRUE(peers.pump_until([&] { return pieces_from(peers[receiver], s).size() == 2; }));
+  EXPECT_EQ(pieces_from(peers[receiver], s), (Lines{escapes_shown(2048), escapes_shown(2048)}));
+
+  peers.send(sender, std::string(10000, '\x1b') + "\nlast\n");
+  ASSERT_TRUE(peers.pump_until([&] { return peers.has_line(receiver, "<" + s + "> last"); }));
+  Lines pieces = pieces_from(peers[receiver], s);
+  pieces.erase(pieces.begin(), pieces.begin() + 2);
+  ASSERT_EQ(pieces.back(), "last");
+  pieces.pop_back();
+  std::string joined;
+  for (const std::string& piece : pieces) {
+    EXPECT_LE(piece.size(), 4096u);
+    joined += piece;
+  }
+  EXPECT_EQ(joined.size(), 20000u);
+  EXPECT_TRUE(joined == escapes_shown(10000)) << "the pieces differ from 10,000 ^[";
+  EXPECT_GE(pieces.size(), 5u);
+  EXPECT_EQ(raw_control(peers[receiver].lines), "");
+
+  ASSERT_TRUE(peers.pump_until(
+      [&] { return contains(lines_of(room.server.stdout_text()), "<" + s + "> last"); }));
+  ChatPeer screen;
+  screen.lines = lines_of(room.server.stdout_text());
+  EXPECT_EQ(pieces_from(screen, s), pieces_from(peers[receiver], s));
+  EXPECT_TRUE(closes(room, peers));
+}
+
+}  // namespace

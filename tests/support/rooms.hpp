@@ -1,0 +1,98 @@
+// rooms.hpp: a chat room (stage5-chat, stage6-class) under test: started
+// with -v on a port the system chooses, joined by scripted clients
+// (chat_peers.hpp), its lines and screen checked, its process watched.
+//
+// Purpose: the tests of stage 5 and of stage 6 open rooms, join them and
+// read them the same way; the helpers live here once.
+//
+// Usage:
+//   Room room = open_room(stage_program("stage5-chat"));
+//   ChatPeers peers(AF_INET, room.port, room.server);
+//   std::size_t alice = join(peers);
+//   EXPECT_TRUE(heard(peers, alice, "* you are ..."));
+//   EXPECT_TRUE(closes(room.server, peers));
+#pragma once
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "chat_peers.hpp"
+#include "process.hpp"
+
+namespace support {
+
+using Lines = std::vector<std::string>;
+
+// PROGRAM -v OPTIONS -l ADDRESS 0: the room, its port known.
+struct Room {
+  Process server;
+  int port;
+};
+
+Room open_room(const std::string& program, const std::vector<std::string>& options = {},
+               Stdin in = Stdin::null(), const std::string& address = "127.0.0.1",
+               Stdout out = Stdout::file(), const std::vector<std::string>& env = {});
+
+// The -v summary line.
+std::string summary(std::size_t clients, std::size_t lines);
+// The whole lines of `text`, each without its "\n" (an unfinished last line is left out).
+Lines lines_of(const std::string& text);
+// The last whole line of `text` with its "\n", or "" if there is none.
+std::string last_line(const std::string& text);
+bool has_line(const std::string& text, const std::string& line);
+// The name in a welcome line, "* you are NAME, N others here...".
+std::string name_in_welcome(const std::string& line);
+// The port in a name, "127.0.0.1:PORT" or "[::1]:PORT".
+std::string port_of(const std::string& name);
+
+// Connects one more client (over IPv4 unless `family` says otherwise) and
+// waits for its welcome; returns its index. Throws without one.
+std::size_t join(ChatPeers& peers, int family = AF_INET, int receive_buffer = 0);
+// Pumps `peers` until client `i` has received `line`.
+::testing::AssertionResult heard(ChatPeers& peers, std::size_t i, const std::string& line);
+// Pumps `peers` until the host's screen (the server's stdout) shows `line`.
+::testing::AssertionResult on_screen(Process& server, ChatPeers& peers, const std::string& line,
+                                     Millis timeout = kExitTimeout);
+// Waits until a real client's stdout (a file) shows `line`.
+::testing::AssertionResult shows(Process& program, const std::string& line);
+// Ends the room with SIGTERM; true when it exits 0. Then reads what the
+// clients that still read were sent last, to the end.
+::testing::AssertionResult closes(Process& server, ChatPeers& peers);
+
+// The peak resident size (VmHWM) of a running process in KiB, 0 if gone.
+long peak_rss_kib(pid_t pid);
+// The bytes the kernel holds unsent on the IPv4 connection from local port
+// `local` to remote port `remote`; -1 if none.
+long send_queue(int local, int remote);
+// CPU time (user + system) a process has used, in clock ticks; -1 if gone.
+long cpu_ticks(pid_t pid);
+
+// Keeps a server stopped with SIGSTOP from staying stopped if the test
+// fails in between (Process would then need SIGKILL to end it).
+class Paused {
+ public:
+  explicit Paused(Process& server);
+  ~Paused() { resume(); }
+  Paused(const Paused&) = delete;
+  Paused& operator=(const Paused&) = delete;
+  void resume();
+  // The state letter in /proc/PID/stat: 'T' once stopped.
+  char state() const;
+
+ private:
+  Process& server_;
+  bool resumed_ = false;
+};
+
+// The clients an announcement line stands for: "* NAME joined" is one,
+// "* K clients joined" is K; 0 for any other line. Likewise for "left".
+std::size_t announced(const std::string& line, const std::string& verb);
+// Every client received each other client's one line (`said`: name to
+// line) exactly once, and not its own; "" or what went wrong.
+std::string missing_chat_lines(ChatPeers& peers, const std::map<std::string, std::string>& said);
+
+}  // namespace support
