@@ -594,16 +594,24 @@ TEST(Stage3Failures, PeerResetWhileSendingStillPrintsWhatCameBefore) {
 // a reader forever, out of -w's reach (the harness would kill it).
 TEST(Stage3Failures, PeerResetWithStdoutStalledEndsWithinW) {
   LoopbackServer server(AF_INET);
-  Process alice = Process::start(kProgram, {"-w", "5", "127.0.0.1", std::to_string(server.port())},
-                                 Stdin::terminal(), Stdout::stalled());
+  const std::string port = std::to_string(server.port());
+  Process alice = Process::start(kProgram, {"-v", "-w", "5", "127.0.0.1", port}, Stdin::terminal(),
+                                 Stdout::stalled());
   Fd connection = server.accept();
+  // The reset must come after connect() has returned in the program, not
+  // during it (then it is connect's error, whatever the loop does).
+  ASSERT_TRUE(alice.wait_for_stderr("connected to")) << alice.stderr_text();
   // Less than any down buffer (4 KiB or more) holds: the program still reads
   // the socket, so it sees the reset while all of this waits for stdout.
   send_all(connection.get(), random_bytes(2 << 10, 45));
   ASSERT_TRUE(acknowledged(connection.get()));
   reset(connection);
   EXPECT_EQ(alice.wait(), Exit::code(1));
-  EXPECT_EQ(alice.stderr_text(), "stage3-duplex: read from network: Connection reset by peer\n");
+  EXPECT_TRUE(matches(alice.stderr_text(),
+                      quote(connected_lines("127.0.0.1 port " + port)) +
+                          "stage3-duplex: read from network: Connection reset by peer\n"
+                          "sent 0 bytes, received \\d+ bytes\n"))
+      << alice.stderr_text();
 }
 
 // stdout goes away (its reader closes the pipe after a few bytes) while

@@ -329,12 +329,26 @@ class Outcome:
     stubs: List[str] = field(default_factory=list)  # not_written() calls it met
 
     def reason(self):
-        """One line: why it failed."""
+        """One line: why it failed. The stub it met; else the first message
+        a failure of the test gave (gtest prints it unindented, after the
+        values compared); else its first failure's first line."""
         if self.stubs:
             return self.stubs[0]
-        lines = [l.strip() for l in failure_text(self, 1000).splitlines()]
-        lines = [l for l in lines if l and not re.search(r":\d+: Failure$|^Failed$", l)]
-        return (lines[0][:140] if lines else "failed (no message: see the log)")
+        lines = [l[4:] for l in failure_text(self, 1000).splitlines()]
+        blocks, block = [], []
+        for line in lines:
+            if re.search(r":\d+: Failure$", line):
+                block = []
+                blocks.append(block)
+            else:
+                block.append(line)
+        for block in blocks:
+            plain = [l for l in block if l.strip() and not l.startswith(
+                (" ", "Expected", "Value of", "Actual", "Which is", "Failed"))]
+            if plain:
+                return plain[-1][:160]
+        first = [l.strip() for l in (blocks[0] if blocks else lines) if l.strip()]
+        return " ".join(first)[:200] or "failed (no message: see the log)"
 
 
 def run_test(name, command, props, variant, build):
@@ -458,8 +472,11 @@ def build_copy(folder, build, jobs, say):
     variant = folder.name
     result = build_targets(build, [f"exercise-{variant}-compile"], jobs)
     if result.returncode != 0:
-        return f"{short(str(folder))} does not compile; the compiler's first errors:\n\n" + \
-            first_errors(result.stdout)
+        test_side = re.search(r"/tests/[\w/]+\.cpp:\d+", first_errors(result.stdout, 3))
+        return (f"{short(str(folder))} does not compile" +
+                (" (a unit test does not compile against your header: keep the declarations "
+                 "the tests call)" if test_side else "") +
+                "; the compiler's first errors:\n\n" + first_errors(result.stdout))
     result = build_targets(build, [f"exercise-{variant}"], jobs)
     if result.returncode != 0:
         return (f"{short(str(folder))} compiles, but does not link (a function declared and "
@@ -517,8 +534,13 @@ def grade_stage(number, folder, build, jobs, only=None, say=print):
 def report(number, results, outcomes, names, log, only, say):
     for r in results:
         say(f"exercise {r.number} {r.title}: {r.score}/{r.max_score}")
+        reasons = {}  # the failed tests under each reason, in order
         for outcome in r.failed:
-            say(f"  FAILED {outcome.name}: {outcome.reason()}")
+            reasons.setdefault(outcome.reason(), []).append(outcome.name)
+        for reason, failed_names in reasons.items():
+            say(f"  {len(failed_names)} failed: {reason}")
+            for name in failed_names:
+                say(f"    {name}")
     skipped = [outcomes[n] for n in names if outcomes[n].skipped]
     if skipped:
         say(f"\n{len(skipped)} tests skipped on this machine, not counted: " +
