@@ -208,14 +208,20 @@ long long stream_mismatch(std::uint64_t offset, const char* got, std::size_t siz
   return -1;
 }
 
+// What a stream that stops short of its end most often means.
+constexpr const char* kEndMissing =
+    ": the end is missing (POLLHUP or POLLERR with data unread still means read() until it "
+    "returns 0 or fails; docs/stage3-duplex.md#pollhup)";
+
 // Where two long byte strings first differ, readable in a failure message
 // (gtest would print all 32 MiB of both).
 std::string compare(const std::string& expected, const std::string& got) {
   if (expected == got) return "identical";
   auto first = std::mismatch(expected.begin(), expected.end(), got.begin(), got.end());
+  const bool end_missing = got.size() < expected.size() && first.second == got.end();
   return "expected " + std::to_string(expected.size()) + " bytes, got " +
          std::to_string(got.size()) + ", first difference at offset " +
-         std::to_string(first.first - expected.begin());
+         std::to_string(first.first - expected.begin()) + (end_missing ? kEndMissing : "");
 }
 
 #define EXPECT_SAME_BYTES(expected, got) EXPECT_EQ("identical", compare(expected, got))

@@ -42,6 +42,12 @@
 
 namespace {
 
+// What a reset test that lost the peer's last bytes says.
+constexpr const char* kReadToTheEnd =
+    "what the peer sent before its reset must reach stdout: POLLHUP or POLLERR with data "
+    "unread still means read() until it fails (docs/stage3-duplex.md#pollhup)";
+
+
 using namespace support;
 using Clock = std::chrono::steady_clock;
 
@@ -493,7 +499,7 @@ TEST(Stage3Failures, PeerResetIsReportedAfterPrintingWhatCameBefore) {
   ASSERT_TRUE(acknowledged(connection.get()));
   reset(connection);
   EXPECT_EQ(alice.wait(), Exit::code(1));
-  EXPECT_TRUE(same_bytes(before, alice.stdout_text()));
+  EXPECT_TRUE(same_bytes(before, alice.stdout_text())) << kReadToTheEnd;
   EXPECT_EQ(alice.stderr_text(),
             connected_lines("127.0.0.1 port " + std::to_string(server.port())) +
                 "stage3-duplex: read from network: Connection reset by "
@@ -577,7 +583,8 @@ TEST(Stage3Failures, PeerResetWhileSendingStillPrintsWhatCameBefore) {
       << " bytes delivered)";
   reset(connection);
   EXPECT_EQ(alice.wait(), Exit::code(1));  // drains stdout meanwhile
-  EXPECT_TRUE(same_bytes(std::string_view(before).substr(0, delivered), alice.stdout_text()));
+  EXPECT_TRUE(same_bytes(std::string_view(before).substr(0, delivered), alice.stdout_text()))
+      << kReadToTheEnd;
   const std::string where = connected_lines("127.0.0.1 port " + std::to_string(server.port()));
   EXPECT_TRUE(matches(alice.stderr_text(),
                       quote(where) +

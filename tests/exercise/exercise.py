@@ -201,7 +201,8 @@ class Alternative:
     """tests/exercise/alternatives/STAGE/NAME: the reference's copy with
     NAME's *.patch applied and its other files put in (new or replacing).
     `expect` says what it scores: "full", or "loses PART TEXT": it fails
-    tests of PART only, and TEXT is in a failed test's name or output."""
+    tests of PART and of no part before it, and TEXT is in a failed test's
+    name or output."""
     stage: str  # stage3-duplex
     name: str
     folder: Path
@@ -687,16 +688,20 @@ def judge_alternative(alt, graded, outcomes, problems):
         problems += [f"{what} should score full, yet fails {o.name} (part {graded[o.name]}):\n"
                      + failure_text(o, 12) for o in failed]
         return f"{len(outcomes) - len(failed)}/{len(outcomes)} pass"
-    elsewhere = [o for o in failed if graded[o.name] != alt.loses]
+    # Tests of later parts need the earlier ones working, as with a cut:
+    # they may fail too; the parts before it may not.
+    key = lambda part: [int(n) for n in part.split(".")]
+    before = [o for o in failed if key(graded[o.name]) < key(alt.loses)]
     problems += [f"{what} is a mistake of part {alt.loses}, yet fails {o.name} of part "
-                 f"{graded[o.name]}:\n" + failure_text(o, 12) for o in elsewhere]
+                 f"{graded[o.name]}, before it:\n" + failure_text(o, 12) for o in before]
     mine = [o for o in failed if graded[o.name] == alt.loses]
     if not mine:
         problems.append(f"{what} is a mistake of part {alt.loses}, yet every test of that part passes")
     elif not any(alt.text.lower() in (o.name + o.output).lower() for o in mine):
         problems.append(f"{what}: no failed test of part {alt.loses} says {alt.text!r}; they say:\n"
                         + "\n".join(f"    {o.name}: {o.reason()}" for o in mine))
-    return f"loses {len(mine)} tests of part {alt.loses}, {len(elsewhere)} elsewhere"
+    later = len(failed) - len(mine) - len(before)
+    return f"loses {len(mine)} tests of part {alt.loses}, {later} of later parts, {len(before)} before"
 
 
 def cmd_honesty(name, build, jobs):
