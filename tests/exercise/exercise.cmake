@@ -193,7 +193,7 @@ if(EXERCISE_HONESTY AND Python3_Interpreter_FOUND)
     # time: a test of a cut part mostly waits until it gives up.
     add_test(NAME exercise_honesty_${stage}
       COMMAND ${Python3_EXECUTABLE} ${EXERCISE_TOOL} honesty ${stage} ${CMAKE_BINARY_DIR})
-    set_tests_properties(exercise_honesty_${stage} PROPERTIES LABELS exercises TIMEOUT 1500
+    set_tests_properties(exercise_honesty_${stage} PROPERTIES LABELS exercises TIMEOUT 3000
       ENVIRONMENT "JOBS=3")
   endforeach()
   # The points table names real tests only, and every test of every stage.
