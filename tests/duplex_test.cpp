@@ -582,8 +582,8 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(Flow{"Buffer1", 1, 24 * kKiB, 32 * kKiB, false},
                     Flow{"Buffer7", 7, 256 * kKiB, 256 * kKiB + 3, false},
                     Flow{"Buffer4096", 4096, 8 * kMiB + 1, 8 * kMiB, false},
-                    Flow{"Buffer128KiB", 128 * kKiB, 32 * kMiB, 32 * kMiB + 5, false},
-                    Flow{"Buffer128KiBTcp", 128 * kKiB, 32 * kMiB + 5, 32 * kMiB, true},
+                    Flow{"Buffer128KiB", 128 * kKiB, 8 * kMiB, 8 * kMiB + 5, false},
+                    Flow{"Buffer128KiBTcp", 128 * kKiB, 8 * kMiB + 5, 8 * kMiB, true},
                     Flow{"Buffer1Tcp", 1, 16 * kKiB, 16 * kKiB, true},
                     Flow{"UpOnly", 4096, 4 * kMiB, 0, false},
                     Flow{"DownOnly", 4096, 0, 4 * kMiB, false}, Flow{"Nothing", 4096, 0, 0, false}),
@@ -1131,7 +1131,7 @@ long vm_rss_kib() {
 // grow. An unbounded buffer fails both checks within the first pause.
 TEST(DuplexTest, SlowReaderBackpressureKeepsMemoryBounded) {
   Watchdog watchdog(kWatchdog);
-  const std::uint64_t total = kSanitized ? 64 * kMiB : 256 * kMiB;
+  const std::uint64_t total = 48 * kMiB;
   const int kernel_buffer = 64 * 1024;
   Connection connection = tcp_pair(kernel_buffer);
   Pipe input = make_pipe();
@@ -1143,7 +1143,7 @@ TEST(DuplexTest, SlowReaderBackpressureKeepsMemoryBounded) {
   // What may be in flight: the peer's send buffer, duplex()'s receive buffer
   // (both as the kernel reports them, doubled for its bookkeeping), the down
   // buffer, the stdout pipe, and as much again as slack. An unbounded buffer
-  // grows past any such sum, since the peer has 256 MiB to send.
+  // grows past any such sum, since the peer has 48 MiB to send.
   auto buffer_of = [](int fd, int option) {
     int size = 0;
     socklen_t length = sizeof size;
@@ -1168,9 +1168,9 @@ TEST(DuplexTest, SlowReaderBackpressureKeepsMemoryBounded) {
   const auto deadline = Clock::now() + kLimit;
   bool reading = true;
   while (printed < total && Clock::now() < deadline) {
-    // Every 16 MiB, stop reading stdout until the peer has been unable to
+    // Every 8 MiB, stop reading stdout until the peer has been unable to
     // send anything for 50 ms: the pipeline is then as full as it gets.
-    if (reading && printed >= static_cast<std::uint64_t>(pauses) * 16 * kMiB) {
+    if (reading && printed >= static_cast<std::uint64_t>(pauses) * 8 * kMiB) {
       reading = false;
       ++pauses;
     }

@@ -47,7 +47,6 @@ constexpr const char* kReadToTheEnd =
     "what the peer sent before its reset must reach stdout: POLLHUP or POLLERR with data "
     "unread still means read() until it fails (docs/stage3-duplex.md#pollhup)";
 
-
 using namespace support;
 using Clock = std::chrono::steady_clock;
 
@@ -675,14 +674,14 @@ long peak_rss_kib(pid_t pid) {
   return 0;
 }
 
-// 512 MiB each way through a pair of stage3-duplex (1 GiB in all), about a
-// second: memory stays at the buffers whatever the amount. Sparse files give
-// the input without using disk; -v tells what moved. The peak resident size
+// 128 MiB each way through a pair of stage3-duplex, twice the bound below:
+// memory stays at the buffers whatever the amount. Sparse files give the
+// input without using disk; -v tells what moved. The peak resident size
 // of the programs is printed, and held to a generous bound: the buffers are
 // 2 x 128 KiB (2 x 1 MiB at most in a student's copy), the program a few MiB
 // (more with sanitizers).
-TEST(Stage3Memory, HalfAGigabyteEachWayInBoundedMemory) {
-  const std::size_t amount = std::size_t{512} << 20;
+TEST(Stage3Memory, TwiceTheBoundEachWayInBoundedMemory) {
+  const std::size_t amount = std::size_t{128} << 20;  // twice the bound below
   TempDir dir;
   const std::string path = dir.file("zeros");
   Fd file(check(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600), "open"));
