@@ -280,7 +280,13 @@ def first_errors(output, limit=25):
     """The compiler's or linker's first errors, with a little context, make's noise left out."""
     lines = [l for l in output.splitlines()
              if not re.match(r"(g?make|\[\s*\d+%\]|Consolidate|Scanning|Building|Linking|--)", l)]
-    start = next((i for i, l in enumerate(lines) if "error" in l), 0)
+    lines = [l for l in lines if not l.startswith("collect2:")]  # "ld returned 1": said below
+    seen = set()  # the program and each unit test report the same error: once is enough
+    lines = [l for l in lines if not (l in seen or seen.add(l))]
+    start = next((i for i, l in enumerate(lines)
+                  if re.search(r"error|undefined reference|multiple definition", l)), 0)
+    if start > 0 and "in function" in lines[start - 1]:
+        start -= 1  # the linker names the function that made the call first
     return "\n".join(lines[start:start + limit])
 
 
