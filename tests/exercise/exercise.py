@@ -474,7 +474,7 @@ def part_results(parts, rows, outcomes, broken=None, selected=None):
     return results
 
 
-def build_copy(folder, build, jobs, say):
+def build_copy(folder, build, jobs):
     """None when the copy builds; else what failed: compiling or linking."""
     variant = folder.name
     result = build_targets(build, [f"exercise-{variant}-compile"], jobs)
@@ -507,7 +507,7 @@ def grade_stage(number, folder, build, jobs, only=None, say=print):
     parts = parts_of(reference)
     rows = rows_of(number)
     say(f"building {short(str(folder))} ...")
-    broken = build_copy(folder, build, jobs, say)
+    broken = build_copy(folder, build, jobs)
     if broken:
         say(broken)
         say(f"\nScore: 0/{sum(r.points for r in rows)}")
