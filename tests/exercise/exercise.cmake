@@ -25,6 +25,7 @@ set(EXERCISE_DIRS "" CACHE STRING "Folders with a copy of a stage to grade (make
 option(EXERCISE_HONESTY "Build CI's cut copies of every stage and test that grading is honest" ON)
 find_package(Python3 COMPONENTS Interpreter)
 set(EXERCISE_TOOL ${CMAKE_CURRENT_LIST_DIR}/exercise.py)
+set(EXERCISE_MARKERS ${CMAKE_CURRENT_LIST_DIR}/markers.py)
 # A copy's cut parts leave parameters, helpers and variables unused until
 # they are written: warnings there, not errors. Everything else is -Werror,
 # as in the reference.
@@ -118,7 +119,7 @@ if(EXERCISE_HONESTY AND Python3_Interpreter_FOUND)
   file(GLOB marked CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/stage*/*.cpp ${CMAKE_SOURCE_DIR}/stage*/*.hpp)
   file(GLOB_RECURSE alternative_files CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/alternatives/*)
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${marked} ${alternative_files}
-    ${EXERCISE_TOOL} ${CMAKE_CURRENT_LIST_DIR}/markers.py)
+    ${EXERCISE_TOOL} ${EXERCISE_MARKERS})
   foreach(listing IN ITEMS parts alternatives)
     execute_process(COMMAND ${Python3_EXECUTABLE} ${EXERCISE_TOOL} ${listing}
       OUTPUT_VARIABLE text ERROR_VARIABLE error RESULT_VARIABLE status)
@@ -145,7 +146,7 @@ if(EXERCISE_HONESTY AND Python3_Interpreter_FOUND)
     list(TRANSFORM outputs PREPEND ${dir}/)
     add_custom_command(OUTPUT ${outputs}
       COMMAND ${Python3_EXECUTABLE} ${EXERCISE_TOOL} ${C_COMMAND} ${dir}
-      DEPENDS ${C_DEPENDS} ${EXERCISE_TOOL} ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/markers.py
+      DEPENDS ${C_DEPENDS} ${EXERCISE_TOOL} ${EXERCISE_MARKERS}
       COMMENT "Writing the copy ${id}" VERBATIM)
     set(sources ${outputs})
     list(FILTER sources INCLUDE REGEX "\\.cpp$")
