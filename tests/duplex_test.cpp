@@ -208,6 +208,11 @@ long long stream_mismatch(std::uint64_t offset, const char* got, std::size_t siz
   return -1;
 }
 
+// What a reset test whose reset went unseen says.
+constexpr const char* kResetIsRead =
+    "a reset comes as POLLHUP or POLLERR, and read() is what reports it (ECONNRESET), after any "
+    "data still unread: POLLHUP is no end of file (docs/stage3-duplex.md#pollhup)";
+
 // What a stream that stops short of its end most often means.
 constexpr const char* kEndMissing =
     ": the end is missing (POLLHUP or POLLERR with data unread still means read() until it "
@@ -870,8 +875,9 @@ TEST(DuplexTest, PeerResetThrowsAfterPrintingEverythingReceived) {
   bool returned = run.finished_within(kLimit);
   output.write.reset();
   reader.join();
-  ASSERT_TRUE(returned);
-  EXPECT_EQ(system_error_text(ECONNRESET, "read from network"), outcome(run.error()));
+  ASSERT_TRUE(returned) << "duplex() went on after the peer's reset: " << kResetIsRead;
+  EXPECT_EQ(system_error_text(ECONNRESET, "read from network"), outcome(run.error()))
+      << kResetIsRead;
   EXPECT_EQ(before.size(), run.counts().received);
 }
 
@@ -938,8 +944,9 @@ TEST(DuplexTest, PeerResetWithIdleTimeoutStillPrintsEverythingReceived) {
   bool returned = run.finished_within(kLimit);
   output.write.reset();
   reader.join();
-  ASSERT_TRUE(returned);
-  EXPECT_EQ(system_error_text(ECONNRESET, "read from network"), outcome(run.error()));
+  ASSERT_TRUE(returned) << "duplex() went on after the peer's reset: " << kResetIsRead;
+  EXPECT_EQ(system_error_text(ECONNRESET, "read from network"), outcome(run.error()))
+      << kResetIsRead;
   EXPECT_EQ(before.size(), run.counts().received);
 }
 
@@ -970,7 +977,8 @@ TEST(DuplexTest, PeerResetWithStdoutStalledGivesUpAfterIdleTimeout) {
   output.read.reset();
   ASSERT_TRUE(run.finished_within(kLimit));
   EXPECT_TRUE(returned_while_stalled) << "stdout stalled: still printing, out of -w's reach";
-  EXPECT_EQ(system_error_text(ECONNRESET, "read from network"), outcome(run.error()));
+  EXPECT_EQ(system_error_text(ECONNRESET, "read from network"), outcome(run.error()))
+      << kResetIsRead;
 }
 
 // -w: a silent peer and a silent keyboard end duplex() with ETIMEDOUT.

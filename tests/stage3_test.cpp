@@ -503,7 +503,8 @@ TEST(Stage3Failures, PeerResetIsReportedAfterPrintingWhatCameBefore) {
             connected_lines("127.0.0.1 port " + std::to_string(server.port())) +
                 "stage3-duplex: read from network: Connection reset by "
                 "peer\n" +
-                summary(0, before.size()));
+                summary(0, before.size()))
+      << kReadToTheEnd;
 }
 
 // A reset while stdin still has bytes to send: the write fails first.
