@@ -890,7 +890,9 @@ TEST(DuplexTest, PeerResetThrowsAfterPrintingEverythingReceived) {
 // and print it before reporting the reset.
 TEST(DuplexTest, PeerResetWhileSendingStillPrintsEverythingReceived) {
   Watchdog watchdog(kWatchdog);
-  const std::string before = random_bytes(512 * kKiB, 10);
+  // More than the down buffer holds, whatever its size, so that some bytes
+  // stay in the kernel; not so much more that the kernel cannot take them.
+  const std::string before = random_bytes(DuplexOptions{}.buffer_size + 256 * kKiB, 10);
   Connection connection = tcp_pair(256 * 1024);
   Pipe input = make_pipe();
   Pipe output = make_pipe();
