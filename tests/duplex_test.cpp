@@ -890,9 +890,7 @@ TEST(DuplexTest, PeerResetThrowsAfterPrintingEverythingReceived) {
 // and print it before reporting the reset.
 TEST(DuplexTest, PeerResetWhileSendingStillPrintsEverythingReceived) {
   Watchdog watchdog(kWatchdog);
-  // More than the down buffer holds, whatever its size, so that some bytes
-  // stay in the kernel; not so much more that the kernel cannot take them.
-  const std::string before = random_bytes(DuplexOptions{}.buffer_size + 256 * kKiB, 10);
+  const std::string bytes = random_bytes(DuplexOptions{}.buffer_size + kMiB, 10);
   Connection connection = tcp_pair(256 * 1024);
   Pipe input = make_pipe();
   Pipe output = make_pipe();
@@ -909,12 +907,21 @@ TEST(DuplexTest, PeerResetWhileSendingStillPrintsEverythingReceived) {
   });
   std::this_thread::sleep_for(200ms);  // let the up buffer fill
   // stdout is not read yet: the peer's bytes fill the stdout pipe, the down
-  // buffer and then the kernel's receive queue.
-  write_everything(connection.peer.get(), before);
-  ASSERT_TRUE(wait_until_acknowledged(connection.peer.get(), kLimit));
+  // buffer and then the kernel's receive queue. How much duplex() reads
+  // before its write to the full pipe blocks is its own business: the bytes
+  // go 64 KiB at a time, each acknowledged (an empty queue has room for
+  // them), until some wait in the queue.
+  std::size_t sent = 0;
   int queued = 0;
-  check(ioctl(connection.dut.get(), SIOCINQ, &queued), "ioctl SIOCINQ");
-  EXPECT_GT(queued, 0) << "precondition: bytes waiting in the receive queue at the reset";
+  while (queued == 0 && sent < bytes.size()) {
+    const std::size_t piece = std::min<std::size_t>(64 * kKiB, bytes.size() - sent);
+    write_everything(connection.peer.get(), bytes.substr(sent, piece));
+    ASSERT_TRUE(wait_until_acknowledged(connection.peer.get(), kLimit));
+    sent += piece;
+    check(ioctl(connection.dut.get(), SIOCINQ, &queued), "ioctl SIOCINQ");
+  }
+  ASSERT_GT(queued, 0) << "precondition: bytes waiting in the receive queue at the reset";
+  const std::string before = bytes.substr(0, sent);
   reset(connection.peer);
   std::thread reader([&] { EXPECT_SAME_BYTES(before, read_to_eof(output.read.get(), kLimit)); });
   bool returned = run.finished_within(kLimit);
