@@ -14,7 +14,10 @@ MAKEFLAGS += --no-print-directory
 STAGES   := $(patsubst %/main.cpp,%,$(sort $(wildcard stage*/main.cpp)))
 PROGRAMS := $(addprefix bin/,$(STAGES))
 
-.PHONY: all test sanitize test-stage1 test-stage2 test-stage3 test-stage4 test-stage5 test-stage6 diff clean
+# ==== For students ==========================================================
+# The stages, their exercises, their tests, the demo and the lab.
+
+.PHONY: all test test-stage1 test-stage2 test-stage3 test-stage4 test-stage5 test-stage6 diff clean
 all: $(PROGRAMS)
 
 .SECONDEXPANSION:
@@ -35,12 +38,6 @@ test:
 	$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	$(CMAKE) --build build -j $(JOBS)
 	$(call ctest_run,build,-j $(JOBS))
-
-# The same tests, built with AddressSanitizer and UBSan, in their own folder.
-sanitize:
-	$(CMAKE) -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=ON
-	$(CMAKE) --build build-sanitize -j $(JOBS)
-	$(call ctest_run,build-sanitize,-j $(JOBS))
 
 # Only the tests a stage needs, e.g. `make test-stage1` (ctest -L stage1).
 # A static pattern rule: make skips plain pattern rules for .PHONY targets.
@@ -69,6 +66,23 @@ endif
 clean:
 	rm -rf bin build build-sanitize build-bench build-fuzz build-macos build-exercises build-slides
 
+# Exercises (docs/exercises.md): `make exercise STAGE=3` writes
+# exercises/stage3-duplex/, the stage with its parts to write; `make check
+# STAGE=3` builds that copy (build-exercises/) and grades it with stage 3's
+# tests, a line per part and `Score: T/P` last (exit 0 only at full score);
+# `make check STAGE=3 ONLY=HalfClose` runs only the tests whose name matches;
+# `make grade` grades every stage and writes exercises/results.json
+# (Gradescope's format). All three are tests/exercise/exercise.py.
+STAGE :=
+ONLY  :=
+EXERCISE := python3 tests/exercise/exercise.py
+.PHONY: exercise check grade
+exercise check:
+	@test -n "$(STAGE)" || { echo "which stage? e.g. make $@ STAGE=1" >&2; exit 2; }
+	@JOBS=$(JOBS) ONLY='$(value ONLY)' $(EXERCISE) $(if $(filter exercise,$@),new,check) $(STAGE)
+grade:
+	@JOBS=$(JOBS) $(EXERCISE) grade
+
 # `make demo`: the whole exercise on this machine, offline, in seconds
 # (demo/run.sh). `make demo URL=http://www.google.com/` also fetches that
 # page, online; only a URL given on the command line is used.
@@ -96,6 +110,16 @@ lab-shell:
 bin/lab-ladder: lab/ladder.cpp lab/packet.cpp lab/packet.hpp
 	@mkdir -p bin
 	$(CXX) $(CXXFLAGS) lab/ladder.cpp lab/packet.cpp -o $@
+
+# ==== Tooling (maintainers and CI) ============================================
+# Nothing above needs these: sanitizers, benchmarks, the macOS cross-build.
+.PHONY: sanitize
+
+# The same tests, built with AddressSanitizer and UBSan, in their own folder.
+sanitize:
+	$(CMAKE) -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=ON
+	$(CMAKE) --build build-sanitize -j $(JOBS)
+	$(call ctest_run,build-sanitize,-j $(JOBS))
 
 # The copy-loop benchmarks (bench/copy_loop_bench.cpp), built in Release in
 # their own folder. Five short repetitions of each, randomly interleaved, so
@@ -168,23 +192,6 @@ $(MACOS_DIR)/%: $$(wildcard $$(notdir $$*)/*.cpp $$(notdir $$*)/*.hpp) $(wildcar
 	@mkdir -p $(@D)
 	$(ZIG) c++ -target $(patsubst %/,%,$(dir $*)) $(MACOS_FLAGS) -I common \
 	  $(filter %.cpp,$^) -o $@
-
-# Exercises (docs/exercises.md): `make exercise STAGE=3` writes
-# exercises/stage3-duplex/, the stage with its parts to write; `make check
-# STAGE=3` builds that copy (build-exercises/) and grades it with stage 3's
-# tests, a line per part and `Score: T/P` last (exit 0 only at full score);
-# `make check STAGE=3 ONLY=HalfClose` runs only the tests whose name matches;
-# `make grade` grades every stage and writes exercises/results.json
-# (Gradescope's format). All three are tests/exercise/exercise.py.
-STAGE :=
-ONLY  :=
-EXERCISE := python3 tests/exercise/exercise.py
-.PHONY: exercise check grade
-exercise check:
-	@test -n "$(STAGE)" || { echo "which stage? e.g. make $@ STAGE=1" >&2; exit 2; }
-	@JOBS=$(JOBS) ONLY='$(ONLY)' $(EXERCISE) $(if $(filter exercise,$@),new,check) $(STAGE)
-grade:
-	@JOBS=$(JOBS) $(EXERCISE) grade
 
 # Lecture decks (docs/lectures.md): `make slides` writes build-slides/: an
 # index.html, a reveal.js deck per stage and per lecture diff, made from the

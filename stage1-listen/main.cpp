@@ -148,12 +148,8 @@ Options ipv4_instead(Options options, const char* attempt) {
 // socket, bind, listen: a socket that the kernel fills with connections.
 Fd open_listener(const Options& options) {
   // BEGIN SOLUTION 1.1 listen
-  // TASK: socket(), setsockopt() SO_REUSEADDR (and IPV6_V6ONLY for IPv6), bind(), listen(),
-  // TASK: each checked with check(); listen_address(), address_size(), may_fall_back() and
-  // TASK: ipv4_instead() above are written for you. docs/stage1-listen.md#the-calls-in-order
-  // STUB: (void)options;
-  // STUB: (void)listen_address, (void)address_size, (void)may_fall_back, (void)ipv4_instead;
-  // STUB: not_written("1.1", "listen");
+  // TASK: socket(), SO_REUSEADDR, IPV6_V6ONLY, bind(), listen(), each check()ed.
+  // TASK: docs/stage1-listen.md#the-calls-in-order
   sockaddr_storage address = listen_address(options);
   auto* where = reinterpret_cast<sockaddr*>(&address);
   int fd = socket(address.ss_family, SOCK_STREAM, 0);
@@ -200,9 +196,8 @@ Fd accept_client(const Options& options) {
     std::cerr << "listening on " + describe(where) + "\n";
   }
   // BEGIN SOLUTION 1.2 accept and copy
-  // TASK: accept() the first client (again on EINTR), then say "connection from ADDRESS port
-  // TASK: PORT" with -v (describe()). docs/stage1-listen.md#the-calls-in-order
-  // STUB: not_written("1.2", "accept and copy");
+  // TASK: accept() the first client (again on EINTR); with -v, say where from.
+  // TASK: docs/stage1-listen.md#the-calls-in-order
   int client = -1;
   do {
     size = sizeof address;
@@ -220,10 +215,8 @@ Fd accept_client(const Options& options) {
 void copy(int from, std::string_view from_name, int to, std::string_view to_name,
           std::uint64_t& count) {
   // BEGIN SOLUTION 1.2 accept and copy
-  // TASK: read() until it returns 0, write_all() what came, add it to count; a read
-  // TASK: interrupted by a signal (EINTR) is tried again. docs/stage1-listen.md#the-calls-in-order
-  // STUB: (void)from, (void)from_name, (void)to, (void)to_name, (void)count;
-  // STUB: not_written("1.2", "accept and copy");
+  // TASK: read() until end of file (again on EINTR), write_all() it, add it to count.
+  // TASK: docs/stage1-listen.md#the-calls-in-order
   char buffer[16384];
   const std::string read_attempt = "read from " + std::string(from_name);
   const std::string write_attempt = "write to " + std::string(to_name);

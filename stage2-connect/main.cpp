@@ -155,13 +155,6 @@ Options ipv4_instead(Options options, const char* attempt) {
 
 // socket, bind, listen: a socket that the kernel fills with connections.
 Fd open_listener(const Options& options) {
-  // BEGIN SOLUTION 1.1 listen
-  // TASK: socket(), setsockopt() SO_REUSEADDR (and IPV6_V6ONLY for IPv6), bind(), listen(),
-  // TASK: each checked with check(); listen_address(), address_size(), may_fall_back() and
-  // TASK: ipv4_instead() above are written for you. docs/stage1-listen.md#the-calls-in-order
-  // STUB: (void)options;
-  // STUB: (void)listen_address, (void)address_size, (void)may_fall_back, (void)ipv4_instead;
-  // STUB: not_written("1.1", "listen");
   sockaddr_storage address = listen_address(options);
   auto* where = reinterpret_cast<sockaddr*>(&address);
   int fd = socket(address.ss_family, SOCK_STREAM, 0);
@@ -190,7 +183,6 @@ Fd open_listener(const Options& options) {
   // A backlog of 1: this program serves one client, and nc does the same.
   check(listen(listener.get(), 1), "listen on " + describe(where));
   return listener;
-  // END SOLUTION
 }
 
 // Waits for the first client, then closes the listening socket: later
@@ -207,10 +199,6 @@ Fd accept_client(const Options& options) {
     check(getsockname(listener.get(), where, &size), "getsockname");
     std::cerr << "listening on " + describe(where) + "\n";
   }
-  // BEGIN SOLUTION 1.2 accept and copy
-  // TASK: accept() the first client (again on EINTR), then say "connection from ADDRESS port
-  // TASK: PORT" with -v (describe()). docs/stage1-listen.md#the-calls-in-order
-  // STUB: not_written("1.2", "accept and copy");
   int client = -1;
   do {
     size = sizeof address;
@@ -219,7 +207,6 @@ Fd accept_client(const Options& options) {
   Fd connection(check(client, "accept"));
   if (options.verbose) std::cerr << "connection from " + describe(where) + "\n";
   return connection;
-  // END SOLUTION
 }
 
 // getaddrinfo, then socket and connect on each address found, in order,
@@ -227,13 +214,8 @@ Fd accept_client(const Options& options) {
 // listening on only one of them is still reached.
 Fd connect_to_server(const Options& options) {
   // BEGIN SOLUTION 2.1 connect
-  // TASK: getaddrinfo() (check_gai()) for options.host and options.port, then socket() and
-  // TASK: connect() on each address in turn until one connects. With -v, say "trying WHERE"
-  // TASK: before each attempt, "connected to WHERE", and "connect to WHERE failed: REASON" for
-  // TASK: each failure but the last; if none connects, throw the last error (main() says it).
+  // TASK: getaddrinfo(), then connect() to each address until one connects; -v says each.
   // TASK: docs/stage2-connect.md#the-calls-in-order
-  // STUB: (void)options;
-  // STUB: not_written("2.1", "connect");
   addrinfo hints{};
   hints.ai_family = options.family;  // AF_UNSPEC: IPv4 and IPv6 addresses alike
   hints.ai_socktype = SOCK_STREAM;   // TCP
@@ -268,11 +250,6 @@ Fd connect_to_server(const Options& options) {
 // of lines or text, so nothing waits for a newline.
 void copy(int from, std::string_view from_name, int to, std::string_view to_name,
           std::uint64_t& count) {
-  // BEGIN SOLUTION 1.2 accept and copy
-  // TASK: read() until it returns 0, write_all() what came, add it to count; a read
-  // TASK: interrupted by a signal (EINTR) is tried again. docs/stage1-listen.md#the-calls-in-order
-  // STUB: (void)from, (void)from_name, (void)to, (void)to_name, (void)count;
-  // STUB: not_written("1.2", "accept and copy");
   char buffer[16384];
   const std::string read_attempt = "read from " + std::string(from_name);
   const std::string write_attempt = "write to " + std::string(to_name);
@@ -283,18 +260,13 @@ void copy(int from, std::string_view from_name, int to, std::string_view to_name
     write_all(to, buffer, static_cast<std::size_t>(got), write_attempt);
     count += static_cast<std::uint64_t>(got);
   }
-  // END SOLUTION
 }
 
 void transfer(const Options& options, Counts& counts) {
   Fd connection = options.listen ? accept_client(options) : connect_to_server(options);
   // BEGIN SOLUTION 2.2 send stdin
-  // TASK: with -l, copy() the network to stdout (as stage 1 does); else copy() stdin to the
-  // TASK: network, counting into counts.sent. Returning closes the socket, which the peer reads
-  // TASK: as end of stream.
+  // TASK: copy() the network to stdout with -l, else stdin to the network.
   // TASK: docs/stage2-connect.md#the-idea-a-client-is-two-calls-and-data-goes-one-way
-  // STUB: (void)connection, (void)counts, (void)copy;
-  // STUB: not_written("2.2", "send stdin");
   if (options.listen) {
     copy(connection.get(), "network", STDOUT_FILENO, "stdout", counts.received);
   } else {

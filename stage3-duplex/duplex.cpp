@@ -107,19 +107,12 @@ bool finished(const Direction& up, const Direction& down, const DuplexOptions& o
 
 void copy_both_ways(Direction& up, Direction& down, int socket, const DuplexOptions& options,
                     Counts& counts) {
-  // BEGIN SOLUTION 3.2 half-close
-  // TASK: remember whether shutdown(SHUT_WR) is done. docs/stage3-duplex.md#half-close-send-a-file
   bool shut = false;  // shutdown(SHUT_WR) done
-  // END SOLUTION
   while (!finished(up, down, options)) {
     // BEGIN SOLUTION 3.1 poll loop
-    // TASK: fill in the four slots (Slot above), watching a source only while its buffer has
-    // TASK: room and a sink only while it has data (watch()); poll() them for at most
-    // TASK: options.idle_timeout_ms (again on EINTR; 0 ready: throw ETIMEDOUT, "nothing moved
-    // TASK: for N s"); POLLNVAL is EBADF; then fill() or drain() each ready slot, adding to counts.
+    // TASK: poll() the four slots, a source while its buffer has room, a sink while it has
+    // TASK: data (watch()); fill() or drain() each ready one; -w: nothing moved for N s.
     // TASK: docs/stage3-duplex.md#the-idea-wait-for-several-things-at-once-with-poll
-    // STUB: (void)counts, (void)watch;
-    // STUB: not_written("3.1", "poll loop");
     pollfd slots[kSlots] = {
         {watch(up.open && up.has_room(), up.from), POLLIN, 0},
         {watch(up.has_data(), up.to), POLLOUT, 0},
@@ -146,18 +139,14 @@ void copy_both_ways(Direction& up, Direction& down, int socket, const DuplexOpti
     if (slots[kSocketIn].revents) counts.received += fill(down);
     if (slots[kOutput].revents) drain(down);
     // END SOLUTION
-    // BEGIN SOLUTION 3.2 half-close
-    // TASK: once all of stdin has gone out (up.done()), shutdown(SHUT_WR) the socket, once,
-    // TASK: so the peer reads end of stream, and keep printing what it sends.
-    // TASK: docs/stage3-duplex.md#half-close-send-a-file
-    // STUB: (void)socket;
-    // STUB: if (up.done()) not_written("3.2", "half-close");
     if (up.done() && !shut) {
-      // All of stdin has gone out: tell the peer, and keep listening.
+      // BEGIN SOLUTION 3.2 half-close
+      // TASK: all of stdin has gone out: shutdown(SHUT_WR), so the peer reads end of stream.
+      // TASK: docs/stage3-duplex.md#half-close-send-a-file
       check(shutdown(socket, SHUT_WR), "shutdown");
       shut = true;
+      // END SOLUTION
     }
-    // END SOLUTION
   }
 }
 
@@ -192,7 +181,8 @@ void duplex(int input, int socket, int output, const DuplexOptions& options, Cou
   // Only the socket is made non-blocking: it is ours. stdin and stdout are
   // shared with the shell, which would find them non-blocking after we exit.
   // BEGIN SOLUTION 3.1 poll loop
-  // TASK: make the socket non-blocking: fcntl() F_GETFL, then F_SETFL with O_NONBLOCK added.
+  // TASK: make the socket non-blocking: fcntl() F_GETFL, then F_SETFL with O_NONBLOCK.
+  // TASK: docs/stage3-duplex.md#the-idea-wait-for-several-things-at-once-with-poll
   int flags = check(fcntl(socket, F_GETFL), "fcntl F_GETFL");
   check(fcntl(socket, F_SETFL, flags | O_NONBLOCK), "fcntl O_NONBLOCK");
   // END SOLUTION

@@ -85,11 +85,8 @@ bool try_again(ssize_t result) {
 // `previous` is the byte before data[0]. Returns the new size.
 std::size_t add_cr(char* data, std::size_t size, char& previous) {
   // BEGIN SOLUTION 4.1 -C across reads
-  // TASK: turn each LF of data[0, size) not preceded by CR into CR LF, in place (fill() left
-  // TASK: room for it), and return the new size; `previous` is the byte before data[0], the
-  // TASK: last of the read before. docs/stage4-http.md#run-it-by-hand-as-in-the-exercise
-  // STUB: (void)data, (void)size, (void)previous;
-  // STUB: not_written("4.1", "-C across reads");
+  // TASK: turn each LF not after a CR into CR LF, in place; return the new size.
+  // TASK: docs/stage4-http.md#run-it-by-hand-as-in-the-exercise
   std::size_t added = 0;
   for (std::size_t i = 0; i < size; ++i) {
     if (data[i] == '\n' && (i > 0 ? data[i - 1] : previous) != '\r') ++added;
@@ -139,19 +136,8 @@ bool finished(const Direction& up, const Direction& down, const DuplexOptions& o
 
 void copy_both_ways(Direction& up, Direction& down, int socket, const DuplexOptions& options,
                     Counts& counts) {
-  // BEGIN SOLUTION 3.2 half-close
-  // TASK: remember whether shutdown(SHUT_WR) is done. docs/stage3-duplex.md#half-close-send-a-file
   bool shut = false;  // shutdown(SHUT_WR) done
-  // END SOLUTION
   while (!finished(up, down, options)) {
-    // BEGIN SOLUTION 3.1 poll loop
-    // TASK: fill in the four slots (Slot above), watching a source only while its buffer has
-    // TASK: room and a sink only while it has data (watch()); poll() them for at most
-    // TASK: options.idle_timeout_ms (again on EINTR; 0 ready: throw ETIMEDOUT, "nothing moved
-    // TASK: for N s"); POLLNVAL is EBADF; then fill() or drain() each ready slot, adding to counts.
-    // TASK: docs/stage3-duplex.md#the-idea-wait-for-several-things-at-once-with-poll
-    // STUB: (void)counts, (void)watch;
-    // STUB: not_written("3.1", "poll loop");
     pollfd slots[kSlots] = {
         {watch(up.open && up.has_room(), up.from), POLLIN, 0},
         {watch(up.has_data(), up.to), POLLOUT, 0},
@@ -177,19 +163,10 @@ void copy_both_ways(Direction& up, Direction& down, int socket, const DuplexOpti
     if (slots[kSocketOut].revents) counts.sent += drain(up);
     if (slots[kSocketIn].revents) counts.received += fill(down);
     if (slots[kOutput].revents) drain(down);
-    // END SOLUTION
-    // BEGIN SOLUTION 3.2 half-close
-    // TASK: once all of stdin has gone out (up.done()), shutdown(SHUT_WR) the socket, once,
-    // TASK: so the peer reads end of stream, and keep printing what it sends.
-    // TASK: docs/stage3-duplex.md#half-close-send-a-file
-    // STUB: (void)socket;
-    // STUB: if (up.done()) not_written("3.2", "half-close");
     if (up.done() && !shut) {
-      // All of stdin has gone out: tell the peer, and keep listening.
       check(shutdown(socket, SHUT_WR), "shutdown");
       shut = true;
     }
-    // END SOLUTION
   }
 }
 
@@ -223,11 +200,8 @@ void print_what_arrived(Direction& down, int timeout_ms, Counts& counts) {
 void duplex(int input, int socket, int output, const DuplexOptions& options, Counts& counts) {
   // Only the socket is made non-blocking: it is ours. stdin and stdout are
   // shared with the shell, which would find them non-blocking after we exit.
-  // BEGIN SOLUTION 3.1 poll loop
-  // TASK: make the socket non-blocking: fcntl() F_GETFL, then F_SETFL with O_NONBLOCK added.
   int flags = check(fcntl(socket, F_GETFL), "fcntl F_GETFL");
   check(fcntl(socket, F_SETFL, flags | O_NONBLOCK), "fcntl O_NONBLOCK");
-  // END SOLUTION
 
   Direction up{input, socket, "read from stdin", "write to network",
                std::vector<char>(options.buffer_size)};

@@ -358,14 +358,8 @@ void ResponseParser::on_head_end() {
 // RFC 9112 section 6.3, for a final response to GET.
 void ResponseParser::choose_body_framing() {
   // BEGIN SOLUTION 4.2 where a response ends
-  // TASK: set state_ by RFC 9112 section 6.3: 204 and 304 are complete; a Transfer-Encoding
-  // TASK: whose last coding is chunked reads chunks, any other reads until the close;
-  // TASK: Content-Length reads that many bytes (0: complete; not a number: fail_malformed());
-  // TASK: neither reads until the close. combined_value(), last_element(), iequals() and
-  // TASK: parse_content_length() above are yours.
+  // TASK: set state_ as RFC 9112 section 6.3 says: 204/304, Transfer-Encoding, Content-Length.
   // TASK: docs/stage4-http.md#where-a-response-ends-rfc-9112-section-63
-  // STUB: (void)combined_value, (void)last_element, (void)parse_content_length;
-  // STUB: not_written("4.2", "where a response ends");
   if (head_.status == 204 || head_.status == 304) {
     state_ = State::kComplete;  // never a body, whatever the headers say
     return;
@@ -392,11 +386,8 @@ void ResponseParser::choose_body_framing() {
 // chunk-size is hex, either case; chunk-ext (";name=value...") is ignored.
 void ResponseParser::on_chunk_size_line(std::string_view line) {
   // BEGIN SOLUTION 4.2 where a response ends
-  // TASK: parse the hex size (hex_value(); too large or no digits: fail_malformed()), ignore
-  // TASK: a ";..." extension; size 0 is the last chunk: the trailer section follows (state_,
-  // TASK: section_bytes_ = 0); else remaining_ = size and the chunk's data follows.
-  // STUB: (void)line, (void)hex_value;
-  // STUB: not_written("4.2", "where a response ends");
+  // TASK: parse the chunk's hex size (an extension ignored); size 0: the trailer section.
+  // TASK: docs/stage4-http.md#where-a-response-ends-rfc-9112-section-63
   constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
   std::size_t digits = 0;
   std::uint64_t size = 0;

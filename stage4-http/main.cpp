@@ -198,13 +198,6 @@ Options ipv4_instead(Options options, const char* attempt) {
 
 // socket, bind, listen: a socket that the kernel fills with connections.
 Fd open_listener(const Options& options) {
-  // BEGIN SOLUTION 1.1 listen
-  // TASK: socket(), setsockopt() SO_REUSEADDR (and IPV6_V6ONLY for IPv6), bind(), listen(),
-  // TASK: each checked with check(); listen_address(), address_size(), may_fall_back() and
-  // TASK: ipv4_instead() above are written for you. docs/stage1-listen.md#the-calls-in-order
-  // STUB: (void)options;
-  // STUB: (void)listen_address, (void)address_size, (void)may_fall_back, (void)ipv4_instead;
-  // STUB: not_written("1.1", "listen");
   sockaddr_storage address = listen_address(options);
   auto* where = reinterpret_cast<sockaddr*>(&address);
   int fd = socket(address.ss_family, SOCK_STREAM, 0);
@@ -233,7 +226,6 @@ Fd open_listener(const Options& options) {
   // A backlog of 1: this program serves one client, and nc does the same.
   check(listen(listener.get(), 1), "listen on " + describe(where));
   return listener;
-  // END SOLUTION
 }
 
 // Waits for the first client, then closes the listening socket: later
@@ -250,10 +242,6 @@ Fd accept_client(const Options& options) {
     check(getsockname(listener.get(), where, &size), "getsockname");
     std::cerr << "listening on " + describe(where) + "\n";
   }
-  // BEGIN SOLUTION 1.2 accept and copy
-  // TASK: accept() the first client (again on EINTR), then say "connection from ADDRESS port
-  // TASK: PORT" with -v (describe()). docs/stage1-listen.md#the-calls-in-order
-  // STUB: not_written("1.2", "accept and copy");
   int client = -1;
   do {
     size = sizeof address;
@@ -262,7 +250,6 @@ Fd accept_client(const Options& options) {
   Fd connection(check(client, "accept"));
   if (options.verbose) std::cerr << "connection from " + describe(where) + "\n";
   return connection;
-  // END SOLUTION
 }
 
 // connect() within `timeout_ms` (-1: no limit); false with errno set if not.
@@ -298,14 +285,6 @@ int time_left(int timeout_ms, std::chrono::steady_clock::time_point start) {
 // until one connects. "localhost" may mean ::1 and 127.0.0.1: a server
 // listening on only one of them is still reached.
 Fd connect_to_server(const Options& options) {
-  // BEGIN SOLUTION 2.1 connect
-  // TASK: getaddrinfo() (check_gai()) for options.host and options.port, then socket() and
-  // TASK: connect() on each address in turn until one connects. With -v, say "trying WHERE"
-  // TASK: before each attempt, "connected to WHERE", and "connect to WHERE failed: REASON" for
-  // TASK: each failure but the last; if none connects, throw the last error (main() says it).
-  // TASK: docs/stage2-connect.md#the-calls-in-order
-  // STUB: (void)options;
-  // STUB: not_written("2.1", "connect");
   addrinfo hints{};
   hints.ai_family = options.family;  // AF_UNSPEC: IPv4 and IPv6 addresses alike
   hints.ai_socktype = SOCK_STREAM;   // TCP
@@ -337,7 +316,6 @@ Fd connect_to_server(const Options& options) {
     }
   }
   throw std::system_error(error, std::generic_category(), "connect to " + where);
-  // END SOLUTION
 }
 
 // URL mode: the request is written for you, and the response read to its end.

@@ -2,30 +2,37 @@
 """exercise.py: the students' side of the stages, made from the reference.
 
 The reference stages carry solution markers (nbgrader's and CS61A's
-convention), on lines of their own:
+convention), on lines of their own; tests/exercise/markers.py parses them:
 
     // BEGIN SOLUTION 3.1 poll loop
-    // TASK: what to write, the calls, the lesson section (docs/...md#anchor)
-    // STUB: code the student's copy has instead
+    // TASK: one short line: what to write, and where the lesson says how
     ...the reference code of part 3.1...
     // END SOLUTION
 
-A part may have several regions (in several files); each region is a whole
-function body, a run of whole statements, or whole functions. Stage N's copy
-cuts only stage N's parts; the markers of earlier stages, carried along
-when a stage was copied, are dropped and their code kept.
+The copy has, for each region, a TODO with the TASK line and a call
+not_written("3.1", "poll loop") (or a region's own `// STUB:` lines, where
+it has some). Stage N's copy cuts only stage N's parts; the markers of
+earlier stages are dropped and their code kept.
 
 Commands (the Makefile's targets call them; docs/exercises.md):
   new N                  make exercise STAGE=N: exercises/stageN-NAME/
   check N                make check STAGE=N: build the copy, run its tests
   grade                  make grade: every stage, exercises/results.json
-  parts [STAGE]          the parts the markers define (CMake reads this)
-  variant STAGE DIR CUT  a copy with the parts CUT ("all", "none", "3.1,3.2")
+  parts [STAGE...]       the parts the markers define (CMake reads this)
+  variant STAGE CUT DIR  a copy with the parts CUT ("all", "none", "3.1,3.2") in DIR
+  alternatives           the alternative solutions and mistakes (CMake reads this)
+  alternative STAGE NAME DIR
+                         the copy of tests/exercise/alternatives/STAGE/NAME
   suggest STAGE BUILD [--missing]
                          rows for the table: each test to the last part whose cut
                          fails it (--missing: only tests the table lacks)
-  honesty STAGE BUILD    CI: cut parts fail their tests, the rest pass
+  honesty STAGE BUILD    CI: cut parts fail their tests, the rest pass; each
+                         alternative scores full, each mistake loses its part
   lint BUILD             CI: the points table against every test there is
+
+Environment: JOBS (build jobs; tests at once in honesty), TEST_JOBS (tests at
+once in check and grade; twice JOBS unless set), ONLY (a regular expression:
+grade only the tests it matches).
 
 The points table (tests/exercise/points.txt) gives each test of a stage's
 label its part and points, or "ungraded"; it is checked against the real
@@ -37,25 +44,25 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Dict, List, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import markers  # noqa: E402  (beside this file)
 
 ROOT = Path(__file__).resolve().parents[2]
 POINTS = ROOT / "tests" / "exercise" / "points.txt"
+ALTERNATIVES = ROOT / "tests" / "exercise" / "alternatives"
 EXERCISES = ROOT / "exercises"
 BUILD = ROOT / "build-exercises"
-SOURCE_SUFFIXES = (".cpp", ".hpp")
 TEST_TIMEOUT = 120  # seconds per test, as ctest's TIMEOUT: a hung program fails its test only
-SHOWN_FAILURES = 3  # failures printed in full; the rest are named
-
-BEGIN = re.compile(r"^(\s*)// BEGIN SOLUTION (\d+)\.(\d+) (\S.*?)\s*$")
-END = re.compile(r"^\s*// END SOLUTION\s*$")
-DIRECTIVE = re.compile(r"^\s*// (TASK|STUB):(?: (.*))?$")
-MARKERISH = re.compile(r"//\s*(BEGIN|END) SOLUTION|//\s*(TASK|STUB):")
-NOT_WRITTEN = re.compile(r'not_written\("([^"]*)", "([^"]*)"\)')
-LESSON = re.compile(r"docs/([\w.-]+\.md)#([\w-]+)")
+STUB_TEXT = re.compile(r"exercise (\d+\.\d+) \(([^)]*)\) is not written yet")
 
 
 class Failure(Exception):
@@ -77,130 +84,46 @@ def stage_dir(number):
 
 
 def stage_number(name):
-    return int(re.match(r"stage(\d+)-", name).group(1))
-
-
-def source_files(folder):
-    return sorted(p for p in folder.iterdir() if p.suffix in SOURCE_SUFFIXES)
-
-
-class Region:
-    def __init__(self, path, line, indent, part, title):
-        self.path, self.line, self.indent = path, line, indent
-        self.part, self.title = part, title
-        self.tasks, self.stubs = [], []
-
-
-def parse(path):
-    """The file's lines and its regions; raises Failure naming file:line."""
-    lines = path.read_text().splitlines(keepends=True)
-    regions, open_region, in_directives = [], None, False
-    for number, text in enumerate(lines, 1):
-        where = f"{path.relative_to(ROOT)}:{number}"
-        begin, end, directive = BEGIN.match(text), END.match(text), DIRECTIVE.match(text)
-        if begin:
-            if open_region:
-                raise Failure(f"{where}: BEGIN SOLUTION inside the region opened at line "
-                              f"{open_region.line} (regions do not nest)")
-            indent, major, minor, title = begin.groups()
-            open_region = Region(path, number, indent, f"{major}.{minor}", title)
-            in_directives = True
-        elif end:
-            if not open_region:
-                raise Failure(f"{where}: END SOLUTION without a BEGIN SOLUTION before it")
-            open_region.end = number
-            regions.append(open_region)
-            open_region = None
-        elif directive:
-            if not (open_region and in_directives):
-                raise Failure(f"{where}: {directive.group(1)}: lines go right after BEGIN SOLUTION")
-            kind, body = directive.group(1), directive.group(2) or ""
-            (open_region.tasks if kind == "TASK" else open_region.stubs).append(body)
-        elif MARKERISH.search(text):
-            raise Failure(f"{where}: malformed marker {text.strip()!r} (expected "
-                          "'// BEGIN SOLUTION N.k TITLE', '// END SOLUTION', '// TASK: ...' "
-                          "or '// STUB: ...', alone on their line)")
-        else:
-            in_directives = False
-    if open_region:
-        raise Failure(f"{path.relative_to(ROOT)}:{open_region.line}: BEGIN SOLUTION "
-                      f"{open_region.part} is never ended (END SOLUTION)")
-    return lines, regions
-
-
-def heading_anchors(doc):
-    """GitHub's anchors for the headings of a Markdown file."""
-    anchors = set()
-    for line in doc.read_text().splitlines():
-        if line.startswith("#"):
-            title = line.lstrip("#").strip().lower()
-            anchors.add(re.sub(r"\s", "-", re.sub(r"[^\w\s-]", "", title)))
-    return anchors
+    match = re.match(r"stage(\d+)-", name)
+    if not match:
+        raise Failure(f"{name} is not a stage (stageN-NAME)")
+    return int(match.group(1))
 
 
 def parts_of(folder):
-    """{part: title} for the stage in `folder`, its markers checked."""
-    number = stage_number(folder.name)
-    parts, seen = {}, {}
-    for path in source_files(folder):
-        for region in parse(path)[1]:
-            where = f"{path.relative_to(ROOT)}:{region.line}"
-            major = int(region.part.split(".")[0])
-            if major > number:
-                raise Failure(f"{where}: part {region.part} in stage {number}, which comes before it")
-            if region.part in parts and parts[region.part] != region.title:
-                raise Failure(f"{where}: part {region.part} is called {region.title!r} here and "
-                              f"{parts[region.part]!r} at {seen[region.part]} (one title per part)")
-            parts.setdefault(region.part, region.title)
-            seen.setdefault(region.part, where)
-            if major != number:
-                continue
-            if not region.tasks:
-                raise Failure(f"{where}: part {region.part} has no '// TASK:' line saying what to write")
-            for call in NOT_WRITTEN.finditer("\n".join(region.stubs)):
-                if call.groups() != (region.part, region.title):
-                    raise Failure(f"{where}: the stub calls not_written{call.groups()}, expected "
-                                  f"not_written(\"{region.part}\", \"{region.title}\")")
-            for doc, anchor in LESSON.findall(" ".join(region.tasks)):
-                if not (ROOT / "docs" / doc).exists():
-                    raise Failure(f"{where}: the TASK names docs/{doc}, which does not exist")
-                if anchor not in heading_anchors(ROOT / "docs" / doc):
-                    raise Failure(f"{where}: docs/{doc} has no section #{anchor}")
-    own = {p: t for p, t in parts.items() if int(p.split(".")[0]) == number}
-    for part in own:
-        regions = [r for path in source_files(folder) for r in parse(path)[1] if r.part == part]
-        if not any(NOT_WRITTEN.search(s) for r in regions for s in r.stubs):
-            raise Failure(f"{folder.name}: part {part} has no stub calling not_written(), so a "
-                          "copy without it would fail silently")
-    return dict(sorted(own.items(), key=lambda item: [int(n) for n in item[0].split(".")]))
+    """{part: title} of the stage in `folder`, in order, its markers checked."""
+    try:
+        return {p.number: p.title for p in markers.parse_parts(folder)}
+    except markers.MarkerError as wrong:
+        raise Failure(f"a solution marker is wrong: {wrong}") from None
 
 
 def render(path, cut):
-    """The file's text with the parts in `cut` replaced by TODO and stub."""
-    lines, regions = parse(path)
-    starts = {r.line: r for r in regions}
+    """The file's text with the regions of the parts in `cut` replaced by a
+    TODO and the stub; every other region's code kept, its markers dropped."""
+    lines, regions = markers.parse_file(path)
     out, number = [], 1
+    starts = {r.begin: r for r in regions}
     while number <= len(lines):
         region = starts.get(number)
         if not region:
             out.append(lines[number - 1])
             number += 1
             continue
-        body_start = region.line + len(region.tasks) + len(region.stubs)
         if region.part in cut:
             pad = region.indent
             out.append(f"{pad}// TODO exercise {region.part} ({region.title}):\n")
             out.extend(f"{pad}// {task}\n".replace(" \n", "\n") for task in region.tasks)
-            out.extend(f"{pad}{stub}\n" for stub in region.stubs)
+            out.extend(f"{pad}{stub}\n" for stub in region.stub_lines())
         else:
-            out.extend(lines[body_start:region.end - 1])
+            out.extend(lines[region.body - 1:region.end - 1])
         number = region.end + 1
     return "".join(out)
 
 
 def write_copy(folder, destination, cut):
     destination.mkdir(parents=True, exist_ok=True)
-    for path in source_files(folder):
+    for path in markers.source_files(folder):
         text = render(path, cut)
         (destination / path.name).write_text(text)  # always: the build compares times
 
@@ -208,8 +131,20 @@ def write_copy(folder, destination, cut):
 # ---- the points table -----------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Row:
+    test: str  # as ctest names it
+    part: Optional[str]  # "3.1", or None: ungraded
+    points: int
+    where: str  # points.txt:LINE
+
+    @property
+    def stage(self) -> Optional[int]:
+        return int(self.part.split(".")[0]) if self.part else None
+
+
 def read_points():
-    """[(test, part or None, points, line)] from points.txt."""
+    """[Row] of points.txt, in order."""
     rows, names = [], {}
     for number, text in enumerate(POINTS.read_text().splitlines(), 1):
         if not text.strip() or text.lstrip().startswith("#"):
@@ -220,37 +155,117 @@ def read_points():
         graded = re.fullmatch(r"(.*?)\s+(\d+\.\d+)\s+(\d+)\s*", text)
         ungraded = re.fullmatch(r"(.*?)\s+ungraded\s*", text)
         if graded:
-            row = (graded.group(1), graded.group(2), int(graded.group(3)), where)
+            row = Row(graded.group(1), graded.group(2), int(graded.group(3)), where)
         elif ungraded:
-            row = (ungraded.group(1), None, 0, where)
+            row = Row(ungraded.group(1), None, 0, where)
         else:
             raise Failure(f"{where}: expected 'TEST PART POINTS' or 'TEST ungraded', got {text!r}")
-        if row[0] in names:
-            raise Failure(f"{where}: {row[0]} is already in the table at {names[row[0]]}")
-        names[row[0]] = where
+        if row.test in names:
+            raise Failure(f"{where}: {row.test} is already in the table at {names[row.test]}")
+        names[row.test] = where
         rows.append(row)
     return rows
+
+
+def rows_of(number):
+    return [r for r in read_points() if r.stage == number]
 
 
 def check_table(rows, number, parts, tests):
     """Loud when the table and the tests of stage `number` disagree."""
     problems = []
-    known = {row[0] for row in rows}
+    known = {row.test for row in rows}
     for name in sorted(set(tests) - known):
         problems.append(f"test {name} (label stage{number}) has no row: give it a part and "
                         "points, or 'ungraded'")
-    for name, part, _, where in rows:
-        if part and part.split(".")[0] == str(number):
-            if name not in tests:
-                problems.append(f"{where}: {name} is not a test of stage {number} (renamed or removed?)")
-            if part not in parts:
-                problems.append(f"{where}: part {part} has no markers in stage {number}")
+    for row in rows:
+        if row.stage == number:
+            if row.test not in tests:
+                problems.append(f"{row.where}: {row.test} is not a test of stage {number} "
+                                "(renamed or removed?)")
+            if row.part not in parts:
+                problems.append(f"{row.where}: part {row.part} has no markers in stage {number}")
     for part in parts:
-        if not any(row[1] == part for row in rows):
+        if not any(row.part == part for row in rows):
             problems.append(f"part {part} has no test in the table: it could not be graded")
     if problems:
         raise Failure("the points table does not match the tests:\n  " + "\n  ".join(problems) +
                       f"\n(fix {POINTS.relative_to(ROOT)}; docs/exercises.md says how)")
+
+
+# ---- alternative solutions and typical mistakes ----------------------------
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """tests/exercise/alternatives/STAGE/NAME: the reference's copy with
+    NAME's *.patch applied and its other files put in (new or replacing).
+    `expect` says what it scores: "full", or "loses PART TEXT": it fails
+    tests of PART and of no part before it, and TEXT is in a failed test's
+    name or output."""
+    stage: str  # stage3-duplex
+    name: str
+    folder: Path
+    loses: Optional[str]  # the part it must lose points in; None: full score
+    text: str  # what a failure must say
+
+    @property
+    def variant(self):
+        return f"{self.stage}.alt-{self.name}"
+
+    def files(self):
+        """The copy's files: the reference's and any the alternative adds."""
+        names = {p.name for p in markers.source_files(ROOT / self.stage)}
+        names |= {p.name for p in self.folder.iterdir() if p.suffix in markers.SOURCE_SUFFIXES}
+        return sorted(names)
+
+    def touches_headers(self):
+        """Whether a header differs from the reference's: then the unit tests
+        are compiled against the copy's headers, not shared."""
+        patched = [line.split()[1] for p in self.folder.glob("*.patch")
+                   for line in p.read_text().splitlines() if line.startswith("+++ ")]
+        return any(p.suffix == ".hpp" for p in self.folder.iterdir()) or \
+            any(name.endswith(".hpp") for name in patched)
+
+
+def read_alternative(folder):
+    where = f"{folder.relative_to(ROOT)}/expect"
+    if not (folder / "expect").exists():
+        raise Failure(f"{where} is missing: 'full', or 'loses PART TEXT'")
+    words = [l for l in (folder / "expect").read_text().splitlines()
+             if l.strip() and not l.startswith("#")]
+    first = words[0].split(None, 2) if words else []
+    if first == ["full"]:
+        return Alternative(folder.parent.name, folder.name, folder, None, "")
+    if len(first) == 3 and first[0] == "loses" and re.fullmatch(r"\d+\.\d+", first[1]):
+        return Alternative(folder.parent.name, folder.name, folder, first[1], first[2])
+    raise Failure(f"{where}: expected 'full' or 'loses PART TEXT', got {words[:1]}")
+
+
+def alternatives(stage=None):
+    if not ALTERNATIVES.exists():
+        return []
+    found = []
+    for folder in sorted(ALTERNATIVES.glob("stage*-*/*")):
+        if folder.is_dir() and (stage is None or folder.parent.name == stage):
+            if not (ROOT / folder.parent.name).exists():
+                raise Failure(f"{folder.relative_to(ROOT)}: there is no stage {folder.parent.name}")
+            found.append(read_alternative(folder))
+    return found
+
+
+def write_alternative(alternative, destination):
+    """The reference, nothing cut, with the alternative applied."""
+    write_copy(ROOT / alternative.stage, destination, set())
+    for path in sorted(alternative.folder.iterdir()):
+        if path.suffix in markers.SOURCE_SUFFIXES:
+            shutil.copyfile(path, destination / path.name)
+    for patch in sorted(alternative.folder.glob("*.patch")):
+        result = run_quiet(["patch", "-p1", "--no-backup-if-mismatch", "-d", str(destination),
+                            "-i", str(patch)])
+        if result.returncode != 0:
+            raise Failure(f"{patch.relative_to(ROOT)} does not apply to {alternative.stage} any "
+                          f"more (remake it against the reference):\n{result.stdout}")
 
 
 # ---- building -------------------------------------------------------------
@@ -262,17 +277,23 @@ def run_quiet(command, **kwargs):
 
 
 def first_errors(output, limit=25):
-    """The compiler's first errors, with a little context, make's noise left out."""
+    """The compiler's or linker's first errors, with a little context, make's noise left out."""
     lines = [l for l in output.splitlines()
              if not re.match(r"(g?make|\[\s*\d+%\]|Consolidate|Scanning|Building|Linking|--)", l)]
-    start = next((i for i, l in enumerate(lines) if "error" in l), 0)
+    lines = [l for l in lines if not l.startswith("collect2:")]  # "ld returned 1": said below
+    seen = set()  # the program and each unit test report the same error: once is enough
+    lines = [l for l in lines if not (l in seen or seen.add(l))]
+    start = next((i for i, l in enumerate(lines)
+                  if re.search(r"error|undefined reference|multiple definition", l)), 0)
+    if start > 0 and "in function" in lines[start - 1]:
+        start -= 1  # the linker names the function that made the call first
     return "\n".join(lines[start:start + limit])
 
 
 def configure(build, folders, honesty=False):
     dirs = ";".join(str(f) for f in folders)
     command = ["cmake", "-S", str(ROOT), "-B", str(build), f"-DEXERCISE_DIRS={dirs}",
-               f"-DEXERCISE_HONESTY={'ON' if honesty else 'OFF'}"]
+               f"-DEXERCISE_HONESTY={'ON' if honesty else 'OFF'}", "-DTESTS_BUILD_EVERY_STAGE=OFF"]
     if not (build / "CMakeCache.txt").exists():
         command.append("-DCMAKE_BUILD_TYPE=RelWithDebInfo")
     result = run_quiet(command)
@@ -302,13 +323,39 @@ def stage_tests(build, number):
 # ---- running tests --------------------------------------------------------
 
 
+@dataclass
 class Outcome:
-    def __init__(self, name, passed, output, seconds, command, skipped=False):
-        self.name, self.passed, self.output = name, passed, output
-        self.seconds, self.command = seconds, command
-        # Skipped: this machine lacks what the test needs (IPv6 on loopback,
-        # nc, nginx); whatever the copy does. Not counted, either way.
-        self.skipped = skipped
+    name: str
+    passed: bool
+    output: str
+    seconds: float
+    command: str  # to run it again, alone, as the student types it
+    # Skipped: this machine lacks what the test needs (IPv6 on loopback,
+    # nc, nginx); whatever the copy does. Not counted, either way.
+    skipped: bool = False
+    stubs: List[str] = field(default_factory=list)  # not_written() calls it met
+
+    def reason(self):
+        """One line: why it failed. The stub it met; else the first message
+        a failure of the test gave (gtest prints it unindented, after the
+        values compared); else its first failure's first line."""
+        if self.stubs:
+            return self.stubs[0]
+        lines = [l[4:] for l in failure_text(self, 1000).splitlines()]
+        blocks, block = [], []
+        for line in lines:
+            if re.search(r":\d+: Failure$", line):
+                block = []
+                blocks.append(block)
+            else:
+                block.append(line)
+        for block in blocks:
+            plain = [l for l in block if l.strip() and not l.startswith(
+                (" ", "Expected", "Value of", "Actual", "Which is", "Failed"))]
+            if plain:
+                return plain[-1][:160]
+        first = [l.strip() for l in (blocks[0] if blocks else lines) if l.strip()]
+        return " ".join(first)[:200] or "failed (no message: see the log)"
 
 
 def run_test(name, command, props, variant, build):
@@ -326,22 +373,28 @@ def run_test(name, command, props, variant, build):
     timeout = float(props.get("TIMEOUT", TEST_TIMEOUT))
     start = time.monotonic()
     skipped = False
-    try:
-        result = run_quiet(command, env=env, cwd=props.get("WORKING_DIRECTORY", str(build)),
-                           timeout=timeout)
-        output = result.stdout
-        skipped = (result.returncode == 0 and "[  SKIPPED ]" in output) or \
-            str(result.returncode) == str(props.get("SKIP_RETURN_CODE"))
-        passed = result.returncode == 0 and not skipped
-    except subprocess.TimeoutExpired as timed_out:
-        text = timed_out.stdout or ""
-        output = (text.decode(errors="replace") if isinstance(text, bytes) else text) + \
-            f"\nno result after {timeout:.0f} s: the test was stopped (does the program hang?)"
-        passed = False
+    with tempfile.NamedTemporaryFile("r", prefix="not-written-", suffix=".log") as log:
+        # not_written() (common/error.hpp) notes itself here, in whichever
+        # process of the test calls it, so a failure is told as the stub it met.
+        env["EXERCISE_NOT_WRITTEN_LOG"] = log.name
+        try:
+            result = run_quiet(command, env=env, cwd=props.get("WORKING_DIRECTORY", str(build)),
+                               timeout=timeout)
+            output = result.stdout
+            skipped = (result.returncode == 0 and "[  SKIPPED ]" in output) or \
+                str(result.returncode) == str(props.get("SKIP_RETURN_CODE"))
+            passed = result.returncode == 0 and not skipped
+        except subprocess.TimeoutExpired as timed_out:
+            text = timed_out.stdout or ""
+            output = (text.decode(errors="replace") if isinstance(text, bytes) else text) + \
+                f"\nno result after {timeout:.0f} s: the test was stopped (does the program hang?)"
+            passed = False
+        met = log.read() + output
+    stubs = sorted(set(m.group(0) for m in STUB_TEXT.finditer(met)))
     shown = " ".join(shlex.quote(short(c)) for c in command if c != "--gtest_also_run_disabled_tests")
     if variant:
         shown = f"EXERCISE_BIN_DIR={shlex.quote(short(env['EXERCISE_BIN_DIR']))} {shown}"
-    return Outcome(name, passed, output, time.monotonic() - start, shown, skipped)
+    return Outcome(name, passed, output, time.monotonic() - start, shown, skipped, stubs)
 
 
 def short(path):
@@ -350,9 +403,20 @@ def short(path):
 
 
 def run_tests(names, tests, variant, build, jobs):
+    """Runs the tests, `jobs` at a time, the slowest of the last run first
+    (so that no long test starts last); returns {name: Outcome}."""
+    times_file = build / "test-times.json"
+    try:
+        times = json.loads(times_file.read_text()) if times_file.exists() else {}
+    except json.JSONDecodeError:
+        times = {}  # a file cut short by an interrupted run: start over
+    order = sorted(names, key=lambda n: -times.get(n, 1.0))
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(run_test, n, *tests[n], variant, build) for n in names]
-        return {f.result().name: f.result() for f in futures}
+        futures = [pool.submit(run_test, n, *tests[n], variant, build) for n in order]
+        outcomes = {f.result().name: f.result() for f in futures}
+    times.update({n: round(o.seconds, 2) for n, o in outcomes.items()})
+    times_file.write_text(json.dumps(times, indent=0, sort_keys=True))
+    return {n: outcomes[n] for n in names}
 
 
 def failure_text(outcome, limit=30):
@@ -366,57 +430,137 @@ def failure_text(outcome, limit=30):
     return "\n".join("    " + l for l in lines)
 
 
+def only_one(name):
+    """The ONLY= pattern that selects this test and no other."""
+    return shlex.quote("^" + re.escape(name) + "$")
+
+
 # ---- grading --------------------------------------------------------------
 
 
-def grade_stage(number, folder, build, jobs, only=None, quiet=False):
-    """Builds `folder` as stage `number` and grades it; returns (parts, score)."""
-    reference = stage_dir(number)
-    parts = parts_of(reference)
-    rows = [r for r in read_points() if r[1] and r[1].split(".")[0] == str(number)]
-    total = sum(r[2] for r in rows)
+@dataclass
+class PartResult:
+    number: str
+    title: str
+    score: int
+    max_score: int
+    failed: List[Outcome]
+    output: str  # for results.json: the failures, as make check prints them
+
+    @property
+    def passed(self):
+        return self.score == self.max_score
+
+    def record(self):
+        return {"name": f"exercise {self.number} {self.title}", "number": self.number,
+                "score": self.score, "max_score": self.max_score,
+                "status": "passed" if self.passed else "failed", "output": self.output}
+
+
+def part_results(parts, rows, outcomes, broken=None, selected=None):
+    """A result per part over the tests that ran (all of them, or `selected`)."""
+    results = []
+    for part, title in parts.items():
+        mine = [r for r in rows if r.part == part and (selected is None or r.test in selected)
+                and not (r.test in outcomes and outcomes[r.test].skipped)]
+        if selected is not None and not mine:
+            continue  # ONLY= chose none of this part's tests
+        passed = [r for r in mine if r.test in outcomes and outcomes[r.test].passed]
+        failed = [outcomes[r.test] for r in mine if r.test in outcomes and not outcomes[r.test].passed]
+        output = broken or "\n\n".join(f"FAILED {o.name}\n{failure_text(o)}" for o in failed)
+        results.append(PartResult(part, title, sum(r.points for r in passed),
+                                  sum(r.points for r in mine), failed,
+                                  output or f"{len(passed)} tests passed"))
+    return results
+
+
+def build_copy(folder, build, jobs):
+    """None when the copy builds; else what failed: compiling or linking."""
     variant = folder.name
-    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
-    say(f"building {folder.relative_to(ROOT)} ...")
+    result = build_targets(build, [f"exercise-{variant}-compile"], jobs)
+    if result.returncode != 0:
+        test_side = re.search(r"/tests/[\w/]+\.cpp:\d+", first_errors(result.stdout, 3))
+        return (f"{short(str(folder))} does not compile" +
+                (" (a unit test does not compile against your header: keep the declarations "
+                 "the tests call)" if test_side else "") +
+                "; the compiler's first errors:\n\n" + first_errors(result.stdout))
     result = build_targets(build, [f"exercise-{variant}"], jobs)
     if result.returncode != 0:
-        say(f"{folder.relative_to(ROOT)} does not compile; the compiler's first errors:\n")
-        say(first_errors(result.stdout))
-        say(f"\nScore: 0/{total}")
-        return part_results(parts, rows, {}, "does not compile:\n" + first_errors(result.stdout)), 0
+        return (f"{short(str(folder))} compiles, but does not link (a function declared and "
+                "called, but defined nowhere, or defined twice; every .cpp of the folder is "
+                "linked, main.cpp into the program only); the linker says:\n\n" +
+                first_errors(result.stdout))
+    return None
+
+
+def write_log(log, number, outcomes):
+    with open(log, "w") as out:
+        for outcome in outcomes.values():
+            verdict = "SKIPPED" if outcome.skipped else "PASSED" if outcome.passed else "FAILED"
+            out.write(f"==== {verdict} {outcome.name} ({outcome.seconds:.1f} s)\n"
+                      f"again, alone: {outcome.command}\n{outcome.output}\n")
+
+
+def grade_stage(number, folder, build, jobs, only=None, say=print):
+    """Builds `folder` as stage `number` and grades it; returns [PartResult]."""
+    reference = stage_dir(number)
+    parts = parts_of(reference)
+    rows = rows_of(number)
+    say(f"building {short(str(folder))} ...")
+    broken = build_copy(folder, build, jobs)
+    if broken:
+        say(broken)
+        say(f"\nScore: 0/{sum(r.points for r in rows)}")
+        return part_results(parts, rows, {}, broken)
     fresh = not (build / "bin" / f"stage{number}_test").exists()
-    say(f"building stage {number}'s tests" + (" (the first time only: a few minutes) ..." if fresh else " ..."))
+    say(f"building stage {number}'s tests" + (" (the first time only: a minute or two) ..." if fresh else " ..."))
     result = build_targets(build, [f"tests-stage{number}"], jobs)
     if result.returncode != 0:
         raise Failure(f"the tests of stage {number} do not build (not your code):\n" +
                       first_errors(result.stdout))
     tests = stage_tests(build, number)
     check_table(read_points(), number, parts, tests)
-    names = [r[0] for r in rows if not only or re.search(only, r[0])]
-    say(f"running {len(names)} tests ...\n")
-    outcomes = run_tests(names, tests, variant, build, jobs)
-    results = part_results(parts, rows, outcomes, None)
-    score = sum(r["score"] for r in results)
-    total = sum(r["max_score"] for r in results)
+    try:
+        names = [r.test for r in rows if not only or re.search(only, r.test)]
+    except re.error as wrong:
+        raise Failure(f"ONLY={only!r} is not a regular expression: {wrong}") from None
+    if not names:
+        raise Failure(f"ONLY={only!r} matches none of stage {number}'s graded tests")
+    say(f"running {len(names)} tests" + (f" (those ONLY={only} matches)" if only else "") + " ...\n")
+    # Most tests wait on peers and timers, not the CPU: twice as many at once
+    # as the build's jobs (TEST_JOBS says otherwise).
+    test_jobs = positive_number("TEST_JOBS", os.environ.get("TEST_JOBS") or str(2 * jobs))
+    outcomes = run_tests(names, tests, folder.name, build, test_jobs)
+    log = build / f"check-stage{number}.log"
+    write_log(log, number, outcomes)
+    results = part_results(parts, rows, outcomes, selected=set(names) if only else None)
+    report(number, results, outcomes, names, log, only, say)
+    return results
+
+
+def report(number, results, outcomes, names, log, only, say):
     for r in results:
-        say(f"exercise {r['number']} {r['title']}: {r['score']}/{r['max_score']}")
+        say(f"exercise {r.number} {r.title}: {r.score}/{r.max_score}")
+        reasons = {}  # the failed tests under each reason, in order
+        for outcome in r.failed:
+            reasons.setdefault(outcome.reason(), []).append(outcome.name)
+        for reason, failed_names in reasons.items():
+            say(f"  {len(failed_names)} failed: {reason}")
+            for name in failed_names:
+                say(f"    {name}")
     skipped = [outcomes[n] for n in names if outcomes[n].skipped]
     if skipped:
         say(f"\n{len(skipped)} tests skipped on this machine, not counted: " +
             "; ".join(f"{o.name.split('  #')[0]} ({skip_reason(o.output)})" for o in skipped))
-    failed = [outcomes[n] for n in names if not outcomes[n].passed and not outcomes[n].skipped]
-    for outcome in failed[:SHOWN_FAILURES]:
-        part = next(r[1] for r in rows if r[0] == outcome.name)
-        say(f"\nFAILED {outcome.name} (exercise {part}):")
-        say(failure_text(outcome))
-        say(f"  again, alone: {outcome.command}")
-    if len(failed) > SHOWN_FAILURES:
-        rest = [o.name.split("  #")[0] for o in failed[SHOWN_FAILURES:]]
-        listed = ", ".join(rest[:5]) + (", ..." if len(rest) > 5 else "")
-        say(f"\n... and {len(rest)} more failed ({listed}); ONLY=NAME runs one: "
-            f"make check STAGE={number} ONLY={rest[0].split('/')[-1].split('.')[-1]}")
-    say(f"\nScore: {score}/{total}")
-    return results, score
+    failed = [o for r in results for o in r.failed]
+    if failed:
+        first = failed[0]
+        say(f"\nThe first failure, {first.name}:\n{failure_text(first)}")
+        say(f"  again, alone: {first.command}")
+        say(f"  or: make check STAGE={number} ONLY={only_one(first.name)}")
+    say(f"\nEvery test's output: {short(str(log))}")
+    score, top = sum(r.score for r in results), sum(r.max_score for r in results)
+    say(f"Score: {score}/{top}" + (f" (only the {len(names)} tests ONLY= chose)" if only else ""))
 
 
 def skip_reason(output):
@@ -424,21 +568,6 @@ def skip_reason(output):
     lines = [l.strip() for l in output.splitlines() if l.strip() and not l.startswith("[")
              and "Skipped" not in l and not l.startswith(("Running main", "Note:"))]
     return lines[-1][:100] if lines else "skipped"
-
-
-def part_results(parts, rows, outcomes, broken):
-    results = []
-    for part, title in parts.items():
-        mine = [r for r in rows if r[1] == part and not (r[0] in outcomes and outcomes[r[0]].skipped)]
-        passed = [r for r in mine if r[0] in outcomes and outcomes[r[0]].passed]
-        failed = [outcomes[r[0]] for r in mine if r[0] in outcomes and not outcomes[r[0]].passed]
-        score, top = sum(r[2] for r in passed), sum(r[2] for r in mine)
-        output = broken or "\n\n".join(f"FAILED {o.name}\n{failure_text(o)}" for o in failed)
-        results.append({"name": f"exercise {part} {title}", "number": part, "title": title,
-                        "score": score, "max_score": top,
-                        "status": "passed" if score == top else "failed",
-                        "output": output or f"{len(passed)} tests passed"})
-    return results
 
 
 def exercise_folder(number):
@@ -476,36 +605,33 @@ def cmd_check(number, jobs, only):
         print(f"{folder.relative_to(ROOT)} does not exist: run make exercise STAGE={number} first")
         return 1
     prepare_build()
-    results, score = grade_stage(number, folder, BUILD, jobs, only)
-    return 0 if all(r["status"] == "passed" for r in results) else 1
+    results = grade_stage(number, folder, BUILD, jobs, only, say=lambda *a: print(*a, flush=True))
+    return 0 if all(r.passed for r in results) else 1
 
 
 def cmd_grade(jobs):
     prepare_build()
-    everything, total_score = [], 0
+    everything = []
     for reference in stage_dirs():
         number = stage_number(reference.name)
         folder = EXERCISES / reference.name
-        print(f"== stage {number} ({reference.name})")
+        print(f"== stage {number} ({reference.name})", flush=True)
         if folder.exists():
-            results, score = grade_stage(number, folder, BUILD, jobs, quiet=False)
+            results = grade_stage(number, folder, BUILD, jobs, say=lambda *a: print(*a, flush=True))
         else:
-            parts = parts_of(reference)
-            rows = [r for r in read_points() if r[1] and r[1].split(".")[0] == str(number)]
-            results = part_results(parts, rows, {}, f"not started: make exercise STAGE={number}")
-            score = 0
-            print(f"not started (make exercise STAGE={number}): 0/{sum(r['max_score'] for r in results)}")
+            results = part_results(parts_of(reference), rows_of(number), {},
+                                   f"not started: make exercise STAGE={number}")
+            print(f"not started (make exercise STAGE={number}): "
+                  f"0/{sum(r.max_score for r in results)}")
         everything += results
-        total_score += score
         print()
-    top = sum(r["max_score"] for r in everything)
+    score, top = sum(r.score for r in everything), sum(r.max_score for r in everything)
     EXERCISES.mkdir(exist_ok=True)
-    tests = [{k: r[k] for k in ("name", "number", "score", "max_score", "status", "output")}
-             for r in everything]
-    report = {"score": total_score, "output": f"Score: {total_score}/{top}", "tests": tests}
+    report = {"score": score, "output": f"Score: {score}/{top}",
+              "tests": [r.record() for r in everything]}
     (EXERCISES / "results.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"Score: {total_score}/{top}   (exercises/results.json written)")
-    return 0 if total_score == top else 1
+    print(f"Score: {score}/{top}   (exercises/results.json written)")
+    return 0 if score == top else 1
 
 
 def cmd_parts(names):
@@ -517,8 +643,10 @@ def cmd_parts(names):
     return 0
 
 
-def cmd_variant(name, destination, cut):
+def cmd_variant(name, cut, destination):
     reference = ROOT / name
+    if not (reference / "main.cpp").exists():
+        raise Failure(f"there is no stage {name}")
     parts = parts_of(reference)
     chosen = set(parts) if cut == "all" else set() if cut == "none" else set(cut.split(","))
     unknown = chosen - set(parts)
@@ -528,44 +656,96 @@ def cmd_variant(name, destination, cut):
     return 0
 
 
+def cmd_alternatives():
+    """STAGE, NAME, SHARED or OWN (whether it may share the reference's
+    compiled test sources), then its files: one line each, for CMake."""
+    for alt in alternatives():
+        sharing = "OWN" if alt.touches_headers() else "SHARED"
+        print("\t".join([alt.stage, alt.name, sharing] + alt.files()))
+    return 0
+
+
+def cmd_alternative(stage, name, destination):
+    found = [a for a in alternatives(stage) if a.name == name]
+    if not found:
+        raise Failure(f"there is no alternative {stage}/{name} in {ALTERNATIVES.relative_to(ROOT)}")
+    write_alternative(found[0], Path(destination))
+    return 0
+
+
+def judge_cut(part, graded, outcomes, problems):
+    for test, outcome in outcomes.items():
+        if outcome.skipped:
+            continue  # this machine cannot run it: it proves nothing either way
+        if graded[test] == part and outcome.passed:
+            problems.append(f"{test} (part {part}) passes with part {part} cut: its points "
+                            "come free (give it to the part it checks, or 'ungraded')")
+        if graded[test] != part and not outcome.passed:
+            problems.append(f"{test} (part {graded[test]}) fails with only part {part} cut, "
+                            f"which comes after it (it needs {part}: give it to {part}):\n"
+                            + failure_text(outcome, 12))
+
+
+def judge_alternative(alt, graded, outcomes, problems):
+    """Full score, or points lost in its own part only, with the words it names."""
+    failed = [o for o in outcomes.values() if not o.passed and not o.skipped]
+    what = f"alternative {alt.stage}/{alt.name}"
+    if alt.loses is None:
+        problems += [f"{what} should score full, yet fails {o.name} (part {graded[o.name]}):\n"
+                     + failure_text(o, 12) for o in failed]
+        return f"{len(outcomes) - len(failed)}/{len(outcomes)} pass"
+    # Tests of later parts need the earlier ones working, as with a cut:
+    # they may fail too; the parts before it may not.
+    key = lambda part: [int(n) for n in part.split(".")]
+    before = [o for o in failed if key(graded[o.name]) < key(alt.loses)]
+    problems += [f"{what} is a mistake of part {alt.loses}, yet fails {o.name} of part "
+                 f"{graded[o.name]}, before it:\n" + failure_text(o, 12) for o in before]
+    mine = [o for o in failed if graded[o.name] == alt.loses]
+    if not mine:
+        problems.append(f"{what} is a mistake of part {alt.loses}, yet every test of that part passes")
+    elif not any(alt.text.lower() in (o.name + o.output).lower() for o in mine):
+        problems.append(f"{what}: no failed test of part {alt.loses} says {alt.text!r}; they say:\n"
+                        + "\n".join(f"    {o.name}: {o.reason()}" for o in mine))
+    later = len(failed) - len(mine) - len(before)
+    return f"loses {len(mine)} tests of part {alt.loses}, {later} of later parts, {len(before)} before"
+
+
 def cmd_honesty(name, build, jobs):
     """Each part cut alone fails its tests and passes those of the parts
-    before it; the skeleton scores below full; the reference's own run (the
-    ordinary ctest run of these tests) is what proves it scores full."""
+    before it; the skeleton scores below full; each alternative solution
+    scores full and each typical mistake loses points in its own part. The
+    reference's own run (the ordinary ctest run of these tests) is what
+    proves it scores full."""
     build = Path(build).resolve()
     number = stage_number(name)
     parts = parts_of(ROOT / name)
-    rows = read_points()
     tests = stage_tests(build, number)
-    check_table(rows, number, parts, tests)
-    graded = {r[0]: r[1] for r in rows if r[1] and r[1].split(".")[0] == str(number)}
+    check_table(read_points(), number, parts, tests)
+    graded = {r.test: r.part for r in rows_of(number)}
     problems, order, timings = [], list(parts), []
     for part in order:
-        earlier = order[:order.index(part)]
-        names = [t for t, p in graded.items() if p in earlier + [part]]
+        names = [t for t, p in graded.items() if p in order[:order.index(part) + 1]]
         outcomes = run_tests(names, tests, f"{name}.cut-{part}", build, jobs)
         timings += [(o.seconds, f"{o.name} (part {part} cut)") for o in outcomes.values()]
-        for test in names:
-            outcome = outcomes[test]
-            if outcome.skipped:
-                continue  # this machine cannot run it: it proves nothing either way
-            if graded[test] == part and outcome.passed:
-                problems.append(f"{test} (part {part}) passes with part {part} cut: its points "
-                                "come free (give it to the part it checks, or 'ungraded')")
-            if graded[test] != part and not outcome.passed:
-                problems.append(f"{test} (part {graded[test]}) fails with only part {part} cut, "
-                                f"which comes after it (it needs {part}: give it to {part}):\n"
-                                + failure_text(outcome, 12))
-        print(f"{name}: part {part} cut: {sum(not outcomes[t].passed for t in names if graded[t] == part)}"
-              f"/{sum(graded[t] == part for t in names)} of its tests fail, "
+        judge_cut(part, graded, outcomes, problems)
+        mine = [o for o in outcomes.values() if graded[o.name] == part and not o.passed]
+        silent = [o.name for o in mine if not o.stubs]
+        print(f"{name}: part {part} cut: {len(mine)}/{sum(graded[t] == part for t in names)} of "
+              f"its tests fail ({len(mine) - len(silent)} naming the stub), "
               f"{sum(outcomes[t].passed for t in names if graded[t] != part)}"
               f"/{sum(graded[t] != part for t in names)} of the parts before pass")
+        if silent:
+            print(f"{name}: part {part} cut: failed without meeting its stub: {', '.join(silent)}")
     first = [t for t, p in graded.items() if p == order[0]]
     skeleton = run_tests(first, tests, f"{name}.skeleton", build, jobs)
     if all(o.passed for o in skeleton.values()):
         problems.append(f"the skeleton passes every test of part {order[0]}: it scores full there")
     print(f"{name}: skeleton: {sum(not o.passed for o in skeleton.values())}/{len(first)} "
           f"tests of part {order[0]} fail")
+    for alt in alternatives(name):
+        outcomes = run_tests(list(graded), tests, alt.variant, build, jobs)
+        timings += [(o.seconds, f"{o.name} ({alt.name})") for o in outcomes.values()]
+        print(f"{name}: alternative {alt.name}: {judge_alternative(alt, graded, outcomes, problems)}")
     slowest = sorted(timings, reverse=True)[:12]
     print(f"{name}: slowest: " + "; ".join(f"{t:.1f} s {what}" for t, what in slowest))
     if problems:
@@ -580,7 +760,7 @@ def cmd_suggest(name, build, jobs, missing=False):
     build = Path(build).resolve()
     number = stage_number(name)
     tests = stage_tests(build, number)
-    known = {row[0] for row in read_points()} if missing else set()
+    known = {row.test for row in read_points()} if missing else set()
     wanted = sorted(set(tests) - known)
     fails = {t: [] for t in wanted}
     for part in parts_of(ROOT / name):
@@ -602,45 +782,63 @@ def cmd_lint(build):
         tests = stage_tests(build, number)
         check_table(read_points(), number, parts_of(reference), tests)
         everything.update(tests)
-    stale = [f"{where}: {name} is no test of any stage" for name, _, _, where in read_points()
-             if name not in everything]
+    stale = [f"{row.where}: {row.test} is no test of any stage" for row in read_points()
+             if row.test not in everything]
     if stale:
         raise Failure("the points table names tests that do not exist:\n  " + "\n  ".join(stale))
+    alternatives()  # each one's expect file is read
     print(f"points table: {len(read_points())} rows, every test of every stage listed")
     return 0
 
 
+def positive_number(name, text):
+    if not text.isdigit() or int(text) < 1:
+        raise Failure(f"{name}={text!r}: expected a number, 1 or more")
+    return int(text)
+
+
+def stage_argument(text):
+    if not text.isdigit():
+        raise Failure(f"expected a stage's number, got {text!r}")
+    return int(text)
+
+
+COMMANDS = {
+    # name: (number of arguments or None for any, function of (args, jobs, only))
+    "new": (1, lambda a, j, o: cmd_new(stage_argument(a[0]))),
+    "check": (1, lambda a, j, o: cmd_check(stage_argument(a[0]), j, o)),
+    "grade": (0, lambda a, j, o: cmd_grade(j)),
+    "parts": (None, lambda a, j, o: cmd_parts(a)),
+    "variant": (3, lambda a, j, o: cmd_variant(*a)),
+    "alternatives": (0, lambda a, j, o: cmd_alternatives()),
+    "alternative": (3, lambda a, j, o: cmd_alternative(*a)),
+    "honesty": (2, lambda a, j, o: cmd_honesty(a[0], a[1], j)),
+    "suggest": (None, lambda a, j, o: cmd_suggest(a[0], a[1], j, missing=a[2:] == ["--missing"])),
+    "lint": (1, lambda a, j, o: cmd_lint(a[0])),
+}
+
+
 def main(argv):
-    jobs = int(os.environ.get("JOBS") or 2)
-    only = os.environ.get("ONLY") or None
-    if not argv:
+    if not argv or argv[0] in ("-h", "--help", "help"):
         print(__doc__)
-        return 2
+        return 0 if argv else 2
     command, args = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"exercise: no command {command!r}; the commands:\n{__doc__}", file=sys.stderr)
+        return 2
+    count, run = COMMANDS[command]
+    if command == "suggest" and not (len(args) == 2 or args[2:] == ["--missing"]):
+        count = -1
+    if count not in (None, len(args)):
+        print(f"exercise: {command} takes {count if count >= 0 else '2 or 3'} arguments, "
+              f"got {len(args)}; the commands:\n{__doc__}", file=sys.stderr)
+        return 2
     try:
-        if command == "new" and len(args) == 1:
-            return cmd_new(int(args[0]))
-        if command == "check" and len(args) == 1:
-            return cmd_check(int(args[0]), jobs, only)
-        if command == "grade" and not args:
-            return cmd_grade(jobs)
-        if command == "parts":
-            return cmd_parts(args)
-        if command == "variant" and len(args) == 3:
-            return cmd_variant(*args)
-        if command == "honesty" and len(args) == 2:
-            return cmd_honesty(args[0], args[1], jobs)
-        if command == "suggest" and len(args) in (2, 3) and args[2:] in ([], ["--missing"]):
-            return cmd_suggest(args[0], args[1], jobs, missing=args[2:] == ["--missing"])
-        if command == "lint" and len(args) == 1:
-            return cmd_lint(args[0])
-    except Failure as problem:
+        jobs = positive_number("JOBS", os.environ.get("JOBS") or "2")
+        return run(args, jobs, os.environ.get("ONLY") or None)
+    except (Failure, markers.MarkerError) as problem:
         print(f"exercise: {problem}", file=sys.stderr)
         return 2
-    except ValueError:
-        pass
-    print(__doc__, file=sys.stderr)
-    return 2
 
 
 if __name__ == "__main__":
