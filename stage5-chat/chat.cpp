@@ -252,11 +252,8 @@ void Room::say(const std::string& line) const {
 // says EAGAIN when the queue is empty instead of waiting.
 void Room::accept_clients() {
   // BEGIN SOLUTION 5.1 many clients
-  // TASK: accept() up to kAcceptsPerPass clients and admit() each; on EMFILE stop watching the
-  // TASK: listener for kRetryAccept. docs/stage5-chat.md#out-of-descriptors-wait-do-not-spin
-  // STUB: (void)kAcceptsPerPass, (void)kRetryAccept, (void)short_of_descriptors_;
-  // STUB: (void)&Room::admit;
-  // STUB: not_written("5.1", "many clients");
+  // TASK: accept() and admit() each waiting client; on EMFILE, unwatch the listener a while.
+  // TASK: docs/stage5-chat.md#out-of-descriptors-wait-do-not-spin
   for (int n = 0; n < kAcceptsPerPass; ++n) {
     sockaddr_storage address{};
     socklen_t size = sizeof address;
@@ -360,13 +357,8 @@ void Room::take_lines(std::string& partial, std::string_view bytes, const std::s
                       const Client* sender) {
   partial.append(bytes);
   // BEGIN SOLUTION 5.2 lines relayed whole
-  // TASK: relay() each whole line at the front of `partial` (without a trailing CR), and
-  // TASK: max_line pieces of a line too_long() to wait for its LF; erase what went out.
+  // TASK: relay() each whole line (CR before LF dropped), and pieces of one too_long().
   // TASK: docs/stage5-chat.md#lines-not-bytes
-  // STUB: (void)name, (void)sender;
-  // STUB: if (partial.find('\n') != std::string::npos || too_long(partial)) {
-  // STUB:   not_written("5.2", "lines relayed whole");
-  // STUB: }
   std::size_t taken = 0;
   for (;;) {
     std::string_view rest = std::string_view(partial).substr(taken);
@@ -416,15 +408,10 @@ void Room::queue_all(std::string_view text, const Client* except, bool to_screen
 // everything else queued for that reader meanwhile, in one write().
 void Room::queue(Client& client, std::string_view text) {
   if (client.state != State::kIn) return;
-  // BEGIN SOLUTION 5.3 slow readers dropped
-  // TASK: a client whose queue would pass options_.max_queued: write what it takes now; still
-  // TASK: too full, leave() it with kNotReading and its last line.
-  // TASK: docs/stage5-chat.md#slow-readers-drop-them-never-wait-for-them
-  // STUB: (void)kNotReading;
-  // STUB: if (client.out.data.size() + text.size() > options_.max_queued) {
-  // STUB:   not_written("5.3", "slow readers dropped");
-  // STUB: }
   if (client.out.data.size() + text.size() > options_.max_queued) {
+    // BEGIN SOLUTION 5.3 slow readers dropped
+    // TASK: write what it takes now; still too full, leave() it, kNotReading its last line.
+    // TASK: docs/stage5-chat.md#slow-readers-drop-them-never-wait-for-them
     // A burst can fill it within one pass even for a client that reads:
     // hand the kernel what it takes now before judging.
     client.out.blocked = false;
@@ -434,8 +421,8 @@ void Room::queue(Client& client, std::string_view text) {
       leave(client, kNotReading, std::string("* you were dropped: ") + kNotReading + "\n");
       return;
     }
+    // END SOLUTION
   }
-  // END SOLUTION
   client.out.data.append(text);
 }
 
@@ -523,13 +510,10 @@ void Room::finish(Client& client) {
 // The last client moves into each free place: no shifting. slots_ loses its
 // last entry, and watch() fills it in anew before the next poll().
 void Room::remove_departed() {
-  // BEGIN SOLUTION 5.1 many clients
-  // TASK: farewell() each leaving client; close each done one by moving the last client
-  // TASK: into its place and popping the last of clients_ and slots_.
-  // TASK: docs/stage5-chat.md#the-idea-one-loop-many-peers
-  // STUB: (void)&Room::farewell;
-  // STUB: if (departures_ > 0) not_written("5.1", "many clients");
   for (std::size_t i = 0; departures_ > 0 && i < clients_.size();) {
+    // BEGIN SOLUTION 5.1 many clients
+    // TASK: farewell() a leaving client; close a done one, the last client moved into its place.
+    // TASK: docs/stage5-chat.md#the-idea-one-loop-many-peers
     Client& client = clients_[i];
     if (client.state == State::kLeaving) farewell(client);
     if (client.state != State::kDone) {
@@ -541,8 +525,8 @@ void Room::remove_departed() {
     slots_.pop_back();
     --departures_;
     accepting_ = true;  // a descriptor is free again
+    // END SOLUTION
   }
-  // END SOLUTION
 }
 
 // What a client that leaves leaves behind: the rest of its unfinished line

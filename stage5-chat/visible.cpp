@@ -85,19 +85,6 @@ std::size_t cat_v(char c, char* form) {
 }  // namespace
 
 std::size_t append_visible(std::string_view line, std::size_t room, std::string& out) {
-  // BEGIN SOLUTION 5.5 control characters shown
-  // TASK: append to `out` the visible form of the start of `line` that fits in `room` bytes
-  // TASK: (at least one character), cut between characters; return the bytes of `line` taken.
-  // TASK: Runs of plain() bytes go in one append (the fast path: printable8() tests 8 at once);
-  // TASK: a printable_utf8() character goes whole; any other byte in its cat_v() form.
-  // TASK: docs/stage5-chat.md#control-characters-show-them-never-send-them
-  // STUB: const std::string_view piece = line.substr(0, std::max<std::size_t>(room, 1));
-  // STUB: if (!std::all_of(piece.begin(), piece.end(), plain)) {
-  // STUB:   (void)&printable_utf8, (void)&cat_v, (void)&printable8;
-  // STUB:   not_written("5.5", "control characters shown");
-  // STUB: }
-  // STUB: out.append(piece);
-  // STUB: return piece.size();
   room = std::max<std::size_t>(room, 1);  // at least one character
   std::size_t at = 0;
   while (at < line.size()) {
@@ -115,6 +102,9 @@ std::size_t append_visible(std::string_view line, std::size_t room, std::string&
     room -= end - at;
     at = end;
     if (at == line.size() || room == 0) break;
+    // BEGIN SOLUTION 5.5 control characters shown
+    // TASK: the next character: printable_utf8() whole, else its cat_v() form, as room allows.
+    // TASK: docs/stage5-chat.md#control-characters-show-them-never-send-them
     // One character that is not plain ASCII: valid UTF-8 as it is, else a byte shown.
     const std::size_t size = printable_utf8(line.substr(at));
     char form[4];
@@ -124,7 +114,7 @@ std::size_t append_visible(std::string_view line, std::size_t room, std::string&
     out.append(shown);
     room -= std::min(room, shown.size());
     at += size > 0 ? size : 1;
+    // END SOLUTION
   }
   return at;
-  // END SOLUTION
 }

@@ -545,10 +545,8 @@ bool Room::too_long(std::string_view text) const {
 // Whether `sender` may have one more line relayed now.
 bool Room::may_take(const Client& sender) const {
   // BEGIN SOLUTION 6.1 flood control
-  // TASK: with -r 0 always; else while its pacer holds a whole token. Until you write it,
-  // TASK: everyone may: your room runs as with -r 0. docs/stage6-class.md#floods-paste-or-flood--r
-  // STUB: (void)sender;
-  // STUB: return true;
+  // TASK: with -r 0 always; else while its pacer holds a whole token.
+  // TASK: docs/stage6-class.md#floods-paste-or-flood--r
   return options_.rate == 0 || sender.pacer.tokens >= 1;
   // END SOLUTION
 }
@@ -562,10 +560,8 @@ std::size_t Room::pieces(std::string_view line) const {
 // backlog is full. Told once per episode; full too long, it is a flood.
 void Room::hold(Client& client) {
   // BEGIN SOLUTION 6.1 flood control
-  // TASK: drop() with kFlooding a client whose backlog (backlog_full()) has been full for
-  // TASK: options_.max_full_ms (Pacer::flooding()); else tell it and the host once per episode.
-  // STUB: (void)client, (void)kFlooding, (void)&Room::drop;
-  // STUB: not_written("6.1", "flood control");
+  // TASK: drop() as kFlooding once Pacer::flooding(); else tell it and the host, once.
+  // TASK: docs/stage6-class.md#floods-paste-or-flood--r
   Pacer& pacer = client.pacer;
   const bool full = backlog_full(client.partial, options_);
   if (pacer.flooding(full, Clock::now(), std::chrono::milliseconds(options_.max_full_ms))) {
@@ -648,10 +644,8 @@ void Room::rename(Client& client, std::string_view nick) {
 // for the host's screen only.
 void Room::obey(std::string_view command) {
   // BEGIN SOLUTION 6.2 host commands
-  // TASK: /who, /kick NAME-OR-ADDRESS:PORT [REASON] and /help on the host's screen; any other
-  // TASK: "/" line gets a one-line error there. docs/stage6-class.md#the-hosts-commands
-  // STUB: (void)command, (void)&Room::kick;
-  // STUB: not_written("6.2", "host commands");
+  // TASK: /who, /kick NAME-OR-ADDRESS:PORT [REASON], /help; any other "/" line: an error.
+  // TASK: docs/stage6-class.md#the-hosts-commands
   const std::size_t space = command.find(' ');
   const std::string_view verb = command.substr(0, space);
   std::string_view rest = space == std::string_view::npos ? "" : command.substr(space + 1);
