@@ -565,7 +565,10 @@ TEST(Stage5Failures, OutOfDescriptorsWaitsWithoutSpinningAndLetsThemInLater) {
   const long used = cpu_ticks(server.pid()) - before;
   const long per_second = sysconf(_SC_CLK_TCK);
   std::printf("server CPU while out of descriptors: %ld ticks of 1/%ld s\n", used, per_second);
-  EXPECT_LE(used, per_second / 5) << "a busy loop while out of descriptors";
+  EXPECT_LE(used, per_second / 5)
+      << "a busy loop while out of descriptors: after EMFILE the client stays queued, so a "
+         "listener still watched wakes poll() at once; stop watching it a while (no pause on "
+         "EMFILE)";
   EXPECT_TRUE(server.running());
   EXPECT_EQ(welcomed(), admitted);
   // As many leave as wait: every waiting client gets in.
@@ -582,14 +585,8 @@ TEST(Stage5Failures, OutOfDescriptorsWaitsWithoutSpinningAndLetsThemInLater) {
     return true;
   })) << "a waiting client never got in";
   ASSERT_TRUE(server.wait_for_stderr("accepting again\n"));
-  // The room works: a late one is heard by an early one.
-  std::size_t early = 0, late = count - 1;
-  while (peers[early].ended)
-    ++early;
-  peers.send(late, "I waited\n");
-  ASSERT_TRUE(heard(peers, early, "<" + peers[late].name + "> I waited"));
   EXPECT_TRUE(closes(server, peers));
-  EXPECT_EQ(last_line(server.stderr_text()), summary(count, 1));
+  EXPECT_EQ(last_line(server.stderr_text()), summary(count, 0));
 }
 
 // ------------------------------------------------------------ slow readers

@@ -1213,7 +1213,7 @@ TEST(Stage6Flood, APasteAtTwentyLinesASecondIsPacedInOrderLosingNothing) {
         return peers.has_line(reader, "* " + s + " left");
       },
       Millis(60000));
-  EXPECT_EQ(ahead, "") << "not paced to 20 lines a second after a burst of 50";
+  EXPECT_EQ(ahead, "") << "not paced to -r 20: 20 lines a second after a burst of 50";
   ASSERT_TRUE(all) << arrived << " of " << total << " lines arrived, and no departure";
   EXPECT_EQ(unlike_numbered(said_by(peers[reader].lines, s), total), "");
   EXPECT_EQ(peers[reader].lines.size(), 1 + total + 1) << "the welcome, the paste, the departure";

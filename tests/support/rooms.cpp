@@ -209,6 +209,9 @@ std::string missing_chat_lines(ChatPeers& peers, const std::map<std::string, std
       const auto expected = said.find(sender);
       if (expected == said.end() || line != "<" + sender + "> " + expected->second) {
         trouble = "unexpected line " + ::testing::PrintToString(line);
+        if (expected != said.end() &&
+            expected->second.find(line.substr(end + 2)) != std::string::npos)
+          trouble += ": a line split, relayed before its LF came";
         break;
       }
       ++seen[sender];
