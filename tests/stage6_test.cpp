@@ -131,9 +131,9 @@ TEST(Stage6Nick, RenamingRulesAndWhoIsTold) {
   peers.send(bob, "/nick alice\n");
   ASSERT_TRUE(heard(peers, alice, msg::renamed(longest, "alice")));
   peers.send(alice, "hi\n");
-  ASSERT_TRUE(heard(peers, bob, "<alice2> hi"));
+  ASSERT_TRUE(heard(peers, bob, msg::said("alice2", "hi")));
   peers.close(alice);
-  ASSERT_TRUE(heard(peers, bob, "* alice2 left"));
+  ASSERT_TRUE(heard(peers, bob, msg::left("alice2")));
   EXPECT_TRUE(closes(room.server, peers));
 
   EXPECT_EQ(peers[alice].lines,
@@ -146,16 +146,16 @@ TEST(Stage6Nick, RenamingRulesAndWhoIsTold) {
   for (const std::string& line :
        {msg::renamed(b, longest), std::string("<alice> /me waves"),
         std::string("<alice> /nickname x"), std::string("* alice is now alice2"),
-        msg::renamed(longest, "alice"), std::string("<alice2> hi"), std::string("* alice2 left"),
+        msg::renamed(longest, "alice"), msg::said("alice2", "hi"), msg::left("alice2"),
         msg::kServerClosing}) {
     at_bob.push_back(line);
   }
   EXPECT_EQ(peers[bob].lines, at_bob);
-  EXPECT_EQ(
-      lines_of(room.server.stdout_text()),
-      (Lines{msg::joined(a), msg::joined(b), msg::renamed(a, "alice"), msg::renamed(b, longest),
-             "<alice> /me waves", "<alice> /nickname x", "* alice is now alice2",
-             msg::renamed(longest, "alice"), "<alice2> hi", "* alice2 left", msg::kServerClosing}));
+  EXPECT_EQ(lines_of(room.server.stdout_text()),
+            (Lines{msg::joined(a), msg::joined(b), msg::renamed(a, "alice"),
+                   msg::renamed(b, longest), "<alice> /me waves", "<alice> /nickname x",
+                   "* alice is now alice2", msg::renamed(longest, "alice"),
+                   msg::said("alice2", "hi"), msg::left("alice2"), msg::kServerClosing}));
 }
 
 // ------------------------------------------------------------------ scale
