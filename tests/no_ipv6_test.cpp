@@ -7,7 +7,7 @@
 // to 0.0.0.0, -v says why, and IPv4 clients get in; -6 and an explicit
 // IPv6 address still fail, as they ask for IPv6 itself. The same code is
 // in every stage's open_listener(), so the same tests run on each.
-// Stages 5 and 6 keep listening: their fallback tests are in stage5_test.cpp and stage6_test.cpp.
+// Stages 5 and 6 keep listening: their fallback tests are in room_tests.inc.
 //
 // See also: docs/design.md ("-l [ADDRESS] PORT"), support/stages.hpp.
 

@@ -37,6 +37,34 @@ Room open_room(const std::string& program, const std::vector<std::string>& optio
                Stdin in = Stdin::null(), const std::string& address = "127.0.0.1",
                Stdout out = Stdout::file(), const std::vector<std::string>& env = {});
 
+// The room's lines, word for word (docs/design.md), written once.
+namespace msg {
+inline std::string joined(const std::string& name) {
+  return "* " + name + " joined";
+}
+// "* NAME left", or "* NAME left: WHY" (the error that ended its connection).
+inline std::string left(const std::string& name, const std::string& why = "") {
+  return "* " + name + " left" + (why.empty() ? "" : ": " + why);
+}
+inline std::string dropped(const std::string& name, const std::string& why) {
+  return "* " + name + " dropped: " + why;
+}
+inline std::string renamed(const std::string& from, const std::string& to) {
+  return "* " + from + " is now " + to;
+}
+inline std::string said(const std::string& name, const std::string& text) {
+  return "<" + name + "> " + text;
+}
+const std::string kServerClosing = "* server closing";
+const std::string kYouWereDropped = "* you were dropped: ";  // then why
+}  // namespace msg
+
+// A command line the room refuses, and the reason it must give.
+struct RefusedCommandLine {
+  std::vector<std::string> args;
+  std::string reason;
+};
+
 // The -v summary line.
 std::string summary(std::size_t clients, std::size_t lines);
 // The whole lines of `text`, each without its "\n" (an unfinished last line is left out).
