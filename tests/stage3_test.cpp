@@ -666,18 +666,6 @@ TEST(Stage3Failures, PeerGoneWhileSendingIsReported) {
 
 // ------------------------------------------------------------ bounded memory
 
-// The peak resident size (VmHWM) of a running process, in KiB; 0 if it is
-// gone. Read from /proc while the program runs: the ru_maxrss of a reaped
-// child would also count the pages of this test process it was forked from.
-long peak_rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
-  }
-  return 0;
-}
-
 // 128 MiB each way through a pair of stage3-duplex, twice the bound below:
 // memory stays at the buffers whatever the amount. Sparse files give the
 // input without using disk; -v tells what moved. The peak resident size

@@ -91,8 +91,6 @@ std::size_t join(ChatPeers& peers, int family = AF_INET, int receive_buffer = 0)
 // clients that still read were sent last, to the end.
 ::testing::AssertionResult closes(Process& server, ChatPeers& peers);
 
-// The peak resident size (VmHWM) of a running process in KiB, 0 if gone.
-long peak_rss_kib(pid_t pid);
 // The bytes the kernel holds unsent on the IPv4 connection from local port
 // `local` to remote port `remote`; -1 if none.
 long send_queue(int local, int remote);
