@@ -43,6 +43,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdint>
+#include <iostream>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -63,6 +64,7 @@ struct Direction {
   std::size_t end = 0;
   bool open = true;                       // false once `from` has reached end of file
   std::size_t most_per_write = SIZE_MAX;  // see duplex(): PIPE_BUF for a pipe with -w
+  const char* end_notice = nullptr;       // said on stderr when `from` ends (-v)
 
   bool has_room() const { return end < data.size(); }
   bool has_data() const { return start < end; }
@@ -78,7 +80,10 @@ bool try_again(ssize_t result) {
 std::size_t fill(Direction& d) {
   ssize_t got = read(d.from, d.data.data() + d.end, d.data.size() - d.end);
   if (try_again(got)) return 0;
-  if (check(got, d.read_attempt) == 0) d.open = false;  // end of file
+  if (check(got, d.read_attempt) == 0) {  // end of file
+    d.open = false;
+    if (d.end_notice != nullptr) std::cerr << d.end_notice;
+  }
   d.end += static_cast<std::size_t>(got);
   return static_cast<std::size_t>(got);
 }
@@ -158,6 +163,7 @@ void copy_both_ways(Direction& up, Direction& down, int socket, const DuplexOpti
 // reaches, and never in write(). The failure that got here is what gets
 // reported, not the stall: it is what ended the conversation.
 void print_what_arrived(Direction& down, int timeout_ms, Counts& counts) {
+  down.end_notice = nullptr;  // a failure ended the conversation: main says which
   try {
     for (;;) {
       while (down.has_data()) {
@@ -198,6 +204,7 @@ void duplex(int input, int socket, int output, const DuplexOptions& options, Cou
   struct stat out {};
   bool pipe = fstat(output, &out) == 0 && S_ISFIFO(out.st_mode);
   if (options.idle_timeout_ms >= 0 && pipe) down.most_per_write = PIPE_BUF;
+  if (options.verbose) down.end_notice = "the peer closed its end of the connection\n";
   try {
     copy_both_ways(up, down, socket, options, counts);
   } catch (const std::system_error& failure) {

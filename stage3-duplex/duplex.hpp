@@ -28,6 +28,9 @@ struct DuplexOptions {
   // When the peer's stream ends and input is a terminal, the conversation
   // is over: nobody is going to type to a peer that has left.
   bool input_is_terminal = false;
+  // -v: say on stderr, as it happens, that the peer closed its end (a
+  // server's timeout would otherwise end the conversation without a word).
+  bool verbose = false;
 };
 
 // Copies `input` to `socket` and `socket` to `output` until both directions

@@ -28,6 +28,9 @@ struct DuplexOptions {
   // When the peer's stream ends and input is a terminal, the conversation
   // is over: nobody is going to type to a peer that has left.
   bool input_is_terminal = false;
+  // -v: say on stderr, as it happens, that the peer closed its end (a
+  // server's timeout would otherwise end the conversation without a word).
+  bool verbose = false;
   // -C: each LF from input that is not already preceded by CR leaves as CR LF,
   // the line end HTTP requires, so a request typed by hand is valid.
   bool crlf = false;

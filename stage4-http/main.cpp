@@ -335,6 +335,7 @@ void transfer(const Options& options, Counts& counts) {
   DuplexOptions duplex_options;
   duplex_options.idle_timeout_ms = options.timeout_ms;
   duplex_options.input_is_terminal = isatty(STDIN_FILENO);
+  duplex_options.verbose = options.verbose;
   duplex_options.crlf = options.crlf;
   duplex(STDIN_FILENO, connection.get(), STDOUT_FILENO, duplex_options, counts);
 }

@@ -1,25 +1,14 @@
 // chat.cpp: Bob hosts the whole class. One thread, one poll(), many clients.
 //
-// Stage 3 followed two descriptors with poll(): the keyboard and one peer.
-// Nothing in poll() limits it to two. Here its array holds the listening
-// socket, the host's keyboard and screen, and every client; one pass of the
-// loop asks the kernel which of them are ready, and does exactly that much
-// for each: accept who is waiting, read what was typed, write what is queued.
+// Stage 3 polled the keyboard and one peer. Here poll() watches the listener,
+// the host's keyboard and screen, and every client, and each pass does what
+// is ready: accept, read, write what is queued.
 //
 //   slots_:   [stop] [listener] [stdin] [stdout] [client 0] [client 1] ...
 //   clients_:                                    [client 0] [client 1] ...
 //
-// What is new, and why (docs/stage5-chat.md tells it at length):
-// - State per client beside its poll slot: its name, the line it is typing,
-//   and the bytes queued for it to read.
-// - Lines are the unit. TCP delivers bytes: "hello\n" may arrive as "hel"
-//   then "lo\n". A line is relayed once its LF is here, so two people typing
-//   at once never see their words interleaved.
-// - Nobody writes on another's terminal: a line's control characters go
-//   out shown (^[, as cat -v shows them: visible.hpp), never raw.
-// - Nobody waits for a slow reader. Every socket is non-blocking; what a
-//   client cannot take now waits in its queue, which is bounded: a client
-//   whose queue would overflow is dropped, told why, in whole lines.
+// Lines go out whole, control characters shown (visible.hpp), and a reader
+// too slow for its bounded queue is dropped: docs/stage5-chat.md tells why.
 //
 // See also: poll(2), accept(2), fcntl(2) O_NONBLOCK, Beej's pollserver.c.
 
@@ -52,18 +41,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-const char kHostName[] = "host";  // the name of lines typed on stdin
-// Read from one client per pass at most: a flood from one cannot starve the others.
-const std::size_t kReadSize = 4096;
-// Accepted per pass at most, so a crowd at the door cannot keep the loop
-// from the clients already in.
-const int kAcceptsPerPass = 1024;
-// Out of descriptors: how long before accept() is tried again anyway.
-const std::chrono::seconds kRetryAccept{1};
+const char kHostName[] = "host";             // the name of lines typed on stdin
+const std::size_t kReadSize = 4096;          // per client per pass: nobody starves the others
+const int kAcceptsPerPass = 1024;            // so a crowd at the door cannot stall the room
+const std::chrono::seconds kRetryAccept{1};  // out of descriptors: try accept() again
 const char kNotReading[] = "not reading";
 
-// Bytes queued for one reader. write() takes from the front; what it does
-// not take stays, and the reader is `blocked` until poll() says POLLOUT.
+// Bytes queued for one reader; `blocked` until poll() says POLLOUT.
 struct Outbox {
   std::string data;
   bool blocked = false;
@@ -91,8 +75,7 @@ struct Client {
   bool read_ended = false;  // closing: its end of stream is read
 };
 
-// Frees a string's memory, not just its contents: thousands of idle
-// clients must not each keep the largest buffer they ever needed.
+// Frees the memory too: idle clients keep no large buffers.
 void release(std::string& text) {
   std::string().swap(text);
 }
@@ -101,8 +84,7 @@ bool try_again(ssize_t result) {
   return result == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
 }
 
-// What a reader still gets, cut short: the end of the line it holds the
-// start of (nobody sees half a line), then `notice`.
+// Cuts a queue short: the end of the line begun, then `notice`.
 void cut_to(Outbox& out, const std::string& notice) {
   const std::size_t lf = out.mid_line ? out.data.find('\n') : std::string::npos;
   out.data.erase(lf == std::string::npos ? 0 : lf + 1);
@@ -171,18 +153,16 @@ Room::Room(int listener, int input, int output, int stop, const ChatOptions& opt
       options_(options),
       counts_(counts),
       scratch_(kReadSize) {
-  // stdout is the shell's and stays blocking: it is written only when poll()
-  // says it is ready, and a ready pipe takes PIPE_BUF bytes without waiting.
+  // stdout stays blocking (it is the shell's): written only when poll() says so.
   screen_out_.blocked = true;
   struct stat screen {};
   screen_is_pipe_ = fstat(output, &screen) == 0 && S_ISFIFO(screen.st_mode);
   slots_.resize(kClients);
 }
 
-// Fills in what each slot waits for. A descriptor of -1 is skipped by poll().
+// Fills in what each slot waits for; poll() skips a descriptor of -1.
 void Room::watch() {
-  // The host's screen is the room's record: when it falls behind, the room
-  // stops reading until it catches up, and TCP makes the senders wait.
+  // The screen is the room's record: while it lags, nobody is read.
   bool reading = !closing_ && screen_out_.data.size() <= options_.max_queued;
   slots_[kStop] = {closing_ ? -1 : stop_, POLLIN, 0};
   slots_[kListener] = {accepting_ && !closing_ ? listener_ : -1, POLLIN, 0};
@@ -190,12 +170,10 @@ void Room::watch() {
   slots_[kOutput] = {screen_out_.data.empty() ? -1 : screen_, POLLOUT, 0};
   for (std::size_t i = 0; i < clients_.size(); ++i) {
     const Client& client = clients_[i];
-    // A closing client is still read, and what it sends thrown away: bytes
-    // left unread would make close() send a reset, which may destroy its last lines.
+    // A closing client is read to its end: unread bytes make close() reset.
     bool wants = client.state == State::kClosing ? !client.read_ended : reading;
     short events = (wants ? POLLIN : 0) | (client.out.blocked ? POLLOUT : 0);
-    // Not watched when nothing is wanted: poll() reports POLLHUP and POLLERR
-    // even unasked, and would wake the loop for nothing.
+    // Unwatched when nothing is wanted: POLLHUP would wake us for nothing.
     bool watched = events != 0 && (client.state == State::kIn || client.state == State::kClosing);
     slots_[kClients + i] = {watched ? client.socket.get() : -1, events, 0};
   }
@@ -212,12 +190,10 @@ void Room::serve() {
     if (slots_[kListener].revents && !closing_) accept_clients();
     if (slots_[kInput].revents && !closing_) read_keyboard();
     if (slots_[kOutput].revents) screen_out_.blocked = false;
-    // Clients accepted above have no events yet (revents 0). Nobody is
-    // removed before the end of the pass, so indices hold until then.
+    // Nobody is removed before the end of the pass: indices hold.
     for (std::size_t i = 0; i < clients_.size(); ++i) {
       short revents = slots_[kClients + i].revents;
       if (revents & POLLOUT) clients_[i].out.blocked = false;
-      // POLLHUP and POLLERR too: read() tells what happened.
       if (revents & (POLLIN | POLLHUP | POLLERR)) read_client(clients_[i]);
       if (revents & POLLNVAL) leave(clients_[i], "invalid descriptor");
     }
@@ -227,9 +203,7 @@ void Room::serve() {
   }
 }
 
-// How long poll() may sleep: not at all while departures wait to be
-// removed; until accept() is to be tried again, or a closing client's time
-// is up; else as long as nothing happens.
+// Until the next deadline (accept's retry, a goodbye's end); 0 with departures.
 int Room::poll_timeout() const {
   if (departures_ > 0) return 0;
   Clock::time_point due = accepting_ ? Clock::time_point::max() : retry_accept_;
@@ -247,9 +221,7 @@ void Room::say(const std::string& line) const {
   if (options_.verbose) std::cerr << line + "\n";
 }
 
-// Lets in the clients waiting in the listen queue, as many as are there
-// (up to kAcceptsPerPass): the listening socket is non-blocking, so accept()
-// says EAGAIN when the queue is empty instead of waiting.
+// Lets in who waits: the listener is non-blocking, EAGAIN means nobody.
 void Room::accept_clients() {
   // BEGIN SOLUTION 5.1 many clients
   // TASK: accept() and admit() each waiting client; on EMFILE, unwatch the listener a while.
@@ -258,12 +230,10 @@ void Room::accept_clients() {
     sockaddr_storage address{};
     socklen_t size = sizeof address;
     int client = accept(listener_, reinterpret_cast<sockaddr*>(&address), &size);
-    // ECONNABORTED: that client gave up while queued.
     if (client == -1 && (errno == EINTR || errno == ECONNABORTED)) continue;
     if (client == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // nobody else waits
     if (client == -1) {
-      // Out of descriptors (EMFILE): the client stays queued in the kernel,
-      // and a watched listener would wake us at once, again and again.
+      // EMFILE: the client stays queued, and a watched listener would spin.
       if (!short_of_descriptors_)
         say(std::string("not accepting: accept: ") + std::strerror(errno));
       short_of_descriptors_ = true;
@@ -280,19 +250,17 @@ void Room::accept_clients() {
 
 void Room::admit(Fd socket, const sockaddr* address) {
   const std::string where = describe(address);
-  // On Linux an accepted socket does not inherit O_NONBLOCK from the
-  // listener (on the BSDs it does): set it, so no write ever waits.
+  // Linux does not inherit O_NONBLOCK from the listener (the BSDs do).
   int flags = fcntl(socket.get(), F_GETFL);
   if (flags == -1 || fcntl(socket.get(), F_SETFL, flags | O_NONBLOCK) == -1) {
     say("connection from " + where + " closed: fcntl: " + std::strerror(errno));
     return;
   }
-  // Each pass hands a client all that is queued for it in one write():
-  // Nagle's algorithm would only hold a short line back.
+  // One write() per pass already: Nagle would only delay it.
   int on = 1;
   setsockopt(socket.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);  // best effort: only speed
   if (here_ >= options_.max_clients) {
-    // A new socket's send buffer is empty: this short write fits.
+    // An empty send buffer: this short write fits.
     const std::string full = "* room full (" + std::to_string(options_.max_clients) + " clients)\n";
     ssize_t ignored = write(socket.get(), full.data(), full.size());
     (void)ignored;  // it is closing either way
@@ -313,13 +281,12 @@ void Room::admit(Fd socket, const sockaddr* address) {
   slots_.push_back({-1, 0, 0});
 }
 
-// One read() per ready client per pass, so one that floods the room
-// cannot starve the others.
+// One read() per pass, so a flooder cannot starve the others.
 void Room::read_client(Client& client) {
   ssize_t got = read(client.socket.get(), scratch_.data(), scratch_.size());
   if (try_again(got)) return;
   if (client.state == State::kClosing) {
-    // Thrown away. Once both ends of stream are through, close() sends no reset.
+    // Thrown away; once both ends are through, close() sends no reset.
     if (got == 0) client.read_ended = true;
     if (got == -1 || (client.read_ended && client.said_all)) finish(client);
     return;
@@ -332,8 +299,7 @@ void Room::read_client(Client& client) {
              client.name, &client);
 }
 
-// The host's keyboard. Its end (Ctrl-D, </dev/null) or failure leaves the
-// room going; what was typed last still goes out.
+// The host's keyboard; its end (Ctrl-D, </dev/null) leaves the room going.
 void Room::read_keyboard() {
   ssize_t got = read(keyboard_, scratch_.data(), scratch_.size());
   if (try_again(got)) return;
@@ -345,14 +311,12 @@ void Room::read_keyboard() {
   if (!typed_.empty()) relay(kHostName, typed_, nullptr);
   release(typed_);
   keyboard_ = -1;
-  // A room run with </dev/null ends its input at once: nothing to say then.
   if (got == -1)
     say(std::string("read from stdin: ") + std::strerror(errno) + ": the room goes on");
 }
 
-// Relays the whole lines in `partial` once `bytes` is added to it, and
-// pieces of a line grown longer than max_line; the rest stays in `partial`.
-// `sender` is null for the host.
+// Relays the whole lines of `partial` + `bytes`, and max_line pieces of an
+// overlong one; the rest stays. `sender` is null for the host.
 void Room::take_lines(std::string& partial, std::string_view bytes, const std::string& name,
                       const Client* sender) {
   partial.append(bytes);
@@ -377,14 +341,13 @@ void Room::take_lines(std::string& partial, std::string_view bytes, const std::s
   // END SOLUTION
 }
 
-// Too long to wait for its LF. A CR at the very end stays, in case its LF is next.
+// Too long to wait for its LF (a final CR waits: its LF may be next).
 bool Room::too_long(std::string_view text) const {
   return text.size() > options_.max_line &&
          !(text.size() == options_.max_line + 1 && text.back() == '\r');
 }
 
-// "<NAME> LINE" to everyone but the sender, its control characters shown
-// (visible.hpp); a line longer than max_line as shown goes in pieces.
+// "<NAME> LINE" to all but the sender, shown (visible.hpp), in max_line pieces.
 void Room::relay(const std::string& name, std::string_view line, const Client* sender) {
   do {
     std::string text = "<" + name + "> ";
@@ -395,8 +358,6 @@ void Room::relay(const std::string& name, std::string_view line, const Client* s
   } while (!line.empty());
 }
 
-// Queues `text` for every client in the room but `except`, and for the
-// host's screen if `to_screen`.
 void Room::queue_all(std::string_view text, const Client* except, bool to_screen) {
   for (Client& client : clients_) {
     if (&client != except) queue(client, text);
@@ -404,16 +365,14 @@ void Room::queue_all(std::string_view text, const Client* except, bool to_screen
   if (to_screen && screen_ != -1) screen_out_.data.append(text);
 }
 
-// Queues `text` for one reader; it goes out at the end of the pass, with
-// everything else queued for that reader meanwhile, in one write().
+// Queued text goes out at the end of the pass, in one write().
 void Room::queue(Client& client, std::string_view text) {
   if (client.state != State::kIn) return;
   if (client.out.data.size() + text.size() > options_.max_queued) {
     // BEGIN SOLUTION 5.3 slow readers dropped
     // TASK: write what it takes now; still too full, leave() it, kNotReading its last line.
     // TASK: docs/stage5-chat.md#slow-readers-drop-them-never-wait-for-them
-    // A burst can fill it within one pass even for a client that reads:
-    // hand the kernel what it takes now before judging.
+    // A burst can fill it even for a reader: write first, then judge.
     client.out.blocked = false;
     write_queued(client);
     if (client.state != State::kIn) return;
@@ -426,8 +385,7 @@ void Room::queue(Client& client, std::string_view text) {
   client.out.data.append(text);
 }
 
-// Writes what `client` will take now. A socket takes what fits in its send
-// buffer and says EAGAIN when full; the rest waits for POLLOUT.
+// Writes what the socket takes now; the rest waits for POLLOUT.
 void Room::write_queued(Client& client) {
   Outbox& out = client.out;
   bool writing = client.state == State::kIn || client.state == State::kClosing;
@@ -458,7 +416,6 @@ void Room::write_queued(Client& client) {
   }
 }
 
-// The screen always waits for poll(): stdout stays blocking.
 void Room::write_screen() {
   if (screen_out_.data.empty() || screen_out_.blocked || screen_ == -1) return;
   std::size_t size = screen_out_.data.size();
@@ -467,7 +424,6 @@ void Room::write_screen() {
   screen_out_.blocked = true;
   if (try_again(put)) return;
   if (put == -1) {
-    // A closed pipe: the room goes on unseen.
     const std::string why = std::strerror(errno);
     release(screen_out_.data);
     screen_ = -1;
@@ -488,9 +444,8 @@ void Room::write_all() {
   write_screen();
 }
 
-// Marks a client as leaving: announced and closed at the end of the pass,
-// after the others have been served. `why` is "" for a plain end of
-// stream; a client with a `last_line` reads it before it is closed.
+// Announced and closed at the end of the pass; `why` is "" for end of
+// stream, and a dropped client reads `last_line` first.
 void Room::leave(Client& client, std::string why, std::string last_line) {
   if (client.state != State::kIn) return;
   client.state = State::kLeaving;
@@ -500,15 +455,14 @@ void Room::leave(Client& client, std::string why, std::string last_line) {
   --here_;
 }
 
-// Closes a client at the end of the pass, without a word more.
+// Closed at the end of the pass, without a word more.
 void Room::finish(Client& client) {
   client.state = State::kDone;
   ++departures_;
 }
 
-// Announces the clients that left during this pass and closes those done.
-// The last client moves into each free place: no shifting. slots_ loses its
-// last entry, and watch() fills it in anew before the next poll().
+// Announces who left and closes who is done, the last client moving into
+// each free place; watch() refills slots_ before the next poll().
 void Room::remove_departed() {
   for (std::size_t i = 0; departures_ > 0 && i < clients_.size();) {
     // BEGIN SOLUTION 5.1 many clients
@@ -529,9 +483,8 @@ void Room::remove_departed() {
   }
 }
 
-// What a client that leaves leaves behind: the rest of its unfinished line
-// goes out, and the room hears why it went. A dropped client gets its last
-// line, in whole lines, until goodbye_ms is up.
+// Its unfinished line goes out and the room hears why it went; a dropped
+// client gets goodbye_ms to read its last line.
 void Room::farewell(Client& client) {
   if (!client.partial.empty()) relay(client.name, client.partial, &client);
   release(client.partial);
@@ -557,10 +510,8 @@ void Room::farewell(Client& client) {
   client.out.blocked = false;
 }
 
-// After SIGINT or SIGTERM: "* server closing" to everyone, who then get at
-// most goodbye_ms to take what is queued. A client behind (its socket
-// full) gets the end of its line and the notice, not its whole queue.
-// Nothing more is accepted, and what clients send is thrown away.
+// SIGINT or SIGTERM: "* server closing" to all, who get goodbye_ms to read
+// it; a client behind gets the end of its line and the notice only.
 void Room::close_all() {
   closing_ = true;
   remove_departed();
@@ -580,8 +531,7 @@ void Room::close_all() {
   if (screen_ != -1) screen_out_.data.append(notice);
 }
 
-// Closing is over when every client is closed and the screen has it all,
-// or at closed_by_ whatever is left; then every socket still open closes.
+// When every client is closed and the screen has it all, or at closed_by_.
 bool Room::closed() const {
   const bool screen_done = screen_out_.data.empty() || screen_ == -1;
   return (clients_.empty() && screen_done) || Clock::now() >= closed_by_;

@@ -1,10 +1,8 @@
 // chat.cpp: Bob hosts the whole class. One thread, one poll(), many clients.
 //
-// Stage 3 followed two descriptors with poll(): the keyboard and one peer.
-// Nothing in poll() limits it to two. Here its array holds the listening
-// socket, the host's keyboard and screen, and every client; one pass of the
-// loop asks the kernel which of them are ready, and does exactly that much
-// for each: accept who is waiting, read what was typed, write what is queued.
+// Stage 3 polled the keyboard and one peer. Here poll() watches the listener,
+// the host's keyboard and screen, and every client, and each pass does what
+// is ready: accept, read, write what is queued.
 //
 //   slots_:   [stop] [listener] [stdin] [stdout] [client 0] [client 1] ...
 //   clients_:                                    [client 0] [client 1] ...
@@ -50,14 +48,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-const char kHostName[] = "host";  // the name of lines typed on stdin
-// Read from one client per pass at most: a flood from one cannot starve the others.
-const std::size_t kReadSize = 4096;
-// Accepted per pass at most, so a crowd at the door cannot keep the loop
-// from the clients already in.
-const int kAcceptsPerPass = 1024;
-// Out of descriptors: how long before accept() is tried again anyway.
-const std::chrono::seconds kRetryAccept{1};
+const char kHostName[] = "host";             // the name of lines typed on stdin
+const std::size_t kReadSize = 4096;          // per client per pass: nobody starves the others
+const int kAcceptsPerPass = 1024;            // so a crowd at the door cannot stall the room
+const std::chrono::seconds kRetryAccept{1};  // out of descriptors: try accept() again
 const char kNotReading[] = "not reading";
 const char kFlooding[] = "flooding";
 // News goes out at most this often, unless a line goes first.
@@ -95,8 +89,7 @@ struct Pacer {
   }
 };
 
-// Bytes queued for one reader. write() takes from the front; what it does
-// not take stays, and the reader is `blocked` until poll() says POLLOUT.
+// Bytes queued for one reader; `blocked` until poll() says POLLOUT.
 struct Outbox {
   std::string data;
   bool blocked = false;
@@ -135,8 +128,7 @@ struct Client {
   bool read_ended = false;  // closing: its end of stream is read
 };
 
-// Frees a string's memory, not just its contents: thousands of idle
-// clients must not each keep the largest buffer they ever needed.
+// Frees the memory too: idle clients keep no large buffers.
 void release(std::string& text) {
   std::string().swap(text);
 }
@@ -154,8 +146,7 @@ bool try_again(ssize_t result) {
   return result == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
 }
 
-// What a reader still gets, cut short: the end of the line it holds the
-// start of (nobody sees half a line), then `notice`.
+// Cuts a queue short: the end of the line begun, then `notice`.
 void cut_to(Outbox& out, const std::string& notice) {
   const std::size_t lf = out.mid_line ? out.data.find('\n') : std::string::npos;
   out.data.erase(lf == std::string::npos ? 0 : lf + 1);
@@ -296,18 +287,16 @@ Room::Room(int listener, int input, int output, int stop, const ChatOptions& opt
       // At least a tenth of a second's worth: poll() may wake the room a
       // little late, and tokens a small bucket cannot hold would be lost.
       burst_(std::max(options.burst, options.rate / 10)) {
-  // stdout is the shell's and stays blocking: it is written only when poll()
-  // says it is ready, and a ready pipe takes PIPE_BUF bytes without waiting.
+  // stdout stays blocking (it is the shell's): written only when poll() says so.
   screen_out_.blocked = true;
   struct stat screen {};
   screen_is_pipe_ = fstat(output, &screen) == 0 && S_ISFIFO(screen.st_mode);
   slots_.resize(kClients);
 }
 
-// Fills in what each slot waits for. A descriptor of -1 is skipped by poll().
+// Fills in what each slot waits for; poll() skips a descriptor of -1.
 void Room::watch() {
-  // The host's screen is the room's record: when it falls behind, the room
-  // stops reading until it catches up, and TCP makes the senders wait.
+  // The screen is the room's record: while it lags, nobody is read.
   bool reading = !closing_ && screen_out_.data.size() <= options_.max_queued;
   slots_[kStop] = {closing_ ? -1 : stop_, POLLIN, 0};
   slots_[kListener] = {accepting_ && !closing_ ? listener_ : -1, POLLIN, 0};
@@ -315,14 +304,12 @@ void Room::watch() {
   slots_[kOutput] = {screen_out_.data.empty() ? -1 : screen_, POLLOUT, 0};
   for (std::size_t i = 0; i < clients_.size(); ++i) {
     const Client& client = clients_[i];
-    // A closing client is still read, and what it sends thrown away: bytes
-    // left unread would make close() send a reset, which may destroy its last lines.
+    // A closing client is read to its end: unread bytes make close() reset.
     bool wants = client.state == State::kClosing
                      ? !client.read_ended
                      : reading && !client.input_ended && !backlog_full(client.partial, options_);
     short events = (wants ? POLLIN : 0) | (client.out.blocked ? POLLOUT : 0);
-    // Not watched when nothing is wanted: poll() reports POLLHUP and POLLERR
-    // even unasked, and would wake the loop for nothing.
+    // Unwatched when nothing is wanted: POLLHUP would wake us for nothing.
     // A held client is, for just those: a reset ends it at once, waiting lines and all.
     bool watched = (events != 0 || client.held) &&
                    (client.state == State::kIn || client.state == State::kClosing);
@@ -341,12 +328,10 @@ void Room::serve() {
     if (slots_[kListener].revents && !closing_) accept_clients();
     if (slots_[kInput].revents && !closing_) read_keyboard();
     if (slots_[kOutput].revents) screen_out_.blocked = false;
-    // Clients accepted above have no events yet (revents 0). Nobody is
-    // removed before the end of the pass, so indices hold until then.
+    // Nobody is removed before the end of the pass: indices hold.
     for (std::size_t i = 0; i < clients_.size(); ++i) {
       const pollfd& slot = slots_[kClients + i];
       if (slot.revents & POLLOUT) clients_[i].out.blocked = false;
-      // POLLHUP and POLLERR too: read() tells what happened.
       if ((slot.revents & (POLLHUP | POLLERR)) && !(slot.events & POLLIN) && clients_[i].held) {
         leave(clients_[i], socket_error(clients_[i]));  // reset: its waiting lines go with it
       } else if (slot.revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -391,20 +376,16 @@ void Room::say(const std::string& line) const {
   if (options_.verbose) std::cerr << line + "\n";
 }
 
-// Lets in the clients waiting in the listen queue, as many as are there
-// (up to kAcceptsPerPass): the listening socket is non-blocking, so accept()
-// says EAGAIN when the queue is empty instead of waiting.
+// Lets in who waits: the listener is non-blocking, EAGAIN means nobody.
 void Room::accept_clients() {
   for (int n = 0; n < kAcceptsPerPass; ++n) {
     sockaddr_storage address{};
     socklen_t size = sizeof address;
     int client = accept(listener_, reinterpret_cast<sockaddr*>(&address), &size);
-    // ECONNABORTED: that client gave up while queued.
     if (client == -1 && (errno == EINTR || errno == ECONNABORTED)) continue;
     if (client == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // nobody else waits
     if (client == -1) {
-      // Out of descriptors (EMFILE): the client stays queued in the kernel,
-      // and a watched listener would wake us at once, again and again.
+      // EMFILE: the client stays queued, and a watched listener would spin.
       if (!short_of_descriptors_)
         say(std::string("not accepting: accept: ") + std::strerror(errno));
       short_of_descriptors_ = true;
@@ -420,19 +401,17 @@ void Room::accept_clients() {
 
 void Room::admit(Fd socket, const sockaddr* address) {
   const std::string where = describe(address);
-  // On Linux an accepted socket does not inherit O_NONBLOCK from the
-  // listener (on the BSDs it does): set it, so no write ever waits.
+  // Linux does not inherit O_NONBLOCK from the listener (the BSDs do).
   int flags = fcntl(socket.get(), F_GETFL);
   if (flags == -1 || fcntl(socket.get(), F_SETFL, flags | O_NONBLOCK) == -1) {
     say("connection from " + where + " closed: fcntl: " + std::strerror(errno));
     return;
   }
-  // Each pass hands a client all that is queued for it in one write():
-  // Nagle's algorithm would only hold a short line back.
+  // One write() per pass already: Nagle would only delay it.
   int on = 1;
   setsockopt(socket.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);  // best effort: only speed
   if (here_ >= options_.max_clients) {
-    // A new socket's send buffer is empty: this short write fits.
+    // An empty send buffer: this short write fits.
     const std::string full = "* room full (" + std::to_string(options_.max_clients) + " clients)\n";
     ssize_t ignored = write(socket.get(), full.data(), full.size());
     (void)ignored;  // it is closing either way
@@ -455,13 +434,12 @@ void Room::admit(Fd socket, const sockaddr* address) {
   slots_.push_back({-1, 0, 0});
 }
 
-// One read() per ready client per pass, so one that floods the room
-// cannot starve the others.
+// One read() per pass, so a flooder cannot starve the others.
 void Room::read_client(Client& client) {
   ssize_t got = read(client.socket.get(), scratch_.data(), scratch_.size());
   if (try_again(got)) return;
   if (client.state == State::kClosing) {
-    // Thrown away. Once both ends of stream are through, close() sends no reset.
+    // Thrown away; once both ends are through, close() sends no reset.
     if (got == 0) client.read_ended = true;
     if (got == -1 || (client.read_ended && client.said_all)) finish(client);
     return;
@@ -479,8 +457,7 @@ void Room::read_client(Client& client) {
              client.name, &client);
 }
 
-// The host's keyboard. Its end (Ctrl-D, </dev/null) or failure leaves the
-// room going; what was typed last still goes out.
+// The host's keyboard; its end (Ctrl-D, </dev/null) leaves the room going.
 void Room::read_keyboard() {
   ssize_t got = read(keyboard_, scratch_.data(), scratch_.size());
   if (try_again(got)) return;
@@ -492,7 +469,6 @@ void Room::read_keyboard() {
   if (!typed_.empty()) relay(kHostName, typed_, nullptr);
   release(typed_);
   keyboard_ = -1;
-  // A room run with </dev/null ends its input at once: nothing to say then.
   if (got == -1)
     say(std::string("read from stdin: ") + std::strerror(errno) + ": the room goes on");
 }
@@ -536,7 +512,7 @@ void Room::take_lines(std::string& partial, std::string_view bytes, const std::s
   if (over) hold(*sender);
 }
 
-// Too long to wait for its LF. A CR at the very end stays, in case its LF is next.
+// Too long to wait for its LF (a final CR waits: its LF may be next).
 bool Room::too_long(std::string_view text) const {
   return text.size() > options_.max_line &&
          !(text.size() == options_.max_line + 1 && text.back() == '\r');
@@ -590,8 +566,7 @@ void Room::keep_pace(Client& client) {
   if (client.input_ended && !client.held && client.state == State::kIn) leave(client, "");
 }
 
-// "<NAME> LINE" to everyone but the sender, its control characters shown
-// (visible.hpp); a line longer than max_line as shown goes in pieces.
+// "<NAME> LINE" to all but the sender, shown (visible.hpp), in max_line pieces.
 void Room::relay(const std::string& name, std::string_view line, Client* sender) {
   do {
     std::string text = "<" + name + "> ";
@@ -730,8 +705,6 @@ void Room::show(const std::string& text) {
   if (screen_ != -1) screen_out_.data.append(text);
 }
 
-// Queues `text` for every client in the room but `except`, and for the
-// host's screen if `to_screen`.
 // News not told yet goes first: nobody hears from a client before hearing
 // that it came in.
 void Room::queue_all(std::string_view text, const Client* except, bool to_screen) {
@@ -742,13 +715,11 @@ void Room::queue_all(std::string_view text, const Client* except, bool to_screen
   if (to_screen && screen_ != -1) screen_out_.data.append(text);
 }
 
-// Queues `text` for one reader; it goes out at the end of the pass, with
-// everything else queued for that reader meanwhile, in one write().
+// Queued text goes out at the end of the pass, in one write().
 void Room::queue(Client& client, std::string_view text) {
   if (client.state != State::kIn) return;
   if (client.out.data.size() + text.size() > options_.max_queued) {
-    // A burst can fill it within one pass even for a client that reads:
-    // hand the kernel what it takes now before judging.
+    // A burst can fill it even for a reader: write first, then judge.
     client.out.blocked = false;
     write_queued(client);
     if (client.state != State::kIn) return;
@@ -760,8 +731,7 @@ void Room::queue(Client& client, std::string_view text) {
   client.out.data.append(text);
 }
 
-// Writes what `client` will take now. A socket takes what fits in its send
-// buffer and says EAGAIN when full; the rest waits for POLLOUT.
+// Writes what the socket takes now; the rest waits for POLLOUT.
 void Room::write_queued(Client& client) {
   Outbox& out = client.out;
   bool writing = client.state == State::kIn || client.state == State::kClosing;
@@ -792,7 +762,6 @@ void Room::write_queued(Client& client) {
   }
 }
 
-// The screen always waits for poll(): stdout stays blocking.
 void Room::write_screen() {
   if (screen_out_.data.empty() || screen_out_.blocked || screen_ == -1) return;
   std::size_t size = screen_out_.data.size();
@@ -801,7 +770,6 @@ void Room::write_screen() {
   screen_out_.blocked = true;
   if (try_again(put)) return;
   if (put == -1) {
-    // A closed pipe: the room goes on unseen.
     const std::string why = std::strerror(errno);
     release(screen_out_.data);
     screen_ = -1;
@@ -822,9 +790,8 @@ void Room::write_all() {
   write_screen();
 }
 
-// Marks a client as leaving: announced and closed at the end of the pass,
-// after the others have been served. `why` is "" for a plain end of
-// stream; a client with a `last_line` reads it before it is closed.
+// Announced and closed at the end of the pass; `why` is "" for end of
+// stream, and a dropped client reads `last_line` first.
 void Room::leave(Client& client, std::string why, std::string last_line) {
   if (client.state != State::kIn) return;
   client.state = State::kLeaving;
@@ -839,15 +806,14 @@ void Room::drop(Client& client, const std::string& why) {
   leave(client, why, "* you were dropped: " + why + "\n");
 }
 
-// Closes a client at the end of the pass, without a word more.
+// Closed at the end of the pass, without a word more.
 void Room::finish(Client& client) {
   client.state = State::kDone;
   ++departures_;
 }
 
-// Announces the clients that left during this pass and closes those done.
-// The last client moves into each free place: no shifting. slots_ loses its
-// last entry, and watch() fills it in anew before the next poll().
+// Announces who left and closes who is done, the last client moving into
+// each free place; watch() refills slots_ before the next poll().
 void Room::remove_departed() {
   for (std::size_t i = 0; departures_ > 0 && i < clients_.size();) {
     Client& client = clients_[i];
@@ -972,10 +938,8 @@ std::string Room::news_for(std::uint64_t id, const std::vector<std::uint64_t>& w
   return text;
 }
 
-// After SIGINT or SIGTERM: "* server closing" to everyone, who then get at
-// most goodbye_ms to take what is queued. A client behind (its socket
-// full) gets the end of its line and the notice, not its whole queue.
-// Nothing more is accepted, and what clients send is thrown away.
+// SIGINT or SIGTERM: "* server closing" to all, who get goodbye_ms to read
+// it; a client behind gets the end of its line and the notice only.
 void Room::close_all() {
   closing_ = true;
   remove_departed();
@@ -996,8 +960,7 @@ void Room::close_all() {
   if (screen_ != -1) screen_out_.data.append(notice);
 }
 
-// Closing is over when every client is closed and the screen has it all,
-// or at closed_by_ whatever is left; then every socket still open closes.
+// When every client is closed and the screen has it all, or at closed_by_.
 bool Room::closed() const {
   const bool screen_done = screen_out_.data.empty() || screen_ == -1;
   return (clients_.empty() && screen_done) || Clock::now() >= closed_by_;

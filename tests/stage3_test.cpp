@@ -57,6 +57,14 @@ std::string summary(std::size_t sent, std::size_t received) {
          " bytes\n";
 }
 
+// The end of -v after the peer closed its end first (docs/stage3-duplex.md):
+// said when it happens, then the counts. A failure says its error instead.
+const std::string kPeerClosed = "the peer closed its end of the connection\n";
+
+std::string summary_after_close(std::size_t sent, std::size_t received) {
+  return kPeerClosed + summary(sent, received);
+}
+
 // A peer that sends without end, from a thread of its own, until the
 // connection fails (the program has gone) or stop() is called.
 class Flood {
@@ -178,11 +186,11 @@ TEST_P(Stage3BothWays, FilesCrossByteForByte) {
   EXPECT_TRUE(same_bytes(from_alice, bob.stdout_text()));
   EXPECT_TRUE(same_bytes(from_bob, alice.stdout_text()));
   EXPECT_EQ(alice.stderr_text(), connected_lines(std::string(address) + " port " + port) +
-                                     summary(from_alice.size(), from_bob.size()));
-  EXPECT_TRUE(matches(bob.stderr_text(), "listening on " + quote(address) + " port " + port +
-                                             "\nconnection from " + quote(address) +
-                                             " port \\d+\n" +
-                                             quote(summary(from_bob.size(), from_alice.size()))));
+                                     summary_after_close(from_alice.size(), from_bob.size()));
+  EXPECT_TRUE(matches(bob.stderr_text(),
+                      "listening on " + quote(address) + " port " + port + "\nconnection from " +
+                          quote(address) + " port \\d+\n" +
+                          quote(summary_after_close(from_bob.size(), from_alice.size()))));
 }
 
 std::string address_name(const ::testing::TestParamInfo<const char*>& address) {
@@ -209,10 +217,10 @@ TEST(Stage3Transfer, WholeFileArrivesAtAListenerWithEmptyStdin) {
   EXPECT_TRUE(same_bytes(data, read_file(dir.file("received"))));
   EXPECT_EQ(alice.stdout_text(), "");
   EXPECT_EQ(alice.stderr_text(),
-            connected_lines("127.0.0.1 port " + port) + summary(data.size(), 0));
+            connected_lines("127.0.0.1 port " + port) + summary_after_close(data.size(), 0));
   EXPECT_TRUE(matches(bob.stderr_text(), "listening on :: port " + port +
                                              "\nconnection from 127\\.0\\.0\\.1 port \\d+\n" +
-                                             quote(summary(0, data.size()))));
+                                             quote(summary_after_close(0, data.size()))));
 }
 
 // The same roles swapped: Bob sends a file, Alice's stdin is empty.
@@ -252,7 +260,7 @@ TEST(Stage3WithNc, OpenBsdNcAsServerBothWays) {
   EXPECT_TRUE(same_bytes(from_alice, read_file(dir.file("at-bob"))));
   EXPECT_TRUE(same_bytes(from_bob, alice.stdout_text()));
   EXPECT_EQ(alice.stderr_text(), connected_lines("127.0.0.1 port " + port) +
-                                     summary(from_alice.size(), from_bob.size()));
+                                     summary_after_close(from_alice.size(), from_bob.size()));
 }
 
 // OpenBSD nc as Alice (-N: without it, Bob would never see her end).
@@ -271,9 +279,9 @@ TEST(Stage3WithNc, OpenBsdNcAsClientBothWays) {
   ASSERT_EQ(bob.wait(), Exit::code(0)) << bob.stderr_text();
   EXPECT_TRUE(same_bytes(from_alice, bob.stdout_text()));
   EXPECT_TRUE(same_bytes(from_bob, read_file(dir.file("at-alice"))));
-  EXPECT_TRUE(matches(bob.stderr_text(), "listening on :: port " + port +
-                                             "\nconnection from ::1 port \\d+\n" +
-                                             quote(summary(from_bob.size(), from_alice.size()))));
+  EXPECT_TRUE(matches(bob.stderr_text(),
+                      "listening on :: port " + port + "\nconnection from ::1 port \\d+\n" +
+                          quote(summary_after_close(from_bob.size(), from_alice.size()))));
 }
 
 // ----------------------------------------------------------- scripted peers
@@ -297,7 +305,7 @@ TEST(Stage3Peers, ReplyThatComesOnlyAfterTheEndOfTheRequest) {
   ASSERT_EQ(alice.wait(), Exit::code(0)) << alice.stderr_text();
   EXPECT_TRUE(same_bytes(reply, alice.stdout_text()));
   EXPECT_EQ(alice.stderr_text(), connected_lines("::1 port " + std::to_string(server.port())) +
-                                     summary(request.size(), reply.size()));
+                                     summary_after_close(request.size(), reply.size()));
 }
 
 // Started with stdin closed (<&-), the program must not get its socket as
@@ -317,7 +325,7 @@ TEST(Stage3Peers, ClosedStdinIsEmptyNotTheSocket) {
   ASSERT_EQ(alice.wait(), Exit::code(0)) << alice.stderr_text();
   EXPECT_EQ(alice.stdout_text(), said);
   EXPECT_EQ(alice.stderr_text(),
-            connected_lines("127.0.0.1 port " + port) + summary(0, said.size()));
+            connected_lines("127.0.0.1 port " + port) + summary_after_close(0, said.size()));
 }
 
 // The peer closes while stdin is a terminal where nobody types: the
@@ -335,7 +343,7 @@ TEST(Stage3Peers, PeerLeavesWhileTheTerminalIsIdle) {
   EXPECT_TRUE(same_bytes(farewell, alice.stdout_text()));
   EXPECT_EQ(alice.stderr_text(),
             connected_lines("127.0.0.1 port " + std::to_string(server.port())) +
-                summary(0, farewell.size()));
+                summary_after_close(0, farewell.size()));
 }
 
 // The same on the listening side, with a line typed before the peer leaves:
@@ -361,7 +369,7 @@ TEST(Stage3Peers, ClientLeavesWhileBobsTerminalIsIdle) {
   EXPECT_TRUE(matches(bob.stderr_text(), "listening on 127\\.0\\.0\\.1 port " +
                                              std::to_string(port) +
                                              "\nconnection from 127\\.0\\.0\\.1 port \\d+\n" +
-                                             quote(summary(15, answer.size()))));
+                                             quote(summary_after_close(15, answer.size()))));
 }
 
 // A peer that half-closes at once (it has nothing to say) but keeps
@@ -378,9 +386,28 @@ TEST(Stage3Peers, PeerThatHalfClosesFirstStillReceivesTheWholeFile) {
   EXPECT_TRUE(same_bytes(data, receive_all(connection.get())));
   ASSERT_EQ(alice.wait(), Exit::code(0)) << alice.stderr_text();
   EXPECT_EQ(alice.stdout_text(), "");
-  EXPECT_EQ(
-      alice.stderr_text(),
-      connected_lines("127.0.0.1 port " + std::to_string(server.port())) + summary(data.size(), 0));
+  EXPECT_EQ(alice.stderr_text(),
+            connected_lines("127.0.0.1 port " + std::to_string(server.port())) +
+                summary_after_close(data.size(), 0));
+}
+
+// -v says that the peer closed its end when that happens, not when the
+// program ends: with stdin a pipe that stays open, the peer's end comes
+// first, and the program keeps running until stdin ends.
+TEST(Stage3Peers, VerboseSaysThePeerClosedWhenItHappens) {
+  LoopbackServer server(AF_INET);
+  const std::string port = std::to_string(server.port());
+  Process alice = Process::start(kProgram, {"-v", "127.0.0.1", port}, Stdin::pipe());
+  Fd connection = server.accept();
+  shutdown_write(connection.get());
+  ASSERT_TRUE(alice.wait_for_stderr(kPeerClosed)) << alice.stderr_text();
+  EXPECT_TRUE(alice.running()) << "stdin is still open: the program must still be sending";
+  alice.write_stdin("late\n");
+  alice.close_stdin();
+  EXPECT_EQ(receive_all(connection.get()), "late\n");
+  ASSERT_EQ(alice.wait(), Exit::code(0)) << alice.stderr_text();
+  EXPECT_EQ(alice.stderr_text(),
+            connected_lines("127.0.0.1 port " + port) + summary_after_close(5, 0));
 }
 
 // ------------------------------------------------------------------------ -w
@@ -666,18 +693,6 @@ TEST(Stage3Failures, PeerGoneWhileSendingIsReported) {
 
 // ------------------------------------------------------------ bounded memory
 
-// The peak resident size (VmHWM) of a running process, in KiB; 0 if it is
-// gone. Read from /proc while the program runs: the ru_maxrss of a reaped
-// child would also count the pages of this test process it was forked from.
-long peak_rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
-  }
-  return 0;
-}
-
 // 128 MiB each way through a pair of stage3-duplex, twice the bound below:
 // memory stays at the buffers whatever the amount. Sparse files give the
 // input without using disk; -v tells what moved. The peak resident size
@@ -714,10 +729,10 @@ TEST(Stage3Memory, TwiceTheBoundEachWayInBoundedMemory) {
   ASSERT_EQ(bob.wait(), Exit::code(0)) << bob.stderr_text();
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   EXPECT_EQ(alice.stderr_text(),
-            connected_lines("127.0.0.1 port " + port) + summary(amount, amount));
+            connected_lines("127.0.0.1 port " + port) + summary_after_close(amount, amount));
   EXPECT_TRUE(matches(bob.stderr_text(), "listening on 127\\.0\\.0\\.1 port " + port +
                                              "\nconnection from 127\\.0\\.0\\.1 port \\d+\n" +
-                                             quote(summary(amount, amount))));
+                                             quote(summary_after_close(amount, amount))));
   std::printf("stage3-duplex moved %zu MiB each way in %.2f s; peak RSS %ld KiB\n", amount >> 20,
               seconds, peak);
   RecordProperty("peak_rss_kib", static_cast<int>(peak));

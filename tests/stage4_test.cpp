@@ -346,7 +346,8 @@ TEST(Stage4Url, TheAddressThatUsedUpTheTimeIsTheOneReported) {
       << "two.test is 127.0.0.1 (silent) then 127.0.0.2, port " << port << ", with -w 1";
 }
 
-// HOST PORT mode says it as stages 2 and 3 do, without the "* ".
+// HOST PORT mode says it as stages 2 and 3 do, without the "* ", and that the
+// peer closed its end, as stage 3 does.
 TEST(Stage4Connect, SaysWhereItTriesBeforeConnecting) {
   LoopbackServer server(AF_INET);
   const std::string where = "127.0.0.1 port " + std::to_string(server.port());
@@ -355,7 +356,8 @@ TEST(Stage4Connect, SaysWhereItTriesBeforeConnecting) {
   EXPECT_EQ(receive_all(connection.get()), "");  // stdin is empty: the end at once
   connection.reset();
   EXPECT_EQ(client.wait(), Exit::code(0));
-  EXPECT_EQ(client.stderr_text(), connected_lines(where) + summary(0, 0));
+  EXPECT_EQ(client.stderr_text(),
+            connected_lines(where) + "the peer closed its end of the connection\n" + summary(0, 0));
 }
 
 TEST(Stage4Url, VerboseNarratesLikeCurl) {

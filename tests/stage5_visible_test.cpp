@@ -10,7 +10,7 @@
 // written out here, and a scan of every byte each party received. Only
 // loopback, ports the system chooses.
 //
-// See also: visible_test.cpp (the function alone), stage5_test.cpp (the
+// See also: visible_test.cpp (the function alone), room_tests.inc (the
 // rest of the room), support/chat_peers.hpp.
 
 #include <gtest/gtest.h>
@@ -25,45 +25,13 @@
 
 #include "chat_peers.hpp"
 #include "process.hpp"
+#include "rooms.hpp"
 
 namespace {
 
 using namespace support;
-using Lines = std::vector<std::string>;
 
 const std::string kProgram = stage_program("stage5-chat");
-
-struct Room {
-  Process server;
-  int port;
-};
-
-// stage5-chat -v -l 127.0.0.1 0, the host typing into a pipe.
-Room open_room() {
-  Process server =
-      Process::start(kProgram, {"-v", "-l", "127.0.0.1", "0"}, Stdin::pipe(), Stdout::file());
-  const int port = server.wait_for_listening_port();
-  return Room{std::move(server), port};
-}
-
-// One more client, once its welcome has come; its index.
-std::size_t join(ChatPeers& peers) {
-  const std::size_t i = peers.connect(1);
-  if (!peers.wait_for_lines(i, 1))
-    throw std::runtime_error("no welcome for client " + std::to_string(i) +
-                             ": does the room accept clients and greet them?");
-  return i;
-}
-
-// The whole lines of `text`, each without its LF.
-Lines lines_of(const std::string& text) {
-  Lines lines;
-  for (std::size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos;
-       start = end + 1) {
-    lines.push_back(text.substr(start, end - start));
-  }
-  return lines;
-}
 
 bool contains(const Lines& lines, const std::string& line) {
   return std::find(lines.begin(), lines.end(), line) != lines.end();
@@ -112,7 +80,7 @@ const std::vector<Shown> kControls = {
 };
 
 TEST(Stage5Visible, ControlCharactersReachOthersShownNeverRaw) {
-  Room room = open_room();
+  Room room = open_room(kProgram, {}, Stdin::pipe());
   ChatPeers peers(AF_INET, room.port, room.server);
   const std::size_t sender = join(peers);
   const std::size_t receiver = join(peers);
@@ -144,7 +112,7 @@ TEST(Stage5Visible, ControlCharactersReachOthersShownNeverRaw) {
 }
 
 TEST(Stage5Visible, Utf8TextPassesByteForByte) {
-  Room room = open_room();
+  Room room = open_room(kProgram, {}, Stdin::pipe());
   ChatPeers peers(AF_INET, room.port, room.server);
   const std::size_t sender = join(peers);
   const std::size_t receiver = join(peers);
@@ -163,7 +131,7 @@ TEST(Stage5Visible, Utf8TextPassesByteForByte) {
 // The pieces of `name`'s lines a client received, in order.
 Lines pieces_from(const ChatPeer& peer, const std::string& name) {
   Lines pieces;
-  const std::string prefix = "<" + name + "> ";
+  const std::string prefix = msg::said(name, "");
   for (const std::string& line : peer.lines) {
     if (line.compare(0, prefix.size(), prefix) == 0) pieces.push_back(line.substr(prefix.size()));
   }
@@ -180,7 +148,7 @@ std::string escapes_shown(std::size_t count) {
 // 4096 ESCs are 8192 bytes shown: two pieces of 4096. Then 10,000 more, in
 // reads TCP cuts where it likes: pieces of 4096 bytes at most, in order.
 TEST(Stage5Visible, LinesOfEscapesGoWholeInPiecesOfAtMost4KiB) {
-  Room room = open_room();
+  Room room = open_room(kProgram, {}, Stdin::pipe());
   ChatPeers peers(AF_INET, room.port, room.server);
   const std::size_t sender = join(peers);
   const std::size_t receiver = join(peers);
@@ -190,7 +158,7 @@ TEST(Stage5Visible, LinesOfEscapesGoWholeInPiecesOfAtMost4KiB) {
   EXPECT_EQ(pieces_from(peers[receiver], s), (Lines{escapes_shown(2048), escapes_shown(2048)}));
 
   peers.send(sender, std::string(10000, '\x1b') + "\nlast\n");
-  ASSERT_TRUE(peers.pump_until([&] { return peers.has_line(receiver, "<" + s + "> last"); }));
+  ASSERT_TRUE(peers.pump_until([&] { return peers.has_line(receiver, msg::said(s, "last")); }));
   Lines pieces = pieces_from(peers[receiver], s);
   pieces.erase(pieces.begin(), pieces.begin() + 2);
   ASSERT_EQ(pieces.back(), "last");
@@ -206,7 +174,7 @@ TEST(Stage5Visible, LinesOfEscapesGoWholeInPiecesOfAtMost4KiB) {
   EXPECT_EQ(raw_control(peers[receiver].lines), "");
 
   ASSERT_TRUE(peers.pump_until(
-      [&] { return contains(lines_of(room.server.stdout_text()), "<" + s + "> last"); }));
+      [&] { return contains(lines_of(room.server.stdout_text()), msg::said(s, "last")); }));
   ChatPeer screen;
   screen.lines = lines_of(room.server.stdout_text());
   EXPECT_EQ(pieces_from(screen, s), pieces_from(peers[receiver], s));

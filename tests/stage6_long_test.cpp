@@ -60,7 +60,7 @@ TEST(Stage6Paste, TwoHundredLinesAtRateTwoArriveWholeAfterAMinuteHeld) {
   const std::string joined = peers[reader].lines[1];
   ASSERT_EQ(joined.substr(joined.size() - 7), " joined") << joined;
   const std::string p = joined.substr(2, joined.size() - 9);
-  const std::string left = "* " + p + " left";
+  const std::string left = msg::left(p);
   ASSERT_TRUE(peers.pump_until([&] { return peers.has_line(reader, left); }, Millis(110000)))
       << "after 110 s, " << peers[reader].lines.size()
       << " lines; the last: " << peers[reader].lines.back();
@@ -97,7 +97,7 @@ TEST(Stage6Paste, AYesFloodAtRateTwoIsDroppedAndReadsWhyLast) {
   ASSERT_TRUE(peers.pump_until([&] { return peers[reader].lines.size() >= 2; }));
   const std::string joined = peers[reader].lines[1];
   const std::string f = joined.substr(2, joined.size() - 9);
-  const std::string dropped = "* " + f + " dropped: flooding";
+  const std::string dropped = msg::dropped(f, "flooding");
   ASSERT_TRUE(peers.pump_until([&] { return peers.has_line(reader, dropped); }, Millis(100000)))
       << "after 100 s, " << f
       << " was not dropped; the reader's last line: " << peers[reader].lines.back();
@@ -105,9 +105,9 @@ TEST(Stage6Paste, AYesFloodAtRateTwoIsDroppedAndReadsWhyLast) {
       << "yes | nc still running after the drop";
   const Lines told = lines_of(flood.stdout_text());
   ASSERT_FALSE(told.empty());
-  EXPECT_EQ(told.back(), "* you were dropped: flooding");
+  EXPECT_EQ(told.back(), msg::kYouWereDropped + "flooding");
   peers.send(reader, "still here\n");
-  EXPECT_TRUE(on_screen(room.server, peers, "<" + peers[reader].name + "> still here"));
+  EXPECT_TRUE(on_screen(room.server, peers, msg::said(peers[reader].name, "still here")));
   EXPECT_TRUE(closes(room.server, peers));
   EXPECT_TRUE(matches(room.server.stderr_text(),
                       "[^]*\ndisconnected 127\\.0\\.0\\.1 port " + port_of(f) +

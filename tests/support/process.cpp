@@ -555,4 +555,13 @@ Result run(const std::string& program, const std::vector<std::string>& args, Std
   return Result{exit, process.stdout_text(), process.stderr_text()};
 }
 
+long peak_rss_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return 0;
+}
+
 }  // namespace support

@@ -203,4 +203,9 @@ struct Result {
 Result run(const std::string& program, const std::vector<std::string>& args,
            Stdin in = Stdin::null(), Millis timeout = kExitTimeout);
 
+// The peak resident size (VmHWM) of a running process, in KiB; 0 if it is
+// gone. Read from /proc while the program runs: the ru_maxrss of a reaped
+// child would also count the pages of this test process it was forked from.
+long peak_rss_kib(pid_t pid);
+
 }  // namespace support

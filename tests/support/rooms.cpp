@@ -128,16 +128,6 @@ std::size_t join(ChatPeers& peers, int family, int receive_buffer) {
                                        << server.stderr_text();
 }
 
-// The peak resident size (VmHWM) of a running process in KiB, 0 if gone.
-long peak_rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
-  }
-  return 0;
-}
-
 // CPU time (user + system) a process has used, in clock ticks; -1 if gone.
 // The bytes the kernel holds unsent (tx_queue in /proc/net/tcp) on the IPv4
 // connection from local port `local` to remote port `remote`; -1 if none.

@@ -37,6 +37,34 @@ Room open_room(const std::string& program, const std::vector<std::string>& optio
                Stdin in = Stdin::null(), const std::string& address = "127.0.0.1",
                Stdout out = Stdout::file(), const std::vector<std::string>& env = {});
 
+// The room's lines, word for word (docs/design.md), written once.
+namespace msg {
+inline std::string joined(const std::string& name) {
+  return "* " + name + " joined";
+}
+// "* NAME left", or "* NAME left: WHY" (the error that ended its connection).
+inline std::string left(const std::string& name, const std::string& why = "") {
+  return "* " + name + " left" + (why.empty() ? "" : ": " + why);
+}
+inline std::string dropped(const std::string& name, const std::string& why) {
+  return "* " + name + " dropped: " + why;
+}
+inline std::string renamed(const std::string& from, const std::string& to) {
+  return "* " + from + " is now " + to;
+}
+inline std::string said(const std::string& name, const std::string& text) {
+  return "<" + name + "> " + text;
+}
+const std::string kServerClosing = "* server closing";
+const std::string kYouWereDropped = "* you were dropped: ";  // then why
+}  // namespace msg
+
+// A command line the room refuses, and the reason it must give.
+struct RefusedCommandLine {
+  std::vector<std::string> args;
+  std::string reason;
+};
+
 // The -v summary line.
 std::string summary(std::size_t clients, std::size_t lines);
 // The whole lines of `text`, each without its "\n" (an unfinished last line is left out).
@@ -63,8 +91,6 @@ std::size_t join(ChatPeers& peers, int family = AF_INET, int receive_buffer = 0)
 // clients that still read were sent last, to the end.
 ::testing::AssertionResult closes(Process& server, ChatPeers& peers);
 
-// The peak resident size (VmHWM) of a running process in KiB, 0 if gone.
-long peak_rss_kib(pid_t pid);
 // The bytes the kernel holds unsent on the IPv4 connection from local port
 // `local` to remote port `remote`; -1 if none.
 long send_queue(int local, int remote);
