@@ -60,6 +60,8 @@ const std::chrono::seconds kNewsEvery{1};
 const std::size_t kNamedNews = 3;
 // The newcomer's line names those here up to this width.
 const std::size_t kScreenWidth = 80;
+// What /who quotes of a client's last line: enough to tell who an address is.
+const std::size_t kLastShown = 40;
 
 // Flood control (-r): a token bucket. Tokens drip in at `rate` a second, up
 // to `burst`; each line relayed spends one.
@@ -112,6 +114,7 @@ struct Client {
   std::string partial;  // read, not taken: lines waiting their turn, and the one being typed
   Clock::time_point since;
   std::uint64_t lines = 0;  // relayed from it
+  std::string last;         // the start of its last line, as shown: /who tells an address by it
   Pacer pacer;
   bool held = false;         // lines wait in `partial` for their turn
   bool cut = false;          // the start of the line being typed went out, in pieces
@@ -574,7 +577,10 @@ void Room::relay(const std::string& name, std::string_view line, Client* sender)
     text.push_back('\n');
     queue_all(text, sender, sender != nullptr);
     ++counts_.lines;
-    if (sender != nullptr) ++sender->lines;
+    if (sender != nullptr) {
+      ++sender->lines;
+      sender->last.assign(text, name.size() + 3, kLastShown + 1);  // its capacity is reused
+    }
   } while (!line.empty());
 }
 
@@ -654,6 +660,18 @@ void Room::kick(std::string_view target, std::string_view reason) {
   leave(*found, "kicked by the host" + why, "* you were kicked by the host" + why + "\n");
 }
 
+// A client's last line as /who quotes it: kLastShown bytes at most, cut
+// before a UTF-8 character it would split, "..." where it goes on.
+std::string last_said(const std::string& last) {
+  std::string said = last.substr(0, last.find('\n'));
+  if (said.size() <= kLastShown) return said;
+  std::size_t end = kLastShown;  // back to the start of a character cut in two, if any
+  while (end > 0 && (static_cast<unsigned char>(said[end]) & 0xC0) == 0x80)
+    --end;
+  said.resize(end);
+  return said + "...";
+}
+
 // The host's /who (`everything`): a line per client, with its address,
 // time here, lines sent and what waits. A client's: names only.
 std::string Room::who(bool everything) const {
@@ -672,6 +690,7 @@ std::string Room::who(bool everything) const {
     text += "*   " + c.name + (c.name == c.address ? "" : " (" + c.address + ")") + ", here " +
             std::to_string(seconds / 60) + "m" + std::to_string(seconds % 60) + "s, " +
             count(c.lines, "line") + " sent";
+    if (!c.last.empty()) text += ", last said \"" + last_said(c.last) + "\"";
     if (c.held) text += ", held back";
     if (c.out.blocked) text += ", slow";
     if (!c.out.data.empty()) text += ", " + count(c.out.data.size(), "byte") + " waiting";

@@ -812,8 +812,8 @@ TEST(Stage6Host, WhoHelpAndKickFromTheHostsKeyboard) {
   ASSERT_TRUE(on_screen(room.server, peers, "* unknown command /nope: /help lists the commands"));
   const std::string screen = room.server.stdout_text();
   EXPECT_TRUE(has_line(screen, "* 2 clients here")) << screen;
-  EXPECT_TRUE(matches(
-      screen, "[^]*\n\\*   alice \\(" + quote(a) + "\\), here \\d+m\\d+s, 1 line sent\n[^]*"))
+  EXPECT_TRUE(matches(screen, "[^]*\n\\*   alice \\(" + quote(a) +
+                                  "\\), here \\d+m\\d+s, 1 line sent, last said \"hello\"\n[^]*"))
       << screen;
   EXPECT_TRUE(matches(screen, "[^]*\n\\*   " + quote(b) + ", here \\d+m\\d+s, 0 lines sent\n[^]*"))
       << screen;
@@ -839,6 +839,32 @@ TEST(Stage6Host, WhoHelpAndKickFromTheHostsKeyboard) {
   EXPECT_TRUE(has_line(room.server.stderr_text(), "disconnected 127.0.0.1 port " + port_of(a) +
                                                       ": kicked by the host: being rude"))
       << room.server.stderr_text();
+}
+
+// The host's /who quotes the start of each client's last line, as shown,
+// so that an address with no name (a flooder) can be told by what it says:
+// 40 bytes at most, never half a UTF-8 character, "..." where it goes on.
+TEST(Stage6Host, WhoQuotesTheStartOfEachClientsLastLine) {
+  Room room = open_room(kProgram, {}, Stdin::pipe());
+  ChatPeers peers(AF_INET, room.port, room.server);
+  const std::size_t alice = join(peers);
+  const std::size_t bob = join(peers);
+  std::string accents;
+  for (int i = 0; i < 30; ++i)
+    accents += "\xc3\xa9";  // e-acute, 2 bytes
+  peers.send(alice, "first\n" + accents + "\n");
+  peers.send(bob, "tab\there \x1b[2J\n");
+  ASSERT_TRUE(heard(peers, bob, msg::said(peers[alice].name, accents)));
+  ASSERT_TRUE(heard(peers, alice, msg::said(peers[bob].name, "tab\there ^[[2J")));
+  room.server.write_stdin("/who\n");
+  const std::string shown_a = "last said \"" + accents.substr(0, 40) + "...\"";  // 20 whole
+  const std::string shown_b = "last said \"tab\there ^[[2J\"";
+  ASSERT_TRUE(peers.pump_until([&] {
+    return room.server.stdout_text().find(shown_b) != std::string::npos;
+  })) << room.server.stdout_text();
+  EXPECT_NE(room.server.stdout_text().find(shown_a), std::string::npos)
+      << room.server.stdout_text();
+  EXPECT_TRUE(closes(room.server, peers));
 }
 
 // A student's /who: the names of everyone here, to that student alone.
