@@ -24,7 +24,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "exercise"))
-import exercise  # noqa: E402  the markers are parsed there, once, for exercises and slides
+import exercise  # noqa: E402  stages, parts and failures as the exercises see them
+import markers  # noqa: E402  the markers, parsed in one place for exercises and slides
 
 try:
     from pygments import highlight
@@ -196,12 +197,11 @@ def clean_lines(path):
     """The file's lines without marker lines, each with the region it is in."""
     if not path.exists():
         return []
-    lines, regions = exercise.parse(path)
+    lines, regions = markers.parse_file(path)
     out = []
     for number, text in enumerate(lines, 1):
-        region = next((r for r in regions if r.line <= number <= r.end), None)
-        marker = region and (number in (region.line, region.end)
-                             or number <= region.line + len(region.tasks) + len(region.stubs))
+        region = next((r for r in regions if r.begin <= number <= r.end), None)
+        marker = region and (number == region.end or number < region.body)
         if not marker:
             out.append(Line(number, text, region))
     return out
@@ -310,8 +310,8 @@ def part_regions(stage):
     """{part: [(path, region)]} for the parts the stage adds, in order."""
     parts = exercise.parts_of(stage.folder)
     found = {part: [] for part in parts}
-    for path in exercise.source_files(stage.folder):
-        for region in exercise.parse(path)[1]:
+    for path in markers.source_files(stage.folder):
+        for region in markers.parse_file(path)[1]:
             if region.part in found:
                 found[region.part].append((path, region))
     return parts, found
@@ -319,7 +319,7 @@ def part_regions(stage):
 
 def lesson_of(region):
     """(anchor, title, lines) of the lesson section the region's TASK lines link."""
-    link = exercise.LESSON.search(" ".join(region.tasks))
+    link = markers.LESSON.search(" ".join(region.tasks))
     if not link:
         return None, None, None
     doc = ROOT / "docs" / link.group(1)
@@ -380,7 +380,7 @@ def part_slides(stage, part, title, regions, max_lines):
     slides = []
     key, lesson_title, lesson = lesson_of(regions[0][1]) if regions else (None, None, None)
     tasks = " ".join(t for _, r in regions[:1] for t in r.tasks)
-    tasks = exercise.LESSON.sub("", tasks).strip()
+    tasks = markers.LESSON.sub("", tasks).strip()
     body = f"<h2><span class='part'>{part}</span> {html.escape(title)}</h2>"
     body += f"<p class='task'><strong>You write:</strong> {inline(tasks)}</p>" if tasks else ""
     if lesson:
@@ -394,11 +394,11 @@ def part_slides(stage, part, title, regions, max_lines):
 
 
 def region_slides(stage, part, title, path, region, max_lines):
-    lines = [l for l in clean_lines(path) if l.region and l.region.line == region.line]
+    lines = [l for l in clean_lines(path) if l.region and l.region.begin == region.begin]
     new = new_numbers(stage, path)
     texts = dedent([l.text for l in lines])
     raw = path.read_text().splitlines()
-    where = function_of(raw, region.line) if region.indent else None
+    where = function_of(raw, region.begin) if region.indent else None
     pieces = split(texts, max_lines)
     slides = []
     for index, (a, b) in enumerate(pieces, 1):
@@ -412,7 +412,7 @@ def region_slides(stage, part, title, path, region, max_lines):
                 f"<p class='where'>{caption}{marked}</p>{code_html(texts[a:b], kinds)}")
         notes = inline(" ".join(region.tasks)) if index == 1 else ""
         slides.append(section(body, "code-slide", notes, {
-            "part": part, "region": f"{path.relative_to(ROOT)}:{region.line}"}))
+            "part": part, "region": f"{path.relative_to(ROOT)}:{region.begin}"}))
     return slides
 
 
@@ -453,7 +453,7 @@ def diff_rows(old, new):
 
 
 def diff_slides(old_stage, new_stage, max_lines):
-    names = sorted({p.name for s in (old_stage, new_stage) for p in exercise.source_files(s.folder)},
+    names = sorted({p.name for s in (old_stage, new_stage) for p in markers.source_files(s.folder)},
                    key=lambda name: (name == "main.cpp", name))
     slides, summary = [], []
     for name in names:
@@ -610,14 +610,14 @@ def build(out, max_lines, only):
 def part_diff(old_stage, new_stage, part):
     """Unified-diff text of the part's regions in new_stage, CONTEXT lines around each."""
     out, found = [], False
-    for path in exercise.source_files(new_stage.folder):
+    for path in markers.source_files(new_stage.folder):
         new = clean_lines(path)
         old = clean_lines(old_stage.folder / path.name)
         rows = [row for hunk in diff_rows(old, new) for row in hunk] if old else []
         whole = {id(l): ("add" if not old else "ctx") for l in new}
         changed = {id(l): kind for kind, l in rows if kind == "add"}
         for region in sorted({l.region for l in new if l.region and l.region.part == part},
-                             key=lambda r: r.line):
+                             key=lambda r: r.begin):
             found = True
             inside = [i for i, l in enumerate(new) if l.region is region]
             first, last = max(inside[0] - CONTEXT, 0), min(inside[-1] + CONTEXT, len(new) - 1)

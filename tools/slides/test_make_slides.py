@@ -9,13 +9,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_slides  # noqa: E402
 
 exercise = make_slides.exercise
+markers = make_slides.markers
 
 
 def own_regions(stage):
     """(path, region) for each region of the stage's own parts."""
     parts = exercise.parts_of(stage.folder)
-    return [(path, region) for path in exercise.source_files(stage.folder)
-            for region in exercise.parse(path)[1] if region.part in parts]
+    return [(path, region) for path in markers.source_files(stage.folder)
+            for region in markers.parse_file(path)[1] if region.part in parts]
 
 
 class Split(unittest.TestCase):
@@ -23,10 +24,10 @@ class Split(unittest.TestCase):
         for stage in make_slides.stages():
             for path, region in own_regions(stage):
                 lines = [l for l in make_slides.clean_lines(path)
-                         if l.region and l.region.line == region.line]
+                         if l.region and l.region.begin == region.begin]
                 texts = [l.text for l in lines]
                 pieces = make_slides.split(texts, make_slides.MAX_LINES)
-                with self.subTest(where=f"{path.name}:{region.line}"):
+                with self.subTest(where=f"{path.name}:{region.begin}"):
                     shown = [texts[i] for a, b in pieces for i in range(a, b)]
                     self.assertEqual([t for t in shown if t.strip()], [t for t in texts if t.strip()])
                     self.assertTrue(all(b - a <= make_slides.MAX_LINES for a, b in pieces))
@@ -62,7 +63,7 @@ class PartDiff(unittest.TestCase):
                 text = make_slides.part_diff(stage.parent, stage, part)
                 shown = [line[1:] for line in text.splitlines()
                          if line[:1] in "+ " and not line.startswith("+++ ")]
-                wanted = [l.text for path in exercise.source_files(stage.folder)
+                wanted = [l.text for path in markers.source_files(stage.folder)
                           for l in make_slides.clean_lines(path)
                           if l.region and l.region.part == part]
                 with self.subTest(stage=stage.name, part=part):
