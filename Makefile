@@ -64,7 +64,7 @@ else
 endif
 
 clean:
-	rm -rf bin build build-sanitize build-bench build-fuzz build-macos build-exercises build-slides
+	rm -rf bin build build-sanitize build-bench build-fuzz build-macos build-exercises build-honesty build-slides
 
 # Exercises (docs/exercises.md): `make exercise STAGE=3` writes
 # exercises/stage3-duplex/, the stage with its parts to write; `make check
@@ -116,14 +116,22 @@ bin/lab-ladder: lab/ladder.cpp lab/packet.cpp lab/packet.hpp
 .PHONY: sanitize
 
 # The same tests, built with AddressSanitizer and UBSan, in their own folder.
-# Left out: the exercises' honesty checks (EXERCISE_HONESTY=OFF), which grade
-# students' copies built in a folder of their own, and the lab's scenes, which
-# run the programs the tests run, between namespaces: make test runs both,
-# and sanitizers would only slow them.
+# Left out: the lab's scenes, which run the programs the tests run, between
+# namespaces: make test runs them, and sanitizers would only slow them.
 sanitize:
-	$(CMAKE) -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=ON -DEXERCISE_HONESTY=OFF
+	$(CMAKE) -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=ON
 	$(CMAKE) --build build-sanitize -j $(JOBS)
 	$(call ctest_run,build-sanitize,-j $(JOBS) -E '^lab_test$$')
+
+# The exercises' honesty checks (docs/exercises.md, "Honest by
+# construction"): every stage's copies with each part cut alone, the
+# skeleton, and the alternative solutions and typical mistakes of
+# tools/exercise/alternatives/, built in build-honesty/ and graded; then the
+# points table against every test. `make honesty STAGE=3`: stage 3 only.
+# One direction: make runs exercise.py, which runs cmake and the tests.
+.PHONY: honesty
+honesty:
+	@JOBS=$(JOBS) $(EXERCISE) honesty $(STAGE)
 
 # The copy-loop benchmarks (bench/copy_loop_bench.cpp), built in Release in
 # their own folder. Five short repetitions of each, randomly interleaved, so

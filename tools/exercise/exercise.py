@@ -18,21 +18,25 @@ Commands (the Makefile's targets call them; docs/exercises.md):
   new N                  make exercise STAGE=N: exercises/stageN-NAME/
   check N                make check STAGE=N: build the copy, run its tests
   grade                  make grade: every stage, exercises/results.json
-  parts [STAGE...]       the parts the markers define (CMake reads this)
+  honesty [N...]         make honesty (CI): every stage's copies with each part
+                         cut alone, the skeleton, the alternatives and mistakes,
+                         built and graded in build-honesty/: cut parts fail their
+                         tests, the rest pass; each alternative scores full, each
+                         mistake loses its part; then the points table is linted
+  parts [STAGE...]       the parts the markers define
   variant STAGE CUT DIR  a copy with the parts CUT ("all", "none", "3.1,3.2") in DIR
-  alternatives           the alternative solutions and mistakes (CMake reads this)
   alternative STAGE NAME DIR
                          the copy of tools/exercise/alternatives/STAGE/NAME
   suggest STAGE BUILD [--missing]
                          rows for the table: each test to the last part whose cut
                          fails it (--missing: only tests the table lacks)
-  honesty STAGE BUILD    CI: cut parts fail their tests, the rest pass; each
-                         alternative scores full, each mistake loses its part
-  lint BUILD             CI: the points table against every test there is
+  lint BUILD             the points table against every test there is
 
-Environment: JOBS (build jobs; tests at once in honesty), TEST_JOBS (tests at
-once in check and grade; twice JOBS unless set), ONLY (a regular expression:
-grade only the tests it matches).
+One direction: this tool runs cmake and ctest (build-exercises/,
+build-honesty/); CMake never runs it.
+
+Environment: JOBS (build jobs), TEST_JOBS (tests at once; twice JOBS unless
+set), ONLY (a regular expression: grade only the tests it matches).
 
 The points table (tools/exercise/points.txt) gives each test of a stage's
 label its part and points, or "ungraded"; it is checked against the real
@@ -61,6 +65,7 @@ POINTS = ROOT / "tools" / "exercise" / "points.txt"
 ALTERNATIVES = ROOT / "tools" / "exercise" / "alternatives"
 EXERCISES = ROOT / "exercises"
 BUILD = ROOT / "build-exercises"
+HONESTY_BUILD = ROOT / "build-honesty"
 TEST_TIMEOUT = 120  # seconds per test, as ctest's TIMEOUT: a hung program fails its test only
 STUB_TEXT = re.compile(r"exercise (\d+\.\d+) \(([^)]*)\) is not written yet")
 
@@ -219,14 +224,6 @@ class Alternative:
         names |= {p.name for p in self.folder.iterdir() if p.suffix in markers.SOURCE_SUFFIXES}
         return sorted(names)
 
-    def touches_headers(self):
-        """Whether a header differs from the reference's: then the unit tests
-        are compiled against the copy's headers, not shared."""
-        patched = [line.split()[1] for p in self.folder.glob("*.patch")
-                   for line in p.read_text().splitlines() if line.startswith("+++ ")]
-        return any(p.suffix == ".hpp" for p in self.folder.iterdir()) or \
-            any(name.endswith(".hpp") for name in patched)
-
 
 def read_alternative(folder):
     where = f"{folder.relative_to(ROOT)}/expect"
@@ -290,10 +287,14 @@ def first_errors(output, limit=25):
     return "\n".join(lines[start:start + limit])
 
 
-def configure(build, folders, honesty=False):
+def configure(build, folders):
     dirs = ";".join(str(f) for f in folders)
+    cache = build / "CMakeCache.txt"
+    if cache.exists() and {f"EXERCISE_DIRS:STRING={dirs}", "TESTS_BUILD_EVERY_STAGE:BOOL=OFF"} <= \
+            set(cache.read_text().splitlines()):
+        return  # configured so already: the build itself configures again when CMake's inputs change
     command = ["cmake", "-S", str(ROOT), "-B", str(build), f"-DEXERCISE_DIRS={dirs}",
-               f"-DEXERCISE_HONESTY={'ON' if honesty else 'OFF'}", "-DTESTS_BUILD_EVERY_STAGE=OFF"]
+               "-DTESTS_BUILD_EVERY_STAGE=OFF"]
     if not (build / "CMakeCache.txt").exists():
         command.append("-DCMAKE_BUILD_TYPE=RelWithDebInfo")
     result = run_quiet(command)
@@ -474,8 +475,10 @@ def part_results(parts, rows, outcomes, broken=None, selected=None):
     return results
 
 
-def build_copy(folder, build, jobs):
-    """None when the copy builds; else what failed: compiling or linking."""
+def build_copy(folder, build, jobs, also=()):
+    """None when the copy builds, and the targets `also` with it; else what
+    failed: compiling or linking. A target of `also` that fails is not the
+    copy's: Failure."""
     variant = folder.name
     result = build_targets(build, [f"exercise-{variant}-compile"], jobs)
     if result.returncode != 0:
@@ -484,7 +487,13 @@ def build_copy(folder, build, jobs):
                 (" (a unit test does not compile against your header: keep the declarations "
                  "the tests call)" if test_side else "") +
                 "; the compiler's first errors:\n\n" + first_errors(result.stdout))
-    result = build_targets(build, [f"exercise-{variant}"], jobs)
+    result = build_targets(build, [f"exercise-{variant}", *also], jobs)
+    if result.returncode != 0 and also:
+        alone = build_targets(build, [f"exercise-{variant}"], jobs)  # which one failed?
+        if alone.returncode == 0:
+            raise Failure(f"{', '.join(also)} do not build (not your code):\n" +
+                          first_errors(result.stdout))
+        result = alone
     if result.returncode != 0:
         return (f"{short(str(folder))} compiles, but does not link (a function declared and "
                 "called, but defined nowhere, or defined twice; every .cpp of the folder is "
@@ -506,18 +515,14 @@ def grade_stage(number, folder, build, jobs, only=None, say=print):
     reference = stage_dir(number)
     parts = parts_of(reference)
     rows = rows_of(number)
-    say(f"building {short(str(folder))} ...")
-    broken = build_copy(folder, build, jobs)
+    fresh = not (build / "bin" / f"stage{number}_test").exists()
+    say(f"building {short(str(folder))} and stage {number}'s tests" +
+        (" (the tests the first time only: a minute or two) ..." if fresh else " ..."))
+    broken = build_copy(folder, build, jobs, also=[f"tests-stage{number}"])
     if broken:
         say(broken)
         say(f"\nScore: 0/{sum(r.points for r in rows)}")
         return part_results(parts, rows, {}, broken)
-    fresh = not (build / "bin" / f"stage{number}_test").exists()
-    say(f"building stage {number}'s tests" + (" (the first time only: a minute or two) ..." if fresh else " ..."))
-    result = build_targets(build, [f"tests-stage{number}"], jobs)
-    if result.returncode != 0:
-        raise Failure(f"the tests of stage {number} do not build (not your code):\n" +
-                      first_errors(result.stdout))
     tests = stage_tests(build, number)
     check_table(read_points(), number, parts, tests)
     try:
@@ -656,15 +661,6 @@ def cmd_variant(name, cut, destination):
     return 0
 
 
-def cmd_alternatives():
-    """STAGE, NAME, SHARED or OWN (whether it may share the reference's
-    compiled test sources), then its files: one line each, for CMake."""
-    for alt in alternatives():
-        sharing = "OWN" if alt.touches_headers() else "SHARED"
-        print("\t".join([alt.stage, alt.name, sharing] + alt.files()))
-    return 0
-
-
 def cmd_alternative(stage, name, destination):
     found = [a for a in alternatives(stage) if a.name == name]
     if not found:
@@ -710,13 +706,70 @@ def judge_alternative(alt, graded, outcomes, problems):
     return f"loses {len(mine)} tests of part {alt.loses}, {later} of later parts, {len(before)} before"
 
 
-def cmd_honesty(name, build, jobs):
+def honesty_copies(name):
+    """{ID: a function writing that copy into a folder} of stage `name`:
+    each part cut alone, the skeleton, each alternative and mistake."""
+    reference = ROOT / name
+    parts = parts_of(reference)
+    copies = {f"{name}.cut-{p}": lambda d, p=p: write_copy(reference, d, {p}) for p in parts}
+    copies[f"{name}.skeleton"] = lambda d: write_copy(reference, d, set(parts))
+    for alt in alternatives(name):
+        copies[alt.variant] = lambda d, alt=alt: write_alternative(alt, d)
+    return copies
+
+
+def sync_copy(write, destination):
+    """The copy written into `destination`, touching only the files that
+    changed, so that a second run builds only what changed."""
+    destination.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as fresh:
+        write(Path(fresh))
+        names = {p.name for p in Path(fresh).iterdir()}
+        for old in destination.iterdir():
+            if old.name not in names:
+                old.unlink()
+        for new in Path(fresh).iterdir():
+            old = destination / new.name
+            if not old.exists() or old.read_bytes() != new.read_bytes():
+                shutil.copyfile(new, old)
+
+
+def cmd_honesty(numbers, jobs):
+    """make honesty: CI's proof that grading is honest, in build-honesty/,
+    for the stages given (all of them when none is)."""
+    names = [stage_dir(n).name for n in numbers] or [p.name for p in stage_dirs()]
+    folders = []
+    for name in names:
+        for variant, write in honesty_copies(name).items():
+            folder = HONESTY_BUILD / "copies" / variant
+            sync_copy(write, folder)
+            folders.append(folder)
+    print(f"building {len(folders)} copies of {len(names)} stages and their tests in "
+          f"{short(str(HONESTY_BUILD))} ...")
+    start = time.monotonic()
+    configure(HONESTY_BUILD, folders)
+    targets = [f"exercise-{f.name}" for f in folders]
+    targets += [f"tests-stage{stage_number(n)}" for n in names]
+    result = build_targets(HONESTY_BUILD, targets, jobs)
+    if result.returncode != 0:
+        raise Failure("a copy or a test does not build:\n" + first_errors(result.stdout))
+    print(f"built in {time.monotonic() - start:.0f} s")
+    test_jobs = positive_number("TEST_JOBS", os.environ.get("TEST_JOBS") or str(2 * jobs))
+    honest = []
+    for name in names:
+        start = time.monotonic()
+        honest.append(honesty_of_stage(name, HONESTY_BUILD, test_jobs))
+        print(f"{name}: checked in {time.monotonic() - start:.0f} s")
+    if not numbers:
+        cmd_lint(HONESTY_BUILD)
+    return 0 if all(honest) else 1
+
+
+def honesty_of_stage(name, build, jobs):
     """Each part cut alone fails its tests and passes those of the parts
     before it; the skeleton scores below full; each alternative solution
     scores full and each typical mistake loses points in its own part. The
-    reference's own run (the ordinary ctest run of these tests) is what
-    proves it scores full."""
-    build = Path(build).resolve()
+    reference's own run (make test) is what proves it scores full."""
     number = stage_number(name)
     parts = parts_of(ROOT / name)
     tests = stage_tests(build, number)
@@ -749,9 +802,10 @@ def cmd_honesty(name, build, jobs):
     slowest = sorted(timings, reverse=True)[:12]
     print(f"{name}: slowest: " + "; ".join(f"{t:.1f} s {what}" for t, what in slowest))
     if problems:
-        print("\nNOT HONEST:\n  " + "\n  ".join(problems))
-        return 1
-    return 0
+        print(f"\n{name} is NOT HONEST:\n  " + "\n  ".join(problems))
+        return False
+    print(f"{name}: honest")
+    return True
 
 
 def cmd_suggest(name, build, jobs, missing=False):
@@ -810,9 +864,8 @@ COMMANDS = {
     "grade": (0, lambda a, j, o: cmd_grade(j)),
     "parts": (None, lambda a, j, o: cmd_parts(a)),
     "variant": (3, lambda a, j, o: cmd_variant(*a)),
-    "alternatives": (0, lambda a, j, o: cmd_alternatives()),
     "alternative": (3, lambda a, j, o: cmd_alternative(*a)),
-    "honesty": (2, lambda a, j, o: cmd_honesty(a[0], a[1], j)),
+    "honesty": (None, lambda a, j, o: cmd_honesty([stage_argument(n) for n in a], j)),
     "suggest": (None, lambda a, j, o: cmd_suggest(a[0], a[1], j, missing=a[2:] == ["--missing"])),
     "lint": (1, lambda a, j, o: cmd_lint(a[0])),
 }
@@ -833,6 +886,7 @@ def main(argv):
         print(f"exercise: {command} takes {count if count >= 0 else '2 or 3'} arguments, "
               f"got {len(args)}; the commands:\n{__doc__}", file=sys.stderr)
         return 2
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows as it comes, in CI's log too
     try:
         jobs = positive_number("JOBS", os.environ.get("JOBS") or "2")
         return run(args, jobs, os.environ.get("ONLY") or None)
