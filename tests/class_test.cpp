@@ -29,11 +29,11 @@
 #include "fd.hpp"
 #include "io.hpp"
 #include "peers.hpp"
+#include "rooms.hpp"
 
 namespace {
 
 using namespace support;
-using Lines = std::vector<std::string>;
 
 // chat() running in a thread, with a keyboard to type on, a screen to read
 // and a stop button. Stopped and joined on destruction, so a failed
@@ -72,14 +72,7 @@ class RoomThread {
     write_all(keyboard_.get(), text.data(), text.size(), "type");
   }
   void close_keyboard() { keyboard_.reset(); }
-  Lines screen() const {
-    const std::string text = read_file(dir_.file("screen"));
-    Lines lines;
-    for (std::size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos;
-         start = end + 1)
-      lines.push_back(text.substr(start, end - start));
-    return lines;
-  }
+  Lines screen() const { return lines_of(read_file(dir_.file("screen"))); }
   // Presses stop and waits for chat() to return; the counts are final then.
   const ChatCounts& stop() {
     if (thread_.joinable()) {
@@ -136,10 +129,8 @@ long starting_with(const Lines& lines, const std::string& prefix) {
 TEST(ClassRoom, LinesLongerThanMaxLineGoInPieces) {
   RoomThread room(quiet(8));
   ChatPeers peers = clients_of(room);
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(0, 1));
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(1, 1));
+  join(peers);
+  join(peers);
   const std::string s = peers[0].name;
   peers.send(0, "12345678\n123456789\nabcdefghijklmnopqrst\nxyz");
   peers.shutdown_write(0);
@@ -158,10 +149,8 @@ TEST(ClassRoom, LinesLongerThanMaxLineGoInPieces) {
 TEST(ClassRoom, TheClientPastMaxClientsIsTurnedAway) {
   RoomThread room(quiet(4096, 2));
   ChatPeers peers = clients_of(room);
-  for (std::size_t i = 0; i < 2; ++i) {
-    peers.connect(1);
-    ASSERT_TRUE(peers.wait_for_lines(i, 1));
-  }
+  join(peers);
+  join(peers);
   peers.connect(1);
   ASSERT_TRUE(peers.pump_until([&] { return peers[2].ended; }));
   EXPECT_EQ(peers[2].lines, Lines{"* room full (2 clients)"});
@@ -175,10 +164,8 @@ TEST(ClassRoom, TheClientPastMaxClientsIsTurnedAway) {
 TEST(ClassRoom, HostLinesEndOfKeyboardAndStop) {
   RoomThread room(quiet());
   ChatPeers peers = clients_of(room);
-  for (std::size_t i = 0; i < 2; ++i) {
-    peers.connect(1);
-    ASSERT_TRUE(peers.wait_for_lines(i, 1));
-  }
+  join(peers);
+  join(peers);
   room.type("good morning\n");
   ASSERT_TRUE(peers.pump_until([&] {
     return peers.has_line(0, "<host> good morning") && peers.has_line(1, "<host> good morning");
@@ -206,10 +193,8 @@ TEST(ClassRoom, HostLinesEndOfKeyboardAndStop) {
 TEST(ClassFlood, PiecesOfALongLineArePacedLikeLines) {
   RoomThread room(paced(4, 2, 8));
   ChatPeers peers = clients_of(room);
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(0, 1));
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(1, 1));
+  join(peers);
+  join(peers);
   const std::string s = peers[0].name;
   const auto start = std::chrono::steady_clock::now();
   peers.send(0, std::string(48, 'x') + "yz");
@@ -243,10 +228,8 @@ TEST(ClassFlood, PiecesOfALongLineArePacedLikeLines) {
 TEST(ClassFlood, SendingTooFastIsToldOncePerEpisode) {
   RoomThread room(paced(10, 2));
   ChatPeers peers = clients_of(room);
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(0, 1));
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(1, 1));
+  join(peers);
+  join(peers);
   const std::string s = peers[0].name;
   const std::string host_told = "* " + s + " is sending too fast: held to 10 lines a second";
   const std::string you_told =
@@ -302,10 +285,8 @@ std::string numbered(int n) {
 TEST(ClassFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
   RoomThread room(limited(20, 5, 40, 1500));
   ChatPeers peers = clients_of(room);
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(0, 1));
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(1, 1));
+  join(peers);
+  join(peers);
   const std::string f = peers[0].name;
   const std::string dropped = "* " + f + " dropped: flooding";
   const auto start = std::chrono::steady_clock::now();
@@ -354,10 +335,8 @@ TEST(ClassFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
 TEST(ClassFlood, PastesHeldBackLessThanTheLimitGoWhole) {
   RoomThread room(limited(20, 5, 40, 500));
   ChatPeers peers = clients_of(room);
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(0, 1));
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(1, 1));
+  join(peers);
+  join(peers);
   const std::string s = peers[0].name;
   Lines expected{peers[1].lines[0]};
   for (int round = 0; round < 2; ++round) {

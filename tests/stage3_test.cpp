@@ -52,17 +52,12 @@ using Clock = std::chrono::steady_clock;
 
 const std::string kProgram = stage_program("stage3-duplex");
 
-std::string summary(std::size_t sent, std::size_t received) {
-  return "sent " + std::to_string(sent) + " bytes, received " + std::to_string(received) +
-         " bytes\n";
-}
-
 // The end of -v after the peer closed its end first (docs/stage3-duplex.md):
 // said when it happens, then the counts. A failure says its error instead.
 const std::string kPeerClosed = "the peer closed its end of the connection\n";
 
 std::string summary_after_close(std::size_t sent, std::size_t received) {
-  return kPeerClosed + summary(sent, received);
+  return kPeerClosed + bytes_summary(sent, received);
 }
 
 // A peer that sends without end, from a thread of its own, until the
@@ -109,10 +104,7 @@ TEST(Stage3CommandLine, HelpGoesToStdoutAndExitsZero) {
 
 TEST(Stage3CommandLine, UsageErrorsExitTwoWithReasonAndUsage) {
   const std::string kOperands = "expected -l [ADDRESS] PORT or HOST PORT";
-  const struct {
-    std::vector<std::string> args;
-    std::string reason;
-  } cases[] = {
+  const std::vector<RefusedCommandLine> cases = {
       {{}, kOperands},
       {{"localhost"}, kOperands},
       {{"-l"}, kOperands},
@@ -136,13 +128,7 @@ TEST(Stage3CommandLine, UsageErrorsExitTwoWithReasonAndUsage) {
       {{"-l", "localhost", "0"},
        "invalid address \"localhost\": not a numeric IPv4 or IPv6 address"},
   };
-  for (const auto& test : cases) {
-    std::string command;
-    for (const std::string& arg : test.args)
-      command += " '" + arg + "'";
-    SCOPED_TRACE("stage3-duplex" + command);
-    EXPECT_TRUE(is_usage_error(kProgram, test.args, test.reason));
-  }
+  EXPECT_TRUE(are_usage_errors(kProgram, cases));
 }
 
 // The largest accepted -w is valid, not only its neighbours rejected.
@@ -157,12 +143,10 @@ TEST(Stage3CommandLine, TimeoutOfADayIsAccepted) {
   EXPECT_EQ(alice.stderr_text(), "");
 }
 
-// Found by fuzzing (fuzz/args_fuzz.cpp): for a long option given a value it
-// does not take, getopt sets optopt to the option's own letter, and the
-// message named -h (for --body, a NUL byte). The word as typed is named.
+// A long option given a value it does not take is named as typed
+// (support/stages.hpp, kLongOptionsGivenAValue: found by fuzzing).
 TEST(Stage3CommandLine, LongOptionGivenAValueIsNamedAsTyped) {
-  EXPECT_TRUE(is_usage_error(kProgram, {"--help=1", "-l", "3000"}, "unknown option --help=1"));
-  EXPECT_TRUE(is_usage_error(kProgram, {"--=1", "-l", "3000"}, "unknown option --=1"));
+  EXPECT_TRUE(are_usage_errors(kProgram, kLongOptionsGivenAValue));
 }
 
 // -------------------------------------------------------------- both ways
@@ -435,7 +419,7 @@ TEST(Stage3Timeout, SilentClientEndsTheListenerAfterOneSecond) {
                       "listening on ::1 port " + std::to_string(port) +
                           "\nconnection from ::1 port \\d+\n"
                           "stage3-duplex: nothing moved for 1 s: Connection timed out\n" +
-                          quote(summary(0, 0))));
+                          quote(bytes_summary(0, 0))));
 }
 
 // -w measures silence, not the whole conversation: a byte every 200 ms
@@ -461,7 +445,7 @@ TEST(Stage3Timeout, TrickleKeepsTheConnectionAlive) {
 // timeout once: the final error, with no "failed" line that repeats it.
 TEST(Stage3Timeout, ConnectThatGetsNoAnswerGivesUpAfterOneSecond) {
   SilentListener server;
-  if (!server.silent()) GTEST_SKIP() << "this system answers connects to a full accept queue";
+  REQUIRE_SILENT(server);
   const auto start = Clock::now();
   Result alice = run(kProgram, {"-v", "-w", "1", "127.0.0.1", std::to_string(server.port())},
                      Stdin::terminal());
@@ -469,7 +453,7 @@ TEST(Stage3Timeout, ConnectThatGetsNoAnswerGivesUpAfterOneSecond) {
   EXPECT_EQ(alice.exit, Exit::code(1));
   const std::string where = "127.0.0.1 port " + std::to_string(server.port());
   EXPECT_EQ(alice.err, "trying " + where + "\n" + "stage3-duplex: connect to " + where +
-                           ": Connection timed out\n" + summary(0, 0));
+                           ": Connection timed out\n" + bytes_summary(0, 0));
   EXPECT_GE(waited, std::chrono::seconds(1));
 }
 
@@ -479,25 +463,23 @@ TEST(Stage3Timeout, ConnectThatGetsNoAnswerGivesUpAfterOneSecond) {
 // that was not its own. It is not tried: the error names the attempt that
 // waited.
 TEST(Stage3Timeout, TheAddressThatUsedUpTheTimeIsTheOneReported) {
-  SilentListener server;
-  if (!server.silent()) GTEST_SKIP() << "this system answers connects to a full accept queue";
-  const std::vector<std::string> env = with_host("two.test", {"127.0.0.1", "127.0.0.2"});
-  if (env.empty()) GTEST_SKIP() << "no fake_hosts_shim here: it needs Linux (LD_PRELOAD)";
-  const std::string port = std::to_string(server.port());
-  Process alice = Process::start(kProgram, {"-v", "-w", "1", "two.test", port}, Stdin::terminal(),
-                                 Stdout::file(), env);
+  SilentFirstOfTwo two;
+  REQUIRE_SILENT(two.first);
+  REQUIRE_SHIM(two.env);
+  Process alice = Process::start(kProgram, {"-v", "-w", "1", "two.test", two.port},
+                                 Stdin::terminal(), Stdout::file(), two.env);
   EXPECT_EQ(alice.wait(), Exit::code(1));
-  const std::string where = "127.0.0.1 port " + port;
+  const std::string where = "127.0.0.1 port " + two.port;
   EXPECT_EQ(alice.stderr_text(), "trying " + where + "\nstage3-duplex: connect to " + where +
-                                     ": Connection timed out\n" + summary(0, 0))
-      << "two.test is 127.0.0.1 (silent) then 127.0.0.2, port " << port << ", with -w 1";
+                                     ": Connection timed out\n" + bytes_summary(0, 0))
+      << "two.test is 127.0.0.1 (silent) then 127.0.0.2, port " << two.port << ", with -w 1";
 }
 
 // Without -w, a connect to an address that never answers waits for the
 // kernel's SYN retries (minutes): -v has said where, before it waits.
 TEST(Stage3Connect, SaysWhereItTriesWhileConnectWaits) {
   SilentListener server;
-  if (!server.silent()) GTEST_SKIP() << "this system answers connects to a full accept queue";
+  REQUIRE_SILENT(server);
   const std::string where = "127.0.0.1 port " + std::to_string(server.port());
   Process alice =
       Process::start(kProgram, {"-v", "127.0.0.1", std::to_string(server.port())}, Stdin::pipe());
@@ -508,7 +490,7 @@ TEST(Stage3Connect, SaysWhereItTriesWhileConnectWaits) {
   server.close();  // the next SYN the kernel resends is refused
   EXPECT_EQ(alice.wait(), Exit::code(1));
   EXPECT_EQ(alice.stderr_text(), "trying " + where + "\nstage3-duplex: connect to " + where +
-                                     ": Connection refused\n" + summary(0, 0));
+                                     ": Connection refused\n" + bytes_summary(0, 0));
 }
 
 // ---------------------------------------------------------------- failures
@@ -530,7 +512,7 @@ TEST(Stage3Failures, PeerResetIsReportedAfterPrintingWhatCameBefore) {
             connected_lines("127.0.0.1 port " + std::to_string(server.port())) +
                 "stage3-duplex: read from network: Connection reset by "
                 "peer\n" +
-                summary(0, before.size()))
+                bytes_summary(0, before.size()))
       << kReadToTheEnd;
 }
 

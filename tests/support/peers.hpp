@@ -107,6 +107,14 @@ class SilentListener {
   bool silent_ = false;
 };
 
+// In a test body, after `SilentListener server;`: skip the test where this
+// system answers it.
+#define REQUIRE_SILENT(listener)                                             \
+  do {                                                                       \
+    if (!(listener).silent())                                                \
+      GTEST_SKIP() << "this system answers connects to a full accept queue"; \
+  } while (false)
+
 // Connects to the loopback address of `family` at `port`; throws
 // std::system_error "connect to ::1 port N: reason" on failure.
 Fd connect_to(int family, int port);

@@ -22,6 +22,7 @@
 
 #include "chat_peers.hpp"
 #include "process.hpp"
+#include "stages.hpp"  // RefusedCommandLine
 
 namespace support {
 
@@ -58,12 +59,6 @@ inline std::string said(const std::string& name, const std::string& text) {
 const std::string kServerClosing = "* server closing";
 const std::string kYouWereDropped = "* you were dropped: ";  // then why
 }  // namespace msg
-
-// A command line the room refuses, and the reason it must give.
-struct RefusedCommandLine {
-  std::vector<std::string> args;
-  std::string reason;
-};
 
 // The -v summary line.
 std::string summary(std::size_t clients, std::size_t lines);
