@@ -49,10 +49,12 @@
 
 #include "error.hpp"
 #include "fd.hpp"
+#include "peers.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using support::reset;  // RST rather than FIN
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kKiB = 1024;
@@ -510,14 +512,6 @@ bool wait_until_acknowledged(int fd, std::chrono::milliseconds limit) {
   }
 }
 
-// Closes `fd` so that the other end receives RST rather than FIN.
-void reset(Fd& fd) {
-  linger abort_on_close{1, 0};
-  check(setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close),
-        "SO_LINGER");
-  fd.reset();
-}
-
 int flags_of(int fd) {
   return check(fcntl(fd, F_GETFL), "fcntl F_GETFL");
 }
@@ -856,18 +850,18 @@ std::size_t more_than_printing_holds(const Pipe& output) {
   return static_cast<std::size_t>(pipe_size) + 32 * kKiB;
 }
 
-// A reset ends duplex() with ECONNRESET from the read; every byte the peer
-// sent before it, including those still queued in the kernel and in the
-// down buffer while stdout was not being read, reaches stdout.
-TEST(DuplexTest, PeerResetThrowsAfterPrintingEverythingReceived) {
+// duplex() with `options`, stdin open and silent, and a peer that sends
+// more than printing holds, then resets once the kernel has acknowledged
+// it all; stdout is read only then. duplex() must end with ECONNRESET from
+// the read, having printed every byte, those in the kernel's receive queue
+// and in its down buffer included.
+void expect_everything_printed_before_the_reset(const DuplexOptions& options) {
   Watchdog watchdog(kWatchdog);
   Connection connection = tcp_pair();
   Pipe input = make_pipe();  // open and silent: nothing goes up
   Pipe output = make_pipe();
   const std::string before = random_bytes(more_than_printing_holds(output), 9);
-  DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), DuplexOptions{});
-  // stdout is not read yet: duplex() holds some bytes in its buffer and the
-  // kernel the rest, when the reset arrives.
+  DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), options);
   write_everything(connection.peer.get(), before);
   ASSERT_TRUE(wait_until_acknowledged(connection.peer.get(), kLimit));
   reset(connection.peer);
@@ -879,6 +873,13 @@ TEST(DuplexTest, PeerResetThrowsAfterPrintingEverythingReceived) {
   EXPECT_EQ(system_error_text(ECONNRESET, "read from network"), outcome(run.error()))
       << kResetIsRead;
   EXPECT_EQ(before.size(), run.counts().received);
+}
+
+// A reset ends duplex() with ECONNRESET from the read; every byte the peer
+// sent before it, including those still queued in the kernel and in the
+// down buffer while stdout was not being read, reaches stdout.
+TEST(DuplexTest, PeerResetThrowsAfterPrintingEverythingReceived) {
+  expect_everything_printed_before_the_reset(DuplexOptions{});
 }
 
 // As above, but with bytes from stdin waiting to go up when the reset comes,
@@ -938,25 +939,9 @@ TEST(DuplexTest, PeerResetWhileSendingStillPrintsEverythingReceived) {
 // -w after a reset: what arrived is still printed, every byte of it, to a
 // stdout that takes it (here only once the reset is in), as without -w.
 TEST(DuplexTest, PeerResetWithIdleTimeoutStillPrintsEverythingReceived) {
-  Watchdog watchdog(kWatchdog);
-  Connection connection = tcp_pair();
-  Pipe input = make_pipe();  // open and silent: nothing goes up
-  Pipe output = make_pipe();
-  const std::string before = random_bytes(more_than_printing_holds(output), 11);
   DuplexOptions options;
   options.idle_timeout_ms = 5000;  // wide: the window includes the send and the reset
-  DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), options);
-  write_everything(connection.peer.get(), before);
-  ASSERT_TRUE(wait_until_acknowledged(connection.peer.get(), kLimit));
-  reset(connection.peer);
-  std::thread reader([&] { EXPECT_SAME_BYTES(before, read_to_eof(output.read.get(), kLimit)); });
-  bool returned = run.finished_within(kLimit);
-  output.write.reset();
-  reader.join();
-  ASSERT_TRUE(returned) << "duplex() went on after the peer's reset: " << kResetIsRead;
-  EXPECT_EQ(system_error_text(ECONNRESET, "read from network"), outcome(run.error()))
-      << kResetIsRead;
-  EXPECT_EQ(before.size(), run.counts().received);
+  expect_everything_printed_before_the_reset(options);
 }
 
 // -w after a reset, with stdout a pipe nobody reads: printing what arrived

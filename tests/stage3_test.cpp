@@ -483,10 +483,7 @@ TEST(Stage3Connect, SaysWhereItTriesWhileConnectWaits) {
   const std::string where = "127.0.0.1 port " + std::to_string(server.port());
   Process alice =
       Process::start(kProgram, {"-v", "127.0.0.1", std::to_string(server.port())}, Stdin::pipe());
-  ASSERT_TRUE(alice.wait_for_stderr("trying " + where + "\n"))
-      << "expected \"trying " << where << "\" on stderr while connect() waits; stderr was: \""
-      << alice.stderr_text() << "\"";
-  EXPECT_TRUE(alice.running()) << alice.stderr_text();
+  ASSERT_TRUE(says_while_running(alice, "trying " + where + "\n"));  // connect() waits
   server.close();  // the next SYN the kernel resends is refused
   EXPECT_EQ(alice.wait(), Exit::code(1));
   EXPECT_EQ(alice.stderr_text(), "trying " + where + "\nstage3-duplex: connect to " + where +

@@ -309,10 +309,7 @@ TEST(Stage4Url, SaysWhereItTriesWhileConnectWaits) {
   const std::string where = "127.0.0.1 port " + std::to_string(server.port());
   Process client =
       Process::start(kProgram, {"-v", "http://127.0.0.1:" + std::to_string(server.port()) + "/"});
-  ASSERT_TRUE(client.wait_for_stderr("* trying " + where + "\n"))
-      << "expected \"* trying " << where << "\" on stderr while connect() waits; stderr was: \""
-      << client.stderr_text() << "\"";
-  EXPECT_TRUE(client.running()) << client.stderr_text();
+  ASSERT_TRUE(says_while_running(client, "* trying " + where + "\n"));  // connect() waits
   server.close();  // the next SYN the kernel resends is refused
   EXPECT_EQ(client.wait(), Exit::code(1));
   EXPECT_EQ(client.stderr_text(), "* resolving 127.0.0.1\n* trying " + where +

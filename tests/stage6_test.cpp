@@ -90,9 +90,10 @@ std::string welcome(const std::string& name, const Lines& here = {}) {
 
 // ------------------------------------------------------------------- /nick
 
-TEST(Stage6Nick, RenamingRulesAndWhoIsTold) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+using Stage6Nick = RoomTest;
+
+TEST_F(Stage6Nick, RenamingRulesAndWhoIsTold) {
+  open(kProgram);
   const std::size_t alice = join(peers);
   const std::size_t bob = join(peers);
   const std::string a = peers[alice].name, b = peers[bob].name;
@@ -165,7 +166,7 @@ TEST(Stage6Nick, RenamingRulesAndWhoIsTold) {
 // and "* K clients left" lines (not 10,000 each), their counts add up, and
 // the room still serves newcomers afterwards. The server is paused while
 // each storm gathers in its backlog, so that it meets the storm at once.
-TEST(Stage6Scale, TenThousandJoinAndLeaveInStorms) {
+TEST_F(Stage6Scale, TenThousandJoinAndLeaveInStorms) {
   const long limit = raise_descriptor_limit();
   const std::size_t storm = std::min<std::size_t>(10000, limit > 200 ? limit - 200 : 0);
   if (storm < 10000) SKIP_OR_FAIL_IN_CI("RLIMIT_NOFILE " << limit << " is too low for 10,000");
@@ -175,8 +176,7 @@ TEST(Stage6Scale, TenThousandJoinAndLeaveInStorms) {
   const std::size_t batch = std::max<std::size_t>(16, std::min<std::size_t>(1000, somaxconn / 2));
   std::printf("%zu clients, in batches of %zu\n", storm, batch);
 
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+  open(kProgram);
   const std::size_t watcher = join(peers);
   while (peers.size() - 1 < storm) {
     const std::size_t first = peers.size();
@@ -299,15 +299,16 @@ std::string you_are_too_fast(const std::string& rate) {
          " lines a second; 1000 lines waiting for 60 s is a flood, and is dropped";
 }
 
+using Stage6Flood = RoomTest;
+
 // -r 20: a paste of 300 lines, then the end of the sender's stream (as
 // nc -N sends). They go out 50 at once (the burst), then 20 a second: at
 // any instant t after the paste, at most 50 + 20 t lines have arrived (a
 // slow machine only makes it fewer). All 300 arrive, in order, once each,
 // then the sender's departure; nobody is dropped. The first read takes
 // most of the paste (4 KiB), so lines the room already holds are paced too.
-TEST(Stage6Flood, APasteAtTwentyLinesASecondIsPacedInOrderLosingNothing) {
-  Room room = open_room(kProgram, {"-r", "20"});
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Flood, APasteAtTwentyLinesASecondIsPacedInOrderLosingNothing) {
+  open(kProgram, {"-r", "20"});
   const std::size_t sender = join(peers);
   const std::size_t reader = join(peers);
   const std::string s = peers[sender].name, r = peers[reader].name;
@@ -351,9 +352,8 @@ TEST(Stage6Flood, APasteAtTwentyLinesASecondIsPacedInOrderLosingNothing) {
 // While one client's paste is held back (it would take 12 s at -r 20),
 // another client's line goes through at once: the room reads every other
 // client as usual.
-TEST(Stage6Flood, AnotherClientIsHeardDuringAFlood) {
-  Room room = open_room(kProgram, {"-r", "20"});
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Flood, AnotherClientIsHeardDuringAFlood) {
+  open(kProgram, {"-r", "20"});
   const std::size_t flooder = join(peers);
   const std::size_t reader = join(peers);
   const std::size_t talker = join(peers);
@@ -378,9 +378,8 @@ TEST(Stage6Flood, AnotherClientIsHeardDuringAFlood) {
 // The host's keyboard is never limited: 300 lines typed (pasted) on stdin
 // reach a client at once, even at -r 1, which would take over 4 minutes
 // to let them through.
-TEST(Stage6Flood, TheHostIsNeverHeldBack) {
-  Room room = open_room(kProgram, {"-r", "1"}, Stdin::pipe());
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Flood, TheHostIsNeverHeldBack) {
+  open(kProgram, {"-r", "1"}, Stdin::pipe());
   const std::size_t reader = join(peers);
   const std::size_t total = 300;
   room.server.write_stdin(numbered_lines(total));
@@ -396,9 +395,8 @@ TEST(Stage6Flood, TheHostIsNeverHeldBack) {
 
 // -r 0: no limit. 1,000 lines reach the reader at once, where the default
 // rate would take over three minutes; nobody is told of sending too fast.
-TEST(Stage6Flood, RateZeroLetsAFloodThrough) {
-  Room room = open_room(kProgram, {"-r", "0"});
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Flood, RateZeroLetsAFloodThrough) {
+  open(kProgram, {"-r", "0"});
   const std::size_t sender = join(peers);
   const std::size_t reader = join(peers);
   const std::string s = peers[sender].name;
@@ -420,15 +418,14 @@ TEST(Stage6Flood, RateZeroLetsAFloodThrough) {
 // (the flooder's own buffers fill and it is made to wait), the room's
 // memory stays small, and it sleeps between lines (poll() times out when
 // the next one is due) instead of spinning.
-TEST(Stage6Flood, AYesFloodForSecondsKeepsTheRoomSmall) {
+TEST_F(Stage6Flood, AYesFloodForSecondsKeepsTheRoomSmall) {
   // As in the slow reader's test: a small quarantine, so that the bound
   // measures the program under AddressSanitizer too.
   const char* asan = std::getenv("ASAN_OPTIONS");
   const std::string quarantine =
       "ASAN_OPTIONS=" + std::string(asan && *asan ? std::string(asan) + ":" : "") +
       "quarantine_size_mb=1";
-  Room room = open_room(kProgram, {}, Stdin::null(), "127.0.0.1", Stdout::file(), {quarantine});
-  ChatPeers peers(AF_INET, room.port, room.server);
+  open(kProgram, {}, Stdin::null(), "127.0.0.1", Stdout::file(), {quarantine});
   const std::size_t flooder = join(peers);
   const std::size_t reader = join(peers);
   const std::string f = peers[flooder].name;
@@ -480,9 +477,8 @@ TEST(Stage6Flood, AYesFloodForSecondsKeepsTheRoomSmall) {
 // dropped with it, as its kernel dropped the rest; none goes out at once.
 // At any instant t after the flood began, the reader has had at most the
 // burst, 50, plus 5 t of its lines; -v says how many were not relayed.
-TEST(Stage6Flood, AFlooderThatResetsTakesItsHeldLinesWithIt) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Flood, AFlooderThatResetsTakesItsHeldLinesWithIt) {
+  open(kProgram);
   const std::size_t flooder = join(peers);
   const std::size_t reader = join(peers);
   const std::string f = peers[flooder].name;
@@ -534,9 +530,8 @@ TEST(Stage6Flood, AFlooderThatResetsTakesItsHeldLinesWithIt) {
 // client, but still watches it for a reset (poll() reports POLLHUP and
 // POLLERR unasked), so the flooder is seen out at once, not when its turn
 // to be read comes (400 s of held lines later) or a minute has passed.
-TEST(Stage6Flood, AHeldFlooderThatResetsIsSeenOutAtOnce) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Flood, AHeldFlooderThatResetsIsSeenOutAtOnce) {
+  open(kProgram);
   const std::size_t flooder = join(peers);
   const std::size_t reader = join(peers);
   const std::string f = peers[flooder].name;
@@ -571,9 +566,8 @@ TEST(Stage6Flood, AHeldFlooderThatResetsIsSeenOutAtOnce) {
 // A line already sent in pieces ends as words, however TCP cut it: its
 // tail is never a command, and the CR before its LF is dropped even when
 // the LF comes in a later read.
-TEST(Stage6LongLines, TheTailOfALongLineIsWordsAndItsCrIsDropped) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6LongLines, TheTailOfALongLineIsWordsAndItsCrIsDropped) {
+  open(kProgram);
   const std::size_t sender = join(peers);
   const std::size_t receiver = join(peers);
   ASSERT_TRUE(heard(peers, sender, msg::joined(peers[receiver].name)));
@@ -595,9 +589,8 @@ TEST(Stage6LongLines, TheTailOfALongLineIsWordsAndItsCrIsDropped) {
 }
 
 // Alice and alice would look like one person; HOST like the host.
-TEST(Stage6Nick, NamesThatDifferOnlyInCaseAreTaken) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Nick, NamesThatDifferOnlyInCaseAreTaken) {
+  open(kProgram);
   const std::size_t alice = join(peers);
   const std::size_t bob = join(peers);
   const std::string a = peers[alice].name;
@@ -613,9 +606,8 @@ TEST(Stage6Nick, NamesThatDifferOnlyInCaseAreTaken) {
 
 // A name is 1 to 32 letters, digits, '-', '_' or '.': no escape sequence,
 // no byte past ASCII, ever reaches a screen as a name.
-TEST(Stage6Nick, NicksTakeNoControlCharacters) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Nick, NicksTakeNoControlCharacters) {
+  open(kProgram);
   const std::size_t sender = join(peers);
   const std::size_t receiver = join(peers);
   const std::string s = peers[sender].name;
@@ -632,12 +624,13 @@ TEST(Stage6Nick, NicksTakeNoControlCharacters) {
   EXPECT_TRUE(closes(room.server, peers));
 }
 
+using Stage6Crowds = RoomTest;
+
 // Joins told together: up to three are named, more are counted, and each
 // goes only to those who were in the room before it: nobody hears of its
 // own arrival, nor of those before it, which its welcome counted.
-TEST(Stage6Crowds, ThreeJoinsAreNamedFourAreCounted) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Crowds, ThreeJoinsAreNamedFourAreCounted) {
+  open(kProgram);
   const std::size_t watcher = join(peers);
   // Clients arrive while the room is stopped, so it lets them all in in
   // one pass when it goes on.
@@ -698,9 +691,8 @@ TEST(Stage6Crowds, ThreeJoinsAreNamedFourAreCounted) {
 // Joins and leaves wait for the next broadcast (or a second), and go out
 // before it: nobody hears a new name before hearing it came in. A leave
 // is told to those who were there, not to whoever comes in after it.
-TEST(Stage6Crowds, NewsGoesOutBeforeTheNextBroadcastAndOnlyToThoseThere) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Crowds, NewsGoesOutBeforeTheNextBroadcastAndOnlyToThoseThere) {
+  open(kProgram);
   const std::size_t watcher = join(peers);
   const std::size_t carol = join(peers);
   const std::string c = peers[carol].name;
@@ -739,12 +731,11 @@ TEST(Stage6Crowds, NewsGoesOutBeforeTheNextBroadcastAndOnlyToThoseThere) {
 // receives its welcome, a few bytes of news at most, then the next line.
 // Named one by one, the storm would cost the first arrivals 200 lines each,
 // and the room some 200 x 200 / 2 lines in all.
-TEST(Stage6Crowds, AStormOfJoinsCostsEachClientAFewBytes) {
+TEST_F(Stage6Crowds, AStormOfJoinsCostsEachClientAFewBytes) {
   const std::size_t storm = 200;
   if (raise_descriptor_limit() < static_cast<long>(storm + 64))
     SKIP_OR_FAIL_IN_CI("RLIMIT_NOFILE too low for " << storm << " clients");
-  Room room = open_room(kProgram, {}, Stdin::pipe());
-  ChatPeers peers(AF_INET, room.port, room.server);
+  open(kProgram, {}, Stdin::pipe());
   const std::size_t watcher = join(peers);
   {
     // They wait in the backlog while the room is stopped: it lets them all
@@ -795,13 +786,14 @@ TEST(Stage6Crowds, AStormOfJoinsCostsEachClientAFewBytes) {
 
 // ------------------------------------------------------------ the instructor
 
+using Stage6Host = RoomTest;
+
 // The host's "/" lines are commands, answered on the host's screen only,
 // never relayed: /who (every client: its name, address, time here, lines
 // sent, state), /help, an unknown command's one-line error, and /kick,
 // which tells the client why, closes it and tells the room.
-TEST(Stage6Host, WhoHelpAndKickFromTheHostsKeyboard) {
-  Room room = open_room(kProgram, {}, Stdin::pipe());
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Host, WhoHelpAndKickFromTheHostsKeyboard) {
+  open(kProgram, {}, Stdin::pipe());
   const std::size_t alice = join(peers);
   const std::size_t bob = join(peers);
   const std::string a = peers[alice].name, b = peers[bob].name;
@@ -844,9 +836,8 @@ TEST(Stage6Host, WhoHelpAndKickFromTheHostsKeyboard) {
 // The host's /who quotes the start of each client's last line, as shown,
 // so that an address with no name (a flooder) can be told by what it says:
 // 40 bytes at most, never half a UTF-8 character, "..." where it goes on.
-TEST(Stage6Host, WhoQuotesTheStartOfEachClientsLastLine) {
-  Room room = open_room(kProgram, {}, Stdin::pipe());
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Host, WhoQuotesTheStartOfEachClientsLastLine) {
+  open(kProgram, {}, Stdin::pipe());
   const std::size_t alice = join(peers);
   const std::size_t bob = join(peers);
   std::string accents;
@@ -868,9 +859,8 @@ TEST(Stage6Host, WhoQuotesTheStartOfEachClientsLastLine) {
 }
 
 // A student's /who: the names of everyone here, to that student alone.
-TEST(Stage6Host, AStudentsWhoListsNamesOnly) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Host, AStudentsWhoListsNamesOnly) {
+  open(kProgram);
   const std::size_t alice = join(peers);
   const std::size_t bob = join(peers);
   const std::string b = peers[bob].name;
@@ -888,11 +878,12 @@ TEST(Stage6Host, AStudentsWhoListsNamesOnly) {
 
 // ------------------------------------------------------------ announcements
 
+using Stage6Welcome = RoomTest;
+
 // A newcomer's first line says who is here: how many, and their names in
 // the order they came, as many as fit in 80 columns.
-TEST(Stage6Welcome, ANewcomersFirstLineSaysWhoIsHere) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Welcome, ANewcomersFirstLineSaysWhoIsHere) {
+  open(kProgram);
   const std::size_t alice = join(peers);
   const std::size_t bob = join(peers);
   const std::size_t third = join(peers);
@@ -918,9 +909,8 @@ TEST(Stage6Welcome, ANewcomersFirstLineSaysWhoIsHere) {
 // Renames after a crowd came in at once: the crowd was counted, not named,
 // so a reader who was here before it hears nobody named by a rename, and
 // the renames stay off its screen; the host's screen likewise.
-TEST(Stage6Crowds, RenamesAfterACountedCrowdNameNobodyUnknown) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Crowds, RenamesAfterACountedCrowdNameNobodyUnknown) {
+  open(kProgram);
   const std::size_t watcher = join(peers);
   std::size_t crowd;
   {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 namespace support {
 
@@ -62,6 +63,12 @@ Room open_room(const std::string& program, const std::vector<std::string>& optio
   Process server = Process::start(program, args, std::move(in), std::move(out), env);
   const int port = server.wait_for_listening_port();
   return Room{std::move(server), port};
+}
+
+void RoomTest::open(const std::string& program, const std::vector<std::string>& options, Stdin in,
+                    const std::string& address, Stdout out, const std::vector<std::string>& env) {
+  room = open_room(program, options, std::move(in), address, std::move(out), env);
+  peers = ChatPeers(AF_INET, room.port, room.server);
 }
 
 // Connects one more client (over IPv4 unless `family` says otherwise) and

@@ -31,12 +31,26 @@ using Lines = std::vector<std::string>;
 // PROGRAM -v OPTIONS -l ADDRESS 0: the room, its port known.
 struct Room {
   Process server;
-  int port;
+  int port = 0;
 };
 
 Room open_room(const std::string& program, const std::vector<std::string>& options = {},
                Stdin in = Stdin::null(), const std::string& address = "127.0.0.1",
                Stdout out = Stdout::file(), const std::vector<std::string>& env = {});
+
+// The fixture of the room tests (TEST_F): open() is each test's first
+// line, saying how its room runs; `room` and its clients, `peers`, are then
+// the test's own, stopped and closed when it ends, also on failure.
+class RoomTest : public ::testing::Test {
+ protected:
+  // Opens the room (open_room()) and points `peers` at it, over IPv4.
+  void open(const std::string& program, const std::vector<std::string>& options = {},
+            Stdin in = Stdin::null(), const std::string& address = "127.0.0.1",
+            Stdout out = Stdout::file(), const std::vector<std::string>& env = {});
+
+  Room room;
+  ChatPeers peers{AF_INET, 0};
+};
 
 // The room's lines, word for word (docs/design.md), written once.
 namespace msg {

@@ -60,6 +60,18 @@ const std::vector<RefusedCommandLine> kLongOptionsGivenAValue = {
   return failed ? failure : ::testing::AssertionSuccess();
 }
 
+::testing::AssertionResult says_while_running(Process& program, const std::string& text) {
+  if (!program.wait_for_stderr(text)) {
+    return ::testing::AssertionFailure() << "expected " << ::testing::PrintToString(text)
+                                         << " on stderr while it runs; stderr was: "
+                                         << ::testing::PrintToString(program.stderr_text());
+  }
+  if (program.running()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "it said " << ::testing::PrintToString(text) << ", then ended: " << program.wait()
+         << "; stderr was: " << ::testing::PrintToString(program.stderr_text());
+}
+
 std::string stage_only(const ::testing::TestParamInfo<const char*>& program) {
   const std::string name = program.param;
   return name.substr(0, name.find('-'));

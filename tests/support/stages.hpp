@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "peers.hpp"  // SKIP_OR_FAIL_IN_CI
+#include "process.hpp"
 
 namespace support {
 
@@ -54,6 +55,10 @@ extern const std::vector<RefusedCommandLine> kLongOptionsGivenAValue;
 
 // `text` with every regex special character escaped, e.g. for addresses.
 std::string quote(std::string_view text);
+
+// Success when `program` has said `text` on stderr and still runs (-v's
+// "trying WHERE\n" while connect() waits, say); the failure shows stderr.
+::testing::AssertionResult says_while_running(Process& program, const std::string& text);
 
 // What -v says when the first address tried connects, newline included:
 // "trying WHERE\nconnected to WHERE\n", WHERE as "127.0.0.1 port 3000".
