@@ -499,6 +499,27 @@ bool closed(int fd) {
   return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size) == 0 && info.tcpi_state == TCP_CLOSE;
 }
 
+// A typist in a thread of its own: types all of `text` on stdin, then
+// ends it (Ctrl-D), as a program piped into this one would.
+std::thread type_then_end(Pipe& input, const std::string& text) {
+  return std::thread([&input, &text] {
+    write_everything(input.write.get(), text);
+    input.write.reset();
+  });
+}
+
+// A typist or a peer that never stops: writes `byte` to `fd`, made
+// non-blocking, from a thread of its own, until duplex() has returned.
+std::thread write_until_finished(int fd, char byte, DuplexThread& run) {
+  return std::thread([fd, byte, &run] {
+    const std::string chunk(64 * kKiB, byte);
+    set_nonblocking(fd);
+    while (!run.finished()) {
+      if (::write(fd, chunk.data(), chunk.size()) == -1) std::this_thread::sleep_for(1ms);
+    }
+  });
+}
+
 // Waits until the kernel has delivered (and the other end acknowledged)
 // every byte written to the TCP socket `fd`.
 bool wait_until_acknowledged(int fd, std::chrono::milliseconds limit) {
@@ -535,8 +556,10 @@ std::ostream& operator<<(std::ostream& out, const Flow& flow) {
   return out << flow.name;
 }
 
-std::string flow_name(const testing::TestParamInfo<Flow>& flow) {
-  return flow.param.name;
+// A parameter's name, the end of its test's name (Links/StubbornPeer.X/TcpSmall).
+template <typename Param>
+std::string name_of(const testing::TestParamInfo<Param>& info) {
+  return info.param.name;
 }
 
 class BothWays : public testing::TestWithParam<Flow> {};
@@ -586,7 +609,7 @@ INSTANTIATE_TEST_SUITE_P(
                     Flow{"Buffer1Tcp", 1, 16 * kKiB, 16 * kKiB, true},
                     Flow{"UpOnly", 4096, 4 * kMiB, 0, false},
                     Flow{"DownOnly", 4096, 0, 4 * kMiB, false}, Flow{"Nothing", 4096, 0, 0, false}),
-    flow_name);
+    name_of<Flow>);
 
 // duplex() makes its socket non-blocking, and only its socket: stdin and
 // stdout are shared with the shell, which would find them non-blocking later.
@@ -622,10 +645,6 @@ std::ostream& operator<<(std::ostream& out, const Link& link) {
   return out << link.name;
 }
 
-std::string link_name(const testing::TestParamInfo<Link>& link) {
-  return link.param.name;
-}
-
 class StubbornPeer : public testing::TestWithParam<Link> {};
 
 // A peer that writes everything before reading anything. Were the socket
@@ -645,10 +664,7 @@ TEST_P(StubbornPeer, WritesEverythingBeforeReadingWithoutDeadlock) {
   // stdin and stdout are served by threads of their own, as by two other
   // programs in a shell pipeline; the peer, here, is as stubborn as a
   // blocking program.
-  std::thread typist([&] {
-    write_everything(input.write.get(), up);
-    input.write.reset();
-  });
+  std::thread typist = type_then_end(input, up);
   std::string printed;
   std::thread reader([&] { printed = read_to_eof(output.read.get(), kLimit); });
   write_everything(connection.peer.get(), down);
@@ -667,7 +683,7 @@ TEST_P(StubbornPeer, WritesEverythingBeforeReadingWithoutDeadlock) {
 INSTANTIATE_TEST_SUITE_P(Links, StubbornPeer,
                          testing::Values(Link{"Unix", false, 0}, Link{"UnixSmall", false, 8192},
                                          Link{"TcpSmall", true, 8192}),
-                         link_name);
+                         name_of<Link>);
 
 // A write() to a non-blocking socket takes what fits in the kernel's buffer
 // and returns that count: the rest is still to send. Taken as whole, bytes
@@ -681,10 +697,7 @@ TEST(DuplexTest, PartialWritesToTheSocketLoseNoBytes) {
   Pipe input = make_pipe();
   Pipe output = make_pipe();
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), DuplexOptions{});
-  std::thread typist([&] {
-    write_everything(input.write.get(), up);
-    input.write.reset();
-  });
+  std::thread typist = type_then_end(input, up);
   const std::string received = read_to_eof(connection.peer.get(), kLimit, kNoFin, up.size());
   typist.join();
   connection.peer.reset();  // the peer leaves: duplex() ends either way
@@ -708,10 +721,7 @@ TEST(DuplexTest, EndOfInputShutsDownAndKeepsPrintingTheReply) {
   Pipe input = make_pipe();
   Pipe output = make_pipe();
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), DuplexOptions{});
-  std::thread typist([&] {
-    write_everything(input.write.get(), request);
-    input.write.reset();
-  });
+  std::thread typist = type_then_end(input, request);
 
   std::string received = read_to_eof(connection.peer.get(), kLimit, kNoFin);
   typist.join();
@@ -898,14 +908,7 @@ TEST(DuplexTest, PeerResetWhileSendingStillPrintsEverythingReceived) {
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), DuplexOptions{});
   // The peer does not read: duplex() fills the connection, then its up
   // buffer, and keeps bytes of stdin waiting there.
-  std::thread typist([&] {
-    std::string endless(64 * kKiB, 'u');
-    set_nonblocking(input.write.get());
-    while (!run.finished()) {
-      if (::write(input.write.get(), endless.data(), endless.size()) == -1)
-        std::this_thread::sleep_for(1ms);
-    }
-  });
+  std::thread typist = write_until_finished(input.write.get(), 'u', run);
   std::this_thread::sleep_for(200ms);  // let the up buffer fill
   // stdout is not read yet: the peer's bytes fill the stdout pipe, the down
   // buffer and then the kernel's receive queue. How much duplex() reads
@@ -1029,14 +1032,7 @@ TEST(DuplexTest, IdleTimeoutFiresWhileStdoutIsStalled) {
   DuplexOptions options;
   options.idle_timeout_ms = 1000;
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), options);
-  std::thread peer([&] {
-    std::string chunk(64 * kKiB, 'd');
-    set_nonblocking(connection.peer.get());
-    while (!run.finished()) {
-      if (::write(connection.peer.get(), chunk.data(), chunk.size()) == -1)
-        std::this_thread::sleep_for(1ms);
-    }
-  });
+  std::thread peer = write_until_finished(connection.peer.get(), 'd', run);
   // Within the hang budget, with stdout still held: a write() stuck on the
   // full pipe would never return. No time is measured.
   const bool gave_up = run.finished_within(kLimit);
@@ -1068,14 +1064,7 @@ TEST(DuplexTest, OutputClosedMidwayThrowsBrokenPipe) {
   Pipe input = make_pipe();
   Pipe output = make_pipe();
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), DuplexOptions{});
-  std::thread peer([&] {
-    std::string chunk(64 * kKiB, 'd');
-    set_nonblocking(connection.peer.get());
-    while (!run.finished()) {
-      if (::write(connection.peer.get(), chunk.data(), chunk.size()) == -1)
-        std::this_thread::sleep_for(1ms);
-    }
-  });
+  std::thread peer = write_until_finished(connection.peer.get(), 'd', run);
   // The first bytes on stdout, unless duplex() gives up before printing any
   // (a blocking read would then wait for ever: the test holds stdout open).
   pollfd slot{output.read.get(), POLLIN, 0};
@@ -1105,14 +1094,7 @@ TEST(DuplexTest, PeerGoneWhileSendingThrows) {
   Pipe output = make_pipe();
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), DuplexOptions{});
   connection.peer.reset();
-  std::thread typist([&] {
-    std::string chunk(64 * kKiB, 'u');
-    set_nonblocking(input.write.get());
-    while (!run.finished()) {
-      if (::write(input.write.get(), chunk.data(), chunk.size()) == -1)
-        std::this_thread::sleep_for(1ms);
-    }
-  });
+  std::thread typist = write_until_finished(input.write.get(), 'u', run);
   bool returned = run.finished_within(kLimit);
   typist.join();
   ASSERT_TRUE(returned);

@@ -285,6 +285,27 @@ std::string unlike_numbered(const Lines& said, std::size_t count) {
   return "";
 }
 
+// What `yes` prints: `count` lines of "y".
+std::string yes_lines(std::size_t count) {
+  std::string text;
+  for (std::size_t n = 0; n < count; ++n)
+    text += "y\n";
+  return text;
+}
+
+// `yes | nc` from client `flooder` for `how_long`: 32 KiB of "y" lines kept
+// queued, so that its kernel's buffers and the room's inbox for it fill.
+void flood_with_yes(ChatPeers& peers, std::size_t flooder, Millis how_long) {
+  const std::string yes = yes_lines(1 << 15);
+  const auto start = Clock::now();
+  peers.pump_until(
+      [&] {
+        if (peers[flooder].unsent.size() < yes.size()) peers.send(flooder, yes);
+        return Clock::now() - start > how_long;
+      },
+      how_long + Millis(3000));
+}
+
 // The line the host's screen shows once per episode, and the sender's.
 std::string too_fast(const std::string& name, const std::string& rate) {
   return "* " + name + " is sending too fast: held to " + rate + " lines a second";
@@ -429,9 +450,7 @@ TEST_F(Stage6Flood, AYesFloodForSecondsKeepsTheRoomSmall) {
   const std::size_t flooder = join(peers);
   const std::size_t reader = join(peers);
   const std::string f = peers[flooder].name;
-  std::string yes;
-  for (int n = 0; n < (1 << 19); ++n)
-    yes += "y\n";  // 1 MiB of what yes prints: the room is offered far more than it takes
+  const std::string yes = yes_lines(1 << 19);  // 1 MiB: far more than the room takes
   long peak = 0;
   std::size_t offered = 0, taken_halfway = 0;
   const long cpu_before = cpu_ticks(room.server.pid());
@@ -482,20 +501,12 @@ TEST_F(Stage6Flood, AFlooderThatResetsTakesItsHeldLinesWithIt) {
   const std::size_t flooder = join(peers);
   const std::size_t reader = join(peers);
   const std::string f = peers[flooder].name;
-  std::string yes;
-  for (int n = 0; n < (1 << 15); ++n)
-    yes += "y\n";
   const auto start = Clock::now();
   auto most_allowed = [&] {
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return 50 + 5 * seconds + 3;  // +3: a token due a moment ago, and rounding
   };
-  peers.pump_until(
-      [&] {
-        if (peers[flooder].unsent.size() < yes.size()) peers.send(flooder, yes);
-        return Clock::now() - start > Millis(2000);
-      },
-      Millis(5000));
+  flood_with_yes(peers, flooder, Millis(2000));
   ASSERT_TRUE(on_screen(room.server, peers, too_fast(f, "5"), kNoticeTimeout));
   peers.reset(flooder);
   peers.send(reader, "hi\n");
@@ -535,16 +546,8 @@ TEST_F(Stage6Flood, AHeldFlooderThatResetsIsSeenOutAtOnce) {
   const std::size_t flooder = join(peers);
   const std::size_t reader = join(peers);
   const std::string f = peers[flooder].name;
-  std::string yes;
-  for (int n = 0; n < (1 << 15); ++n)
-    yes += "y\n";
   const auto start = Clock::now();
-  peers.pump_until(
-      [&] {
-        if (peers[flooder].unsent.size() < yes.size()) peers.send(flooder, yes);
-        return Clock::now() - start > Millis(1000);
-      },
-      Millis(5000));
+  flood_with_yes(peers, flooder, Millis(1000));
   ASSERT_TRUE(on_screen(room.server, peers, too_fast(f, "5"), kNoticeTimeout));
   peers.reset(flooder);
   const std::string left = msg::left(f, "Connection reset by peer");
