@@ -50,11 +50,9 @@ const char kName[] = "fallback.test";
 // The -v lines that tell the attempts, in order.
 std::string attempts(const std::string& err) {
   std::string kept;
-  for (std::size_t start = 0, end; (end = err.find('\n', start)) != std::string::npos;
-       start = end + 1) {
-    const std::string line = err.substr(start, end - start + 1);
+  for (const std::string& line : lines_of(err)) {
     for (const char* start_of_attempt : {"trying ", "connect to ", "connected to "})
-      if (line.rfind(start_of_attempt, 0) == 0) kept += line;
+      if (line.rfind(start_of_attempt, 0) == 0) kept += line + "\n";
   }
   return kept;
 }

@@ -263,15 +263,6 @@ std::string numbered_lines(std::size_t count) {
   return paste;
 }
 
-// The text of the lines `lines` holds from `name` ("<NAME> TEXT"), in order.
-Lines said_by(const Lines& lines, const std::string& name) {
-  Lines said;
-  const std::string prefix = msg::said(name, "");
-  for (const std::string& line : lines)
-    if (line.rfind(prefix, 0) == 0) said.push_back(line.substr(prefix.size()));
-  return said;
-}
-
 // "" when `said` is numbered(0), numbered(1), ... numbered(count - 1),
 // else where it first differs.
 std::string unlike_numbered(const Lines& said, std::size_t count) {

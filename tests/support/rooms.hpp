@@ -21,12 +21,11 @@
 #include <vector>
 
 #include "chat_peers.hpp"
+#include "data.hpp"  // Lines, lines_of()
 #include "process.hpp"
 #include "stages.hpp"  // RefusedCommandLine
 
 namespace support {
-
-using Lines = std::vector<std::string>;
 
 // PROGRAM -v OPTIONS -l ADDRESS 0: the room, its port known.
 struct Room {
@@ -76,8 +75,8 @@ const std::string kYouWereDropped = "* you were dropped: ";  // then why
 
 // The -v summary line.
 std::string summary(std::size_t clients, std::size_t lines);
-// The whole lines of `text`, each without its "\n" (an unfinished last line is left out).
-Lines lines_of(const std::string& text);
+// The text of the lines `lines` holds from `name` ("<NAME> TEXT"), in order.
+Lines said_by(const Lines& lines, const std::string& name);
 // The last whole line of `text` with its "\n", or "" if there is none.
 std::string last_line(const std::string& text);
 bool has_line(const std::string& text, const std::string& line);
@@ -100,9 +99,6 @@ std::size_t join(ChatPeers& peers, int family = AF_INET, int receive_buffer = 0)
 // clients that still read were sent last, to the end.
 ::testing::AssertionResult closes(Process& server, ChatPeers& peers);
 
-// The bytes the kernel holds unsent on the IPv4 connection from local port
-// `local` to remote port `remote`; -1 if none.
-long send_queue(int local, int remote);
 // CPU time (user + system) a process has used, in clock ticks; -1 if gone.
 long cpu_ticks(pid_t pid);
 

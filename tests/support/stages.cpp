@@ -72,6 +72,13 @@ const std::vector<RefusedCommandLine> kLongOptionsGivenAValue = {
          << "; stderr was: " << ::testing::PrintToString(program.stderr_text());
 }
 
+::testing::AssertionResult served_one_client(const std::string& err, const std::string& where,
+                                             const std::string& port, const std::string& client,
+                                             const std::string& rest) {
+  return matches(err, "listening on " + quote(where) + " port " + quote(port) +
+                          "\nconnection from " + quote(client) + " port \\d+\n" + quote(rest));
+}
+
 std::string stage_only(const ::testing::TestParamInfo<const char*>& program) {
   const std::string name = program.param;
   return name.substr(0, name.find('-'));

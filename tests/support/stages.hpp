@@ -60,6 +60,13 @@ std::string quote(std::string_view text);
 // "trying WHERE\n" while connect() waits, say); the failure shows stderr.
 ::testing::AssertionResult says_while_running(Process& program, const std::string& text);
 
+// Success when `err`, a listener's -v, is "listening on WHERE port PORT\n"
+// then "connection from CLIENT port N\n" (N: whatever port the client had),
+// then `rest`, word for word.
+::testing::AssertionResult served_one_client(const std::string& err, const std::string& where,
+                                             const std::string& port, const std::string& client,
+                                             const std::string& rest);
+
 // What -v says when the first address tried connects, newline included:
 // "trying WHERE\nconnected to WHERE\n", WHERE as "127.0.0.1 port 3000".
 std::string connected_lines(const std::string& where);
