@@ -80,7 +80,7 @@ TEST_F(Stage5Visible, ControlCharactersReachOthersShownNeverRaw) {
   room.server.write_stdin("\x1b[2Jfrom the host\x07\n");
   Lines expected;
   for (const Shown& line : kControls)
-    expected.push_back("<" + s + "> " + line.seen);
+    expected.push_back(msg::said(s, line.seen));
   const std::string from_host = "<host> ^[[2Jfrom the host^G";
   ASSERT_TRUE(peers.pump_until([&] {
     return contains(peers[receiver].lines, expected.back()) &&
@@ -109,7 +109,7 @@ TEST_F(Stage5Visible, Utf8TextPassesByteForByte) {
       "caf\xc3\xa9 \xc3\xb1 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x99\x82 \xe2\x82\xac\t"
       "\xc2\xa0\xf4\x8f\xbf\xbf end";
   peers.send(sender, text + "\n");
-  const std::string line = "<" + peers[sender].name + "> " + text;
+  const std::string line = msg::said(peers[sender].name, text);
   ASSERT_TRUE(peers.pump_until([&] { return peers.has_line(receiver, line); }))
       << ::testing::PrintToString(peers[receiver].lines);
   ASSERT_TRUE(peers.pump_until([&] { return contains(lines_of(room.server.stdout_text()), line); }))

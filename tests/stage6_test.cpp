@@ -297,15 +297,12 @@ void flood_with_yes(ChatPeers& peers, std::size_t flooder, Millis how_long) {
       how_long + Millis(3000));
 }
 
-// The line the host's screen shows once per episode, and the sender's.
-std::string too_fast(const std::string& name, const std::string& rate) {
-  return "* " + name + " is sending too fast: held to " + rate + " lines a second";
-}
 // The notice comes with the first line over the burst, within milliseconds;
 // 5 s leaves room for a slow machine, and a room that never holds a flooder
 // (a copy without flood control) fails in 5 s instead of 20.
 constexpr Millis kNoticeTimeout{5000};
 
+// What the sender is told, once per episode.
 std::string you_are_too_fast(const std::string& rate) {
   return "* you are sending too fast: your lines wait their turn, " + rate +
          " lines a second; 1000 lines waiting for 60 s is a flood, and is dropped";
@@ -354,7 +351,7 @@ TEST_F(Stage6Flood, APasteAtTwentyLinesASecondIsPacedInOrderLosingNothing) {
   EXPECT_TRUE(closes(room.server, peers));
   const Lines screen = lines_of(room.server.stdout_text());
   EXPECT_EQ(unlike_numbered(said_by(screen, s), total), "");
-  EXPECT_EQ(std::count(screen.begin(), screen.end(), too_fast(s, "20")), 1)
+  EXPECT_EQ(std::count(screen.begin(), screen.end(), msg::too_fast(s, "20")), 1)
       << room.server.stdout_text().substr(0, 2000);
   const std::string err = room.server.stderr_text();
   EXPECT_EQ(err.find("not reading"), std::string::npos) << err;
@@ -373,13 +370,13 @@ TEST_F(Stage6Flood, AnotherClientIsHeardDuringAFlood) {
   ASSERT_TRUE(heard(peers, reader, msg::joined(t)));
   const std::size_t total = 300;
   peers.send(flooder, numbered_lines(total));
-  ASSERT_TRUE(on_screen(room.server, peers, too_fast(f, "20"), kNoticeTimeout));
+  ASSERT_TRUE(on_screen(room.server, peers, msg::too_fast(f, "20"), kNoticeTimeout));
   peers.send(talker, "excuse me\n");
   EXPECT_TRUE(peers.pump_until([&] { return peers.has_line(reader, msg::said(t, "excuse me")); },
                                Millis(5000)))
       << "another client's line waited over 5 s behind a flood; the reader got "
       << said_by(peers[reader].lines, f).size() << " of its " << total << " lines";
-  EXPECT_FALSE(peers.has_line(reader, "<" + f + "> " + numbered(total - 1)))
+  EXPECT_FALSE(peers.has_line(reader, msg::said(f, numbered(total - 1))))
       << "the whole flood arrived: it was not held back";
   ASSERT_TRUE(on_screen(room.server, peers, msg::said(t, "excuse me")));
   EXPECT_TRUE(closes(room.server, peers));
@@ -477,7 +474,7 @@ TEST_F(Stage6Flood, AYesFloodForSecondsKeepsTheRoomSmall) {
   // flooder's kernel takes a few bytes a second: what the room relays.
   EXPECT_LT(peers[flooder].sent - taken_halfway, std::size_t{1} << 20)
       << "bytes taken from the flooder in the last 1.5 s: the room kept reading it";
-  ASSERT_TRUE(on_screen(room.server, peers, too_fast(f, "5"), kNoticeTimeout));
+  ASSERT_TRUE(on_screen(room.server, peers, msg::too_fast(f, "5"), kNoticeTimeout));
   EXPECT_TRUE(closes(room.server, peers));
 }
 
@@ -498,7 +495,7 @@ TEST_F(Stage6Flood, AFlooderThatResetsTakesItsHeldLinesWithIt) {
     return 50 + 5 * seconds + 3;  // +3: a token due a moment ago, and rounding
   };
   flood_with_yes(peers, flooder, Millis(2000));
-  ASSERT_TRUE(on_screen(room.server, peers, too_fast(f, "5"), kNoticeTimeout));
+  ASSERT_TRUE(on_screen(room.server, peers, msg::too_fast(f, "5"), kNoticeTimeout));
   peers.reset(flooder);
   peers.send(reader, "hi\n");
   std::string ahead;
@@ -539,7 +536,7 @@ TEST_F(Stage6Flood, AHeldFlooderThatResetsIsSeenOutAtOnce) {
   const std::string f = peers[flooder].name;
   const auto start = Clock::now();
   flood_with_yes(peers, flooder, Millis(1000));
-  ASSERT_TRUE(on_screen(room.server, peers, too_fast(f, "5"), kNoticeTimeout));
+  ASSERT_TRUE(on_screen(room.server, peers, msg::too_fast(f, "5"), kNoticeTimeout));
   peers.reset(flooder);
   const std::string left = msg::left(f, "Connection reset by peer");
   EXPECT_TRUE(peers.pump_until([&] { return peers.has_line(reader, left); }, Millis(5000)))
@@ -569,7 +566,7 @@ TEST_F(Stage6LongLines, TheTailOfALongLineIsWordsAndItsCrIsDropped) {
   const std::string x(4096, 'x'), z(4096, 'z');
   auto apart = [&] { peers.pump_until([] { return false; }, Millis(100)); };  // separate reads
   peers.send(sender, x + "/");
-  ASSERT_TRUE(heard(peers, receiver, "<" + s + "> " + x));
+  ASSERT_TRUE(heard(peers, receiver, msg::said(s, x)));
   peers.send(sender, "nick mallory\n");
   ASSERT_TRUE(heard(peers, receiver, msg::said(s, "/nick mallory")));
   peers.send(sender, z + "\r");
@@ -577,7 +574,7 @@ TEST_F(Stage6LongLines, TheTailOfALongLineIsWordsAndItsCrIsDropped) {
   peers.send(sender, "\nlast\n");
   ASSERT_TRUE(heard(peers, receiver, msg::said(s, "last")));
   EXPECT_EQ(Lines(peers[receiver].lines.begin() + 1, peers[receiver].lines.end()),
-            (Lines{"<" + s + "> " + x, msg::said(s, "/nick mallory"), "<" + s + "> " + z,
+            (Lines{msg::said(s, x), msg::said(s, "/nick mallory"), msg::said(s, z),
                    msg::said(s, "last")}));
   EXPECT_TRUE(closes(room.server, peers));
 }

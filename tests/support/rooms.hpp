@@ -69,6 +69,10 @@ inline std::string renamed(const std::string& from, const std::string& to) {
 inline std::string said(const std::string& name, const std::string& text) {
   return "<" + name + "> " + text;
 }
+// Stage 6: what the host's screen shows once per episode of flood control.
+inline std::string too_fast(const std::string& name, const std::string& rate) {
+  return "* " + name + " is sending too fast: held to " + rate + " lines a second";
+}
 const std::string kServerClosing = "* server closing";
 const std::string kYouWereDropped = "* you were dropped: ";  // then why
 }  // namespace msg
