@@ -183,16 +183,11 @@ TEST_F(Stage6Scale, TenThousandJoinAndLeaveInStorms) {
     const std::size_t n = std::min(batch, storm - (first - 1));
     Paused paused(room.server);
     peers.connect(n);
-    ASSERT_TRUE(peers.pump_until([&] {
-      for (std::size_t i = first; i < peers.size(); ++i)
-        if (!peers[i].connected) return false;
-      return true;
-    })) << "connections did not complete while the server was paused";
+    ASSERT_TRUE(pump_until_all(peers, first, [&](std::size_t i) { return peers[i].connected; }))
+        << "connections did not complete while the server was paused";
     paused.resume();
-    ASSERT_TRUE(peers.pump_until([&] {
-      for (std::size_t i = first; i < peers.size(); ++i)
-        if (peers[i].lines.empty()) return false;
-      return true;
+    ASSERT_TRUE(pump_until_all(peers, first, [&](std::size_t i) {
+      return !peers[i].lines.empty();
     })) << "a batch was not welcomed";
   }
   for (std::size_t i = 1; i < peers.size(); ++i) {
@@ -628,11 +623,7 @@ TEST_F(Stage6Crowds, ThreeJoinsAreNamedFourAreCounted) {
   auto arrive = [&](std::size_t n) {
     Paused paused(room.server);
     const std::size_t first = peers.connect(n);
-    EXPECT_TRUE(peers.pump_until([&] {
-      for (std::size_t i = first; i < peers.size(); ++i)
-        if (!peers[i].connected) return false;
-      return true;
-    }));
+    EXPECT_TRUE(pump_until_all(peers, first, [&](std::size_t i) { return peers[i].connected; }));
     return first;
   };
   const std::size_t three = arrive(3);
@@ -733,25 +724,16 @@ TEST_F(Stage6Crowds, AStormOfJoinsCostsEachClientAFewBytes) {
     // in in one pass when it goes on.
     Paused paused(room.server);
     peers.connect(storm);
-    ASSERT_TRUE(peers.pump_until([&] {
-      for (std::size_t i = 0; i < peers.size(); ++i)
-        if (!peers[i].connected) return false;
-      return true;
-    })) << "connections did not complete while the room was paused";
+    ASSERT_TRUE(pump_until_all(peers, 0, [&](std::size_t i) { return peers[i].connected; }))
+        << "connections did not complete while the room was paused";
   }
-  ASSERT_TRUE(peers.pump_until([&] {
-    for (std::size_t i = 0; i < peers.size(); ++i)
-      if (peers[i].lines.empty()) return false;
-    return true;
-  })) << "not every client was welcomed";
+  ASSERT_TRUE(pump_until_all(peers, 0, [&](std::size_t i) { return !peers[i].lines.empty(); }))
+      << "not every client was welcomed";
   // The host's next line: news not told yet goes out before it.
   room.server.write_stdin("storm over\n");
   const std::string next = "<host> storm over";
-  ASSERT_TRUE(peers.pump_until([&] {
-    for (std::size_t i = 0; i < peers.size(); ++i)
-      if (!peers.has_line(i, next)) return false;
-    return true;
-  })) << "the host's line did not reach everyone";
+  ASSERT_TRUE(pump_until_all(peers, 0, [&](std::size_t i) { return peers.has_line(i, next); }))
+      << "the host's line did not reach everyone";
 
   // Named, three joins would be some 80 bytes: room for them, or a count.
   const std::size_t few = 128;

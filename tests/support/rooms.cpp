@@ -80,6 +80,15 @@ std::size_t join(ChatPeers& peers, int family, int receive_buffer) {
   return i;
 }
 
+bool pump_until_all(ChatPeers& peers, std::size_t first,
+                    const std::function<bool(std::size_t)>& done) {
+  return peers.pump_until([&] {
+    for (std::size_t i = first; i < peers.size(); ++i)
+      if (!done(i)) return false;
+    return true;
+  });
+}
+
 // Pumps `peers` until client `i` has received `line`.
 ::testing::AssertionResult heard(ChatPeers& peers, std::size_t i, const std::string& line) {
   if (peers.pump_until([&] { return peers.has_line(i, line); }))

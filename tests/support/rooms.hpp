@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -92,6 +93,9 @@ std::string port_of(const std::string& name);
 // Connects one more client (over IPv4 unless `family` says otherwise) and
 // waits for its welcome; returns its index. Throws without one.
 std::size_t join(ChatPeers& peers, int family = AF_INET, int receive_buffer = 0);
+// Pumps `peers` until `done(i)` holds for every client `i` from `first` on.
+bool pump_until_all(ChatPeers& peers, std::size_t first,
+                    const std::function<bool(std::size_t)>& done);
 // Pumps `peers` until client `i` has received `line`.
 ::testing::AssertionResult heard(ChatPeers& peers, std::size_t i, const std::string& line);
 // Pumps `peers` until the host's screen (the server's stdout) shows `line`.
