@@ -72,10 +72,10 @@ clean:
 # tests, a line per part and `Score: T/P` last (exit 0 only at full score);
 # `make check STAGE=3 ONLY=HalfClose` runs only the tests whose name matches;
 # `make grade` grades every stage and writes exercises/results.json
-# (Gradescope's format). All three are tests/exercise/exercise.py.
+# (Gradescope's format). All three are tools/exercise/exercise.py.
 STAGE :=
 ONLY  :=
-EXERCISE := python3 tests/exercise/exercise.py
+EXERCISE := python3 tools/exercise/exercise.py
 .PHONY: exercise check grade
 exercise check:
 	@test -n "$(STAGE)" || { echo "which stage? e.g. make $@ STAGE=1" >&2; exit 2; }

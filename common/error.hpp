@@ -67,7 +67,7 @@ struct NotWritten : std::logic_error {
 [[noreturn]] inline void not_written(const char* part, const char* title) {
   std::string what = std::string("exercise ") + part + " (" + title + ") is not written yet";
   // The grader names the stub in the report of whichever test met it, even
-  // one whose program's stderr it never sees (tests/exercise/exercise.py).
+  // one whose program's stderr it never sees (tools/exercise/exercise.py).
   if (const char* log = std::getenv("EXERCISE_NOT_WRITTEN_LOG")) {
     if (std::FILE* file = std::fopen(log, "a")) {
       std::fputs((what + "\n").c_str(), file);

@@ -7,7 +7,7 @@
       make diff FROM=3 TO=5 PART=5.2: that part's regions alone, as a diff
 
 Everything is found, nothing is listed here: the stages are the stage*/
-folders, their parts the solution markers (parsed by tests/exercise/exercise.py,
+folders, their parts the solution markers (parsed by tools/exercise/exercise.py,
 the one parser the exercises use too), the stage a stage grows from the
 lesson's "What is new since stage N" heading, and each part's lesson section
 the link in its TASK lines. docs/lectures.md says how to present the decks.
@@ -23,7 +23,7 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "exercise"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "exercise"))
 import exercise  # noqa: E402  stages, parts and failures as the exercises see them
 import markers  # noqa: E402  the markers, parsed in one place for exercises and slides
 

@@ -29,7 +29,7 @@ function check(ok, what) {
 }
 
 // The regions from the sources themselves, read here apart from the
-// generator (which uses tests/exercise/exercise.py): the test's own oracle.
+// generator (which uses tools/exercise/exercise.py): the test's own oracle.
 function regionsOf(folder, number) {
   const found = [];
   for (const name of fs.readdirSync(folder).sort()) {

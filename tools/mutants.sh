@@ -13,7 +13,7 @@
 # One build folder serves every mutant: each rebuild recompiles one file.
 # Not part of `make test`: it takes some minutes (docs/mutants.md).
 #
-# Usage: tests/mutants.sh [-l] [-c] [-a] [NAME...]
+# Usage: tools/mutants.sh [-l] [-c] [-a] [NAME...]
 #   NAME...  only these mutants (default: all)
 #   -l       list the mutants and what each breaks, then exit
 #   -c       check that each mutant's text is still in the code, then exit

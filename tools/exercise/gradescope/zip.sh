@@ -2,7 +2,7 @@
 # Makes autograder.zip for Gradescope ("Zip file upload" autograder):
 # setup.sh, run_autograder, and this project as committed (git archive:
 # the tests and the reference stages, without anyone's exercises/).
-# Usage: tests/exercise/gradescope/zip.sh [OUTPUT]   (default: autograder.zip)
+# Usage: tools/exercise/gradescope/zip.sh [OUTPUT]   (default: autograder.zip)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 output=$(realpath -m "${1:-autograder.zip}")

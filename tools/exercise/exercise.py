@@ -2,7 +2,7 @@
 """exercise.py: the students' side of the stages, made from the reference.
 
 The reference stages carry solution markers (nbgrader's and CS61A's
-convention), on lines of their own; tests/exercise/markers.py parses them:
+convention), on lines of their own; tools/exercise/markers.py parses them:
 
     // BEGIN SOLUTION 3.1 poll loop
     // TASK: one short line: what to write, and where the lesson says how
@@ -22,7 +22,7 @@ Commands (the Makefile's targets call them; docs/exercises.md):
   variant STAGE CUT DIR  a copy with the parts CUT ("all", "none", "3.1,3.2") in DIR
   alternatives           the alternative solutions and mistakes (CMake reads this)
   alternative STAGE NAME DIR
-                         the copy of tests/exercise/alternatives/STAGE/NAME
+                         the copy of tools/exercise/alternatives/STAGE/NAME
   suggest STAGE BUILD [--missing]
                          rows for the table: each test to the last part whose cut
                          fails it (--missing: only tests the table lacks)
@@ -34,7 +34,7 @@ Environment: JOBS (build jobs; tests at once in honesty), TEST_JOBS (tests at
 once in check and grade; twice JOBS unless set), ONLY (a regular expression:
 grade only the tests it matches).
 
-The points table (tests/exercise/points.txt) gives each test of a stage's
+The points table (tools/exercise/points.txt) gives each test of a stage's
 label its part and points, or "ungraded"; it is checked against the real
 test list every time, and a mismatch stops everything with a message.
 """
@@ -57,8 +57,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import markers  # noqa: E402  (beside this file)
 
 ROOT = Path(__file__).resolve().parents[2]
-POINTS = ROOT / "tests" / "exercise" / "points.txt"
-ALTERNATIVES = ROOT / "tests" / "exercise" / "alternatives"
+POINTS = ROOT / "tools" / "exercise" / "points.txt"
+ALTERNATIVES = ROOT / "tools" / "exercise" / "alternatives"
 EXERCISES = ROOT / "exercises"
 BUILD = ROOT / "build-exercises"
 TEST_TIMEOUT = 120  # seconds per test, as ctest's TIMEOUT: a hung program fails its test only
@@ -198,7 +198,7 @@ def check_table(rows, number, parts, tests):
 
 @dataclass(frozen=True)
 class Alternative:
-    """tests/exercise/alternatives/STAGE/NAME: the reference's copy with
+    """tools/exercise/alternatives/STAGE/NAME: the reference's copy with
     NAME's *.patch applied and its other files put in (new or replacing).
     `expect` says what it scores: "full", or "loses PART TEXT": it fails
     tests of PART and of no part before it, and TEXT is in a failed test's

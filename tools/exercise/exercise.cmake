@@ -17,7 +17,7 @@
 # EXERCISE_HONESTY (ON): CI's copies of every stage, made at build time from
 #   the markers: one per part cut alone (ID STAGE.cut-N.k), the skeleton
 #   (STAGE.skeleton), and the alternative solutions and typical mistakes of
-#   tests/exercise/alternatives/ (STAGE.alt-NAME); and a test per stage (label
+#   tools/exercise/alternatives/ (STAGE.alt-NAME); and a test per stage (label
 #   exercises) that grades them (exercise.py honesty). Copies whose headers are
 #   the reference's share the unit tests' compiled sources.
 
@@ -173,7 +173,7 @@ if(EXERCISE_HONESTY AND Python3_Interpreter_FOUND)
       list(APPEND copies exercise-${id})
     endforeach()
     # Alternative solutions (full score) and typical mistakes (points lost
-    # in their part): tests/exercise/alternatives/STAGE/NAME/.
+    # in their part): tools/exercise/alternatives/STAGE/NAME/.
     foreach(line IN LISTS alternatives_lines)
       if(line MATCHES "^${stage}\t([^\t]+)\t([^\t]+)\t(.*)$")
         set(name ${CMAKE_MATCH_1})
