@@ -1,10 +1,8 @@
 // chat.hpp: one room, many clients, one poll() loop.
 //
-// Purpose: stage 3's loop followed one peer; this one follows a listening
-// socket, the host's keyboard and screen, and every client at once. chat()
-// is a function of file descriptors only, so tests drive it with socket
-// pairs and pipes exactly as main drives it with stdin, a listening socket
-// and stdout.
+// Purpose: chat() is a function of file descriptors only, so tests drive it
+// with socket pairs and pipes exactly as main drives it with stdin, a
+// listening socket and stdout.
 //
 // See also: chat.cpp, docs/stage5-chat.md, poll(2), accept(2).
 #pragma once
@@ -19,17 +17,11 @@ struct ChatCounts {
 };
 
 struct ChatOptions {
-  std::size_t max_clients = SIZE_MAX;  // -m: client max_clients+1 is turned away
-  // A longer line is relayed in pieces this long: a client that never
-  // sends LF cannot make the room buffer without end.
-  std::size_t max_line = 4096;
-  // Bytes queued for one reader. A client whose queue would pass this is
-  // dropped: nobody waits for a slow reader, and memory stays bounded.
-  std::size_t max_queued = 256 * 1024;
-  // How long a client that is dropped, or told the room closes, gets to
-  // take its last lines before it is closed.
-  int goodbye_ms = 2000;
-  bool verbose = false;  // -v: joins, departures and their reasons on stderr
+  std::size_t max_clients = SIZE_MAX;   // -m: client max_clients+1 is turned away
+  std::size_t max_line = 4096;          // a longer line goes out in pieces: no endless buffer
+  std::size_t max_queued = 256 * 1024;  // bytes queued for one reader; past it, it is dropped
+  int goodbye_ms = 2000;  // a dropped or closed-on client's time to take its last lines
+  bool verbose = false;   // -v: joins, departures and their reasons on stderr
 };
 
 // Serves the room on `listener` (a listening socket; made non-blocking here)

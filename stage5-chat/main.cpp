@@ -1,13 +1,10 @@
 // stage5-chat: Bob hosts the whole class. Every student connects with nc,
 // and each line anyone types reaches everyone else.
 //
-// The lesson: one poll() loop serves many peers at once (chat.cpp). Stage 3
-// polled stdin and one socket; here the same call watches the listening
-// socket, stdin and every client, so the program never waits for any one of
-// them. Each client has its own state beside its poll slot (name, the line
-// it is typing, what waits to be sent to it), lines are the unit relayed,
-// and a client that stops reading is dropped instead of stopping the room.
-// The listening socket stays open: clients come and go.
+// The lesson: one poll() loop serves many peers at once (chat.cpp): the
+// listening socket, stdin and every client, each client's state beside its
+// poll slot. Lines are the unit relayed, and a client that stops reading is
+// dropped instead of stopping the room.
 //
 // Usage: stage5-chat [-v] [-4|-6] [-m MAX] -l [ADDRESS] PORT
 //   e.g. stage5-chat -l 3000    and, from every student's machine,    nc HOST 3000
@@ -186,8 +183,7 @@ Fd open_listener(const Options& options) {
     check(set, "setsockopt IPV6_V6ONLY");
   }
   check(bind(listener.get(), where, address_size(address)), "bind to " + describe(where));
-  // A whole class may connect within the same second: SOMAXCONN, the
-  // longest queue of connections the system keeps waiting for accept().
+  // A whole class may connect within a second: SOMAXCONN, the longest queue allowed.
   check(listen(listener.get(), SOMAXCONN), "listen on " + describe(where));
   return listener;
 }
@@ -207,10 +203,8 @@ void raise_descriptor_limit(bool verbose) {
   }
 }
 
-// The self-pipe: a signal handler may do almost nothing, but write() is
-// allowed. Its byte wakes the poll() in chat(), which then closes the room
-// in order: a flag alone could be set just before poll() goes to sleep,
-// and nothing would wake it.
+// The self-pipe: a handler may write(), and its byte wakes chat()'s poll(),
+// where a flag set just before poll() slept would wake nothing.
 int stop_pipe[2] = {-1, -1};
 
 extern "C" void on_stop_signal(int) {
@@ -231,25 +225,28 @@ void catch_stop_signals() {
   check(sigaction(SIGTERM, &action, nullptr), "sigaction SIGTERM");
 }
 
-// `opened` is set once the room listens: a room that never opened has no
-// summary to give.
-void serve(const Options& options, ChatCounts& counts, bool& opened) {
-  // Before "listening on": from then on a script may send SIGTERM, and
-  // count on the room's descriptor limit.
+// The listening socket, which stays open: clients come and go. Once -v says
+// "listening on", a script may send SIGTERM and count on the descriptor limit.
+Fd open_room(const Options& options) {
   catch_stop_signals();
   raise_descriptor_limit(options.verbose);
   Fd listener = open_listener(options);
-  opened = true;
+  sockaddr_storage address{};
+  auto* where = reinterpret_cast<sockaddr*>(&address);
+  socklen_t size = sizeof address;
   if (options.verbose) {
-    sockaddr_storage address{};
-    socklen_t size = sizeof address;
-    auto* where = reinterpret_cast<sockaddr*>(&address);
     // One << per line: std::cerr writes each << at once, and a script that
     // reads this line must never see half of it.
     // getsockname tells the port the system chose when PORT was 0.
     check(getsockname(listener.get(), where, &size), "getsockname");
     std::cerr << "listening on " + describe(where) + "\n";
   }
+  return listener;
+}
+
+void transfer(const Options& options, ChatCounts& counts, bool& opened) {
+  Fd listener = open_room(options);
+  opened = true;  // a room that never opened has no summary to give
   ChatOptions chat_options;
   chat_options.max_clients = options.max_clients;
   chat_options.verbose = options.verbose;
@@ -285,7 +282,7 @@ int main(int argc, char* argv[]) {
       std::cout << kUsage;
       return 0;
     }
-    serve(options, counts, opened);
+    transfer(options, counts, opened);
   } catch (const UsageError& e) {
     std::cerr << program + ": " + e.what() + "\n" << kUsage;
     return 2;

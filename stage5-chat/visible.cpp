@@ -102,7 +102,7 @@ std::size_t append_visible(std::string_view line, std::size_t room, std::string&
     room -= end - at;
     at = end;
     if (at == line.size() || room == 0) break;
-    // BEGIN SOLUTION 5.5 control characters shown
+    // BEGIN SOLUTION 5.4 control characters shown
     // TASK: the next character: printable_utf8() whole, else its cat_v() form, as room allows.
     // TASK: docs/stage5-chat.md#control-characters-show-them-never-send-them
     // One character that is not plain ASCII: valid UTF-8 as it is, else a byte shown.

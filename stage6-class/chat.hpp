@@ -18,16 +18,10 @@ struct ChatCounts {
 };
 
 struct ChatOptions {
-  std::size_t max_clients = SIZE_MAX;  // -m: client max_clients+1 is turned away
-  // A longer line is relayed in pieces this long: a client that never
-  // sends LF cannot make the room buffer without end.
-  std::size_t max_line = 4096;
-  // Bytes queued for one reader. A client whose queue would pass this is
-  // dropped: nobody waits for a slow reader, and memory stays bounded.
-  std::size_t max_queued = 256 * 1024;
-  // How long a client that is dropped, or told the room closes, gets to
-  // take its last lines before it is closed.
-  int goodbye_ms = 2000;
+  std::size_t max_clients = SIZE_MAX;   // -m: client max_clients+1 is turned away
+  std::size_t max_line = 4096;          // a longer line goes out in pieces: no endless buffer
+  std::size_t max_queued = 256 * 1024;  // bytes queued for one reader; past it, it is dropped
+  int goodbye_ms = 2000;  // a dropped or closed-on client's time to take its last lines
   // -r: lines a second each client may add to the room, after a burst of
   // `burst` (or a tenth of a second's worth, if more); 0: no limit. Lines
   // over it wait their turn, in order. The host is never limited.

@@ -29,11 +29,11 @@
 #include "fd.hpp"
 #include "io.hpp"
 #include "peers.hpp"
+#include "rooms.hpp"
 
 namespace {
 
 using namespace support;
-using Lines = std::vector<std::string>;
 
 // chat() running in a thread, with a keyboard to type on, a screen to read
 // and a stop button. Stopped and joined on destruction, so a failed
@@ -72,14 +72,7 @@ class RoomThread {
     write_all(keyboard_.get(), text.data(), text.size(), "type");
   }
   void close_keyboard() { keyboard_.reset(); }
-  Lines screen() const {
-    const std::string text = read_file(dir_.file("screen"));
-    Lines lines;
-    for (std::size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos;
-         start = end + 1)
-      lines.push_back(text.substr(start, end - start));
-    return lines;
-  }
+  Lines screen() const { return lines_of(read_file(dir_.file("screen"))); }
   // Presses stop and waits for chat() to return; the counts are final then.
   const ChatCounts& stop() {
     if (thread_.joinable()) {
@@ -136,18 +129,16 @@ long starting_with(const Lines& lines, const std::string& prefix) {
 TEST(ClassRoom, LinesLongerThanMaxLineGoInPieces) {
   RoomThread room(quiet(8));
   ChatPeers peers = clients_of(room);
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(0, 1));
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(1, 1));
+  join(peers);
+  join(peers);
   const std::string s = peers[0].name;
   peers.send(0, "12345678\n123456789\nabcdefghijklmnopqrst\nxyz");
   peers.shutdown_write(0);
   ASSERT_TRUE(peers.wait_for_lines(1, 9));  // the welcome, 7 pieces, the leave
   EXPECT_EQ(Lines(peers[1].lines.begin() + 1, peers[1].lines.end()),
-            (Lines{"<" + s + "> 12345678", "<" + s + "> 12345678", "<" + s + "> 9",
-                   "<" + s + "> abcdefgh", "<" + s + "> ijklmnop", "<" + s + "> qrst",
-                   "<" + s + "> xyz", "* " + s + " left"}));
+            (Lines{msg::said(s, "12345678"), msg::said(s, "12345678"), msg::said(s, "9"),
+                   msg::said(s, "abcdefgh"), msg::said(s, "ijklmnop"), msg::said(s, "qrst"),
+                   msg::said(s, "xyz"), msg::left(s)}));
   const ChatCounts& counts = room.stop();
   EXPECT_EQ(room.failure(), "");
   EXPECT_EQ(counts.clients, 2u);
@@ -158,10 +149,8 @@ TEST(ClassRoom, LinesLongerThanMaxLineGoInPieces) {
 TEST(ClassRoom, TheClientPastMaxClientsIsTurnedAway) {
   RoomThread room(quiet(4096, 2));
   ChatPeers peers = clients_of(room);
-  for (std::size_t i = 0; i < 2; ++i) {
-    peers.connect(1);
-    ASSERT_TRUE(peers.wait_for_lines(i, 1));
-  }
+  join(peers);
+  join(peers);
   peers.connect(1);
   ASSERT_TRUE(peers.pump_until([&] { return peers[2].ended; }));
   EXPECT_EQ(peers[2].lines, Lines{"* room full (2 clients)"});
@@ -175,10 +164,8 @@ TEST(ClassRoom, TheClientPastMaxClientsIsTurnedAway) {
 TEST(ClassRoom, HostLinesEndOfKeyboardAndStop) {
   RoomThread room(quiet());
   ChatPeers peers = clients_of(room);
-  for (std::size_t i = 0; i < 2; ++i) {
-    peers.connect(1);
-    ASSERT_TRUE(peers.wait_for_lines(i, 1));
-  }
+  join(peers);
+  join(peers);
   room.type("good morning\n");
   ASSERT_TRUE(peers.pump_until([&] {
     return peers.has_line(0, "<host> good morning") && peers.has_line(1, "<host> good morning");
@@ -186,16 +173,15 @@ TEST(ClassRoom, HostLinesEndOfKeyboardAndStop) {
   room.close_keyboard();
   peers.send(1, "morning\n");
   ASSERT_TRUE(
-      peers.pump_until([&] { return peers.has_line(0, "<" + peers[1].name + "> morning"); }));
+      peers.pump_until([&] { return peers.has_line(0, msg::said(peers[1].name, "morning")); }));
   const ChatCounts& counts = room.stop();
   ASSERT_TRUE(peers.pump_until([&] { return peers[0].ended && peers[1].ended; }));
-  EXPECT_EQ(peers[0].lines.back(), "* server closing");
-  EXPECT_EQ(peers[1].lines.back(), "* server closing");
+  EXPECT_EQ(peers[0].lines.back(), msg::kServerClosing);
+  EXPECT_EQ(peers[1].lines.back(), msg::kServerClosing);
   EXPECT_EQ(counts.clients, 2u);
   EXPECT_EQ(counts.lines, 2u);
-  EXPECT_EQ(room.screen(),
-            (Lines{"* " + peers[0].name + " joined", "* " + peers[1].name + " joined",
-                   "<" + peers[1].name + "> morning", "* server closing"}));
+  EXPECT_EQ(room.screen(), (Lines{msg::joined(peers[0].name), msg::joined(peers[1].name),
+                                  msg::said(peers[1].name, "morning"), msg::kServerClosing}));
   EXPECT_EQ(room.failure(), "");
 }
 
@@ -206,31 +192,29 @@ TEST(ClassRoom, HostLinesEndOfKeyboardAndStop) {
 TEST(ClassFlood, PiecesOfALongLineArePacedLikeLines) {
   RoomThread room(paced(4, 2, 8));
   ChatPeers peers = clients_of(room);
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(0, 1));
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(1, 1));
+  join(peers);
+  join(peers);
   const std::string s = peers[0].name;
   const auto start = std::chrono::steady_clock::now();
   peers.send(0, std::string(48, 'x') + "yz");
   std::string ahead;
   ASSERT_TRUE(peers.pump_until([&] {
-    const long pieces = starting_with(peers[1].lines, "<" + s + "> xxxxxxxx");
+    const long pieces = starting_with(peers[1].lines, msg::said(s, "xxxxxxxx"));
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (ahead.empty() && pieces > 2 + 4 * seconds + 1)
       ahead = std::to_string(pieces) + " pieces after " + std::to_string(seconds) + " s";
     return pieces >= 6;
-  })) << starting_with(peers[1].lines, "<" + s + ">")
+  })) << starting_with(peers[1].lines, msg::said(s, ""))
       << " pieces arrived";
   EXPECT_EQ(ahead, "") << "pieces are not paced: 2 at once, then 4 a second";
   peers.shutdown_write(0);
-  ASSERT_TRUE(peers.pump_until([&] { return peers.has_line(1, "* " + s + " left"); }));
+  ASSERT_TRUE(peers.pump_until([&] { return peers.has_line(1, msg::left(s)); }));
   Lines expected{peers[1].lines[0]};
   for (int n = 0; n < 6; ++n)
-    expected.push_back("<" + s + "> xxxxxxxx");
-  expected.push_back("<" + s + "> yz");
-  expected.push_back("* " + s + " left");
+    expected.push_back(msg::said(s, "xxxxxxxx"));
+  expected.push_back(msg::said(s, "yz"));
+  expected.push_back(msg::left(s));
   EXPECT_EQ(peers[1].lines, expected);
   EXPECT_EQ(room.stop().lines, 7u);
   EXPECT_EQ(room.failure(), "");
@@ -243,18 +227,16 @@ TEST(ClassFlood, PiecesOfALongLineArePacedLikeLines) {
 TEST(ClassFlood, SendingTooFastIsToldOncePerEpisode) {
   RoomThread room(paced(10, 2));
   ChatPeers peers = clients_of(room);
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(0, 1));
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(1, 1));
+  join(peers);
+  join(peers);
   const std::string s = peers[0].name;
-  const std::string host_told = "* " + s + " is sending too fast: held to 10 lines a second";
+  const std::string host_told = msg::too_fast(s, "10");
   const std::string you_told =
       "* you are sending too fast: your lines wait their turn, 10 lines a second; 1000 lines "
       "waiting for 60 s is a flood, and is dropped";
   for (int paste = 1; paste <= 2; ++paste) {
     SCOPED_TRACE("paste " + std::to_string(paste));
-    const std::string last = "<" + s + "> paste " + std::to_string(paste) + " line 5";
+    const std::string last = msg::said(s, "paste " + std::to_string(paste) + " line 5");
     std::string lines;
     for (int n = 1; n <= 5; ++n)
       lines += "paste " + std::to_string(paste) + " line " + std::to_string(n) + "\n";
@@ -262,7 +244,7 @@ TEST(ClassFlood, SendingTooFastIsToldOncePerEpisode) {
     ASSERT_TRUE(peers.pump_until([&] { return peers.has_line(1, last); }));
     ASSERT_TRUE(peers.pump_until([&] { return peers.has_line(0, you_told); }));
     EXPECT_EQ(std::count(peers[0].lines.begin(), peers[0].lines.end(), you_told), paste);
-    EXPECT_EQ(starting_with(peers[1].lines, "<" + s + "> paste "), 5 * paste);
+    EXPECT_EQ(starting_with(peers[1].lines, msg::said(s, "paste ")), 5 * paste);
     // Quiet long enough for a full bucket: 2 tokens at 10 a second, 0.2 s.
     peers.pump_until([] { return false; }, std::chrono::milliseconds(600));
   }
@@ -302,12 +284,10 @@ std::string numbered(int n) {
 TEST(ClassFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
   RoomThread room(limited(20, 5, 40, 1500));
   ChatPeers peers = clients_of(room);
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(0, 1));
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(1, 1));
+  join(peers);
+  join(peers);
   const std::string f = peers[0].name;
-  const std::string dropped = "* " + f + " dropped: flooding";
+  const std::string dropped = msg::dropped(f, "flooding");
   const auto start = std::chrono::steady_clock::now();
   auto seconds = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -318,7 +298,7 @@ TEST(ClassFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
       [&] {
         while (peers[0].unsent.size() < 4096 && !peers[0].ended)
           peers.send(0, numbered(sent++) + "\n");
-        const long got = starting_with(peers[1].lines, "<" + f + "> ");
+        const long got = starting_with(peers[1].lines, msg::said(f, ""));
         if (ahead.empty() && got > 5 + 20 * seconds() + 2)
           ahead = std::to_string(got) + " lines after " + std::to_string(seconds()) + " s";
         return peers.has_line(1, dropped);
@@ -326,18 +306,18 @@ TEST(ClassFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
       std::chrono::milliseconds(20000));
   const double took = seconds();
   ASSERT_TRUE(told) << "after 20 s of flooding, the reader was not told " << dropped << "; it got "
-                    << starting_with(peers[1].lines, "<" + f + "> ") << " of the flood's lines";
+                    << starting_with(peers[1].lines, msg::said(f, "")) << " of the flood's lines";
   EXPECT_GE(took, 1.5) << "dropped before it was held back 1.5 s";
   EXPECT_EQ(ahead, "") << "not paced to 20 lines a second after a burst of 5";
   peers.pump_until([&] { return peers[0].ended; });
   EXPECT_TRUE(peers[0].ended) << "the flooder's connection was not closed";
   ASSERT_FALSE(peers[0].lines.empty());
-  EXPECT_EQ(peers[0].lines.back(), "* you were dropped: flooding");
+  EXPECT_EQ(peers[0].lines.back(), msg::kYouWereDropped + "flooding");
   peers.pump_until([] { return false; }, std::chrono::milliseconds(500));
   Lines expected{peers[1].lines[0]};
-  const long got = starting_with(peers[1].lines, "<" + f + "> ");
+  const long got = starting_with(peers[1].lines, msg::said(f, ""));
   for (int n = 0; n < got; ++n)
-    expected.push_back("<" + f + "> " + numbered(n));
+    expected.push_back(msg::said(f, numbered(n)));
   expected.push_back(dropped);
   EXPECT_EQ(peers[1].lines, expected) << "the flood's lines in order, then the drop, then nothing";
   room.stop();
@@ -354,10 +334,8 @@ TEST(ClassFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
 TEST(ClassFlood, PastesHeldBackLessThanTheLimitGoWhole) {
   RoomThread room(limited(20, 5, 40, 500));
   ChatPeers peers = clients_of(room);
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(0, 1));
-  peers.connect(1);
-  ASSERT_TRUE(peers.wait_for_lines(1, 1));
+  join(peers);
+  join(peers);
   const std::string s = peers[0].name;
   Lines expected{peers[1].lines[0]};
   for (int round = 0; round < 2; ++round) {
@@ -365,7 +343,7 @@ TEST(ClassFlood, PastesHeldBackLessThanTheLimitGoWhole) {
     std::string paste;
     for (int n = 30 * round; n < 30 * (round + 1); ++n) {
       paste += numbered(n) + "\n";
-      expected.push_back("<" + s + "> " + numbered(n));
+      expected.push_back(msg::said(s, numbered(n)));
     }
     peers.send(0, paste);
     EXPECT_TRUE(peers.pump_until([&] { return peers.has_line(1, expected.back()); }))

@@ -49,10 +49,12 @@
 
 #include "error.hpp"
 #include "fd.hpp"
+#include "peers.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using support::reset;  // RST rather than FIN
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kKiB = 1024;
@@ -497,6 +499,27 @@ bool closed(int fd) {
   return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size) == 0 && info.tcpi_state == TCP_CLOSE;
 }
 
+// A typist in a thread of its own: types all of `text` on stdin, then
+// ends it (Ctrl-D), as a program piped into this one would.
+std::thread type_then_end(Pipe& input, const std::string& text) {
+  return std::thread([&input, &text] {
+    write_everything(input.write.get(), text);
+    input.write.reset();
+  });
+}
+
+// A typist or a peer that never stops: writes `byte` to `fd`, made
+// non-blocking, from a thread of its own, until duplex() has returned.
+std::thread write_until_finished(int fd, char byte, DuplexThread& run) {
+  return std::thread([fd, byte, &run] {
+    const std::string chunk(64 * kKiB, byte);
+    set_nonblocking(fd);
+    while (!run.finished()) {
+      if (::write(fd, chunk.data(), chunk.size()) == -1) std::this_thread::sleep_for(1ms);
+    }
+  });
+}
+
 // Waits until the kernel has delivered (and the other end acknowledged)
 // every byte written to the TCP socket `fd`.
 bool wait_until_acknowledged(int fd, std::chrono::milliseconds limit) {
@@ -510,14 +533,6 @@ bool wait_until_acknowledged(int fd, std::chrono::milliseconds limit) {
   }
 }
 
-// Closes `fd` so that the other end receives RST rather than FIN.
-void reset(Fd& fd) {
-  linger abort_on_close{1, 0};
-  check(setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close),
-        "SO_LINGER");
-  fd.reset();
-}
-
 int flags_of(int fd) {
   return check(fcntl(fd, F_GETFL), "fcntl F_GETFL");
 }
@@ -526,6 +541,17 @@ int flags_of(int fd) {
 // Tests take at most a few seconds each; most make two or three such waits.
 constexpr auto kLimit = std::chrono::milliseconds(kSanitized ? 40000 : 15000);
 constexpr auto kWatchdog = std::chrono::seconds(kSanitized ? 110 : 50);
+
+// What every test of duplex() starts from: a watchdog, and two pipes, one
+// for stdin (the test types into `input.write`) and one for stdout (it reads
+// `output.read`). Each test makes its own connection and starts duplex().
+class DuplexHarness : public testing::Test {
+ protected:
+  Watchdog watchdog{kWatchdog};
+  Pipe input = make_pipe();
+  Pipe output = make_pipe();
+};
+using DuplexTest = DuplexHarness;
 
 // --- Both directions at once, many buffer sizes ---------------------------
 
@@ -541,24 +567,23 @@ std::ostream& operator<<(std::ostream& out, const Flow& flow) {
   return out << flow.name;
 }
 
-std::string flow_name(const testing::TestParamInfo<Flow>& flow) {
-  return flow.param.name;
+// A parameter's name, the end of its test's name (Links/StubbornPeer.X/TcpSmall).
+template <typename Param>
+std::string name_of(const testing::TestParamInfo<Param>& info) {
+  return info.param.name;
 }
 
-class BothWays : public testing::TestWithParam<Flow> {};
+class BothWays : public DuplexHarness, public testing::WithParamInterface<Flow> {};
 
 // The peer and the typist both send everything at once, each direction
 // ending on its own; nothing may be lost, duplicated or reordered, and the
 // counts must be exact.
 TEST_P(BothWays, EveryByteArrivesInOrderAndIsCounted) {
-  Watchdog watchdog(kWatchdog);
   const Flow& flow = GetParam();
   const std::size_t scale = kSanitized ? 4 : 1;
   const std::string up = random_bytes(flow.up_bytes / scale, 1);
   const std::string down = random_bytes(flow.down_bytes / scale, 2);
   Connection connection = flow.tcp ? tcp_pair() : unix_pair();
-  Pipe input = make_pipe();
-  Pipe output = make_pipe();
 
   DuplexOptions options;
   options.buffer_size = flow.buffer_size;
@@ -592,15 +617,12 @@ INSTANTIATE_TEST_SUITE_P(
                     Flow{"Buffer1Tcp", 1, 16 * kKiB, 16 * kKiB, true},
                     Flow{"UpOnly", 4096, 4 * kMiB, 0, false},
                     Flow{"DownOnly", 4096, 0, 4 * kMiB, false}, Flow{"Nothing", 4096, 0, 0, false}),
-    flow_name);
+    name_of<Flow>);
 
 // duplex() makes its socket non-blocking, and only its socket: stdin and
 // stdout are shared with the shell, which would find them non-blocking later.
-TEST(DuplexTest, OnlyTheSocketIsMadeNonBlocking) {
-  Watchdog watchdog(kWatchdog);
+TEST_F(DuplexTest, OnlyTheSocketIsMadeNonBlocking) {
   Connection connection = unix_pair();
-  Pipe input = make_pipe();
-  Pipe output = make_pipe();
   const int input_flags = flags_of(input.read.get());
   const int output_flags = flags_of(output.write.get());
   write_everything(input.write.get(), "up");
@@ -628,33 +650,23 @@ std::ostream& operator<<(std::ostream& out, const Link& link) {
   return out << link.name;
 }
 
-std::string link_name(const testing::TestParamInfo<Link>& link) {
-  return link.param.name;
-}
-
-class StubbornPeer : public testing::TestWithParam<Link> {};
+class StubbornPeer : public DuplexHarness, public testing::WithParamInterface<Link> {};
 
 // A peer that writes everything before reading anything. Were the socket
 // blocking, duplex() would sit in write() for the peer to read while the
 // peer sits in write() for duplex() to read. Kernel buffers smaller than
 // duplex()'s make sure a blocking write would not fit.
 TEST_P(StubbornPeer, WritesEverythingBeforeReadingWithoutDeadlock) {
-  Watchdog watchdog(kWatchdog);
   const std::string up = random_bytes(16 * kMiB, 3);
   const std::string down = random_bytes(16 * kMiB, 4);
   Connection connection =
       GetParam().tcp ? tcp_pair(GetParam().kernel_buffer) : unix_pair(GetParam().kernel_buffer);
-  Pipe input = make_pipe();
-  Pipe output = make_pipe();
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), DuplexOptions{});
 
   // stdin and stdout are served by threads of their own, as by two other
   // programs in a shell pipeline; the peer, here, is as stubborn as a
   // blocking program.
-  std::thread typist([&] {
-    write_everything(input.write.get(), up);
-    input.write.reset();
-  });
+  std::thread typist = type_then_end(input, up);
   std::string printed;
   std::thread reader([&] { printed = read_to_eof(output.read.get(), kLimit); });
   write_everything(connection.peer.get(), down);
@@ -673,24 +685,18 @@ TEST_P(StubbornPeer, WritesEverythingBeforeReadingWithoutDeadlock) {
 INSTANTIATE_TEST_SUITE_P(Links, StubbornPeer,
                          testing::Values(Link{"Unix", false, 0}, Link{"UnixSmall", false, 8192},
                                          Link{"TcpSmall", true, 8192}),
-                         link_name);
+                         name_of<Link>);
 
 // A write() to a non-blocking socket takes what fits in the kernel's buffer
 // and returns that count: the rest is still to send. Taken as whole, bytes
 // vanish from the middle of the stream. Kernel buffers of 8 KiB, smaller
 // than any write duplex() makes of a full buffer, make writes partial. The
 // peer reads until it has every byte, or the stream ends short.
-TEST(DuplexTest, PartialWritesToTheSocketLoseNoBytes) {
-  Watchdog watchdog(kWatchdog);
+TEST_F(DuplexTest, PartialWritesToTheSocketLoseNoBytes) {
   const std::string up = random_bytes(4 * kMiB, 13);
   Connection connection = tcp_pair(8192);
-  Pipe input = make_pipe();
-  Pipe output = make_pipe();
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), DuplexOptions{});
-  std::thread typist([&] {
-    write_everything(input.write.get(), up);
-    input.write.reset();
-  });
+  std::thread typist = type_then_end(input, up);
   const std::string received = read_to_eof(connection.peer.get(), kLimit, kNoFin, up.size());
   typist.join();
   connection.peer.reset();  // the peer leaves: duplex() ends either way
@@ -706,18 +712,12 @@ TEST(DuplexTest, PartialWritesToTheSocketLoseNoBytes) {
 // End of stdin: the peer reads end of file (shutdown SHUT_WR), and what it
 // sends only after that, as a server answering a whole request does, still
 // reaches stdout.
-TEST(DuplexTest, EndOfInputShutsDownAndKeepsPrintingTheReply) {
-  Watchdog watchdog(kWatchdog);
+TEST_F(DuplexTest, EndOfInputShutsDownAndKeepsPrintingTheReply) {
   const std::string request = random_bytes(3 * kMiB, 5);
   const std::string reply = random_bytes(5 * kMiB, 6);
   Connection connection = unix_pair();
-  Pipe input = make_pipe();
-  Pipe output = make_pipe();
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), DuplexOptions{});
-  std::thread typist([&] {
-    write_everything(input.write.get(), request);
-    input.write.reset();
-  });
+  std::thread typist = type_then_end(input, request);
 
   std::string received = read_to_eof(connection.peer.get(), kLimit, kNoFin);
   typist.join();
@@ -737,11 +737,8 @@ TEST(DuplexTest, EndOfInputShutsDownAndKeepsPrintingTheReply) {
 }
 
 // Empty stdin (</dev/null): end of stream reaches the peer at once.
-TEST(DuplexTest, EmptyInputReachesThePeerAsEndOfFileAtOnce) {
-  Watchdog watchdog(kWatchdog);
+TEST_F(DuplexTest, EmptyInputReachesThePeerAsEndOfFileAtOnce) {
   Connection connection = unix_pair();
-  Pipe input = make_pipe();
-  Pipe output = make_pipe();
   input.write.reset();
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), DuplexOptions{});
   EXPECT_EQ("", read_to_eof(connection.peer.get(), kLimit, kNoFin));
@@ -755,13 +752,10 @@ TEST(DuplexTest, EmptyInputReachesThePeerAsEndOfFileAtOnce) {
 
 // The peer finishes first; stdin is a file or a pipe: it is sent to its
 // end all the same, since the peer may still be reading (half-close).
-TEST(DuplexTest, PeerEndsFirstAndInputIsNotATerminalInputIsStillSent) {
-  Watchdog watchdog(kWatchdog);
+TEST_F(DuplexTest, PeerEndsFirstAndInputIsNotATerminalInputIsStillSent) {
   const std::string greeting = "all I have to say\n";
   const std::string up = random_bytes(6 * kMiB, 7);
   Connection connection = unix_pair();
-  Pipe input = make_pipe();
-  Pipe output = make_pipe();
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), DuplexOptions{});
   write_everything(connection.peer.get(), greeting);
   check(shutdown(connection.peer.get(), SHUT_WR), "shutdown");
@@ -796,12 +790,10 @@ TEST(DuplexTest, PeerEndsFirstAndInputIsNotATerminalInputIsStillSent) {
 
 // The peer finishes first; stdin is a terminal where nobody types: the
 // conversation is over, duplex() returns without waiting for stdin.
-TEST(DuplexTest, PeerEndsFirstAndInputIsATerminalReturnsAtOnce) {
-  Watchdog watchdog(kWatchdog);
+TEST_F(DuplexTest, PeerEndsFirstAndInputIsATerminalReturnsAtOnce) {
   const std::string farewell = random_bytes(300 * kKiB, 8);
   Connection connection = unix_pair();
-  Pipe input = make_pipe();  // never written to, never closed: a silent keyboard
-  Pipe output = make_pipe();
+  // stdin: never written to, never closed: a silent keyboard
   DuplexOptions options;
   options.input_is_terminal = true;
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), options);
@@ -818,11 +810,8 @@ TEST(DuplexTest, PeerEndsFirstAndInputIsATerminalReturnsAtOnce) {
 }
 
 // With a terminal, what was typed before the peer left is still sent.
-TEST(DuplexTest, PeerEndsFirstAndInputIsATerminalTypedBytesAreStillSent) {
-  Watchdog watchdog(kWatchdog);
+TEST_F(DuplexTest, PeerEndsFirstAndInputIsATerminalTypedBytesAreStillSent) {
   Connection connection = unix_pair();
-  Pipe input = make_pipe();
-  Pipe output = make_pipe();
   write_everything(input.write.get(), "typed before the peer left\n");
   DuplexOptions options;
   options.input_is_terminal = true;
@@ -856,18 +845,16 @@ std::size_t more_than_printing_holds(const Pipe& output) {
   return static_cast<std::size_t>(pipe_size) + 32 * kKiB;
 }
 
-// A reset ends duplex() with ECONNRESET from the read; every byte the peer
-// sent before it, including those still queued in the kernel and in the
-// down buffer while stdout was not being read, reaches stdout.
-TEST(DuplexTest, PeerResetThrowsAfterPrintingEverythingReceived) {
-  Watchdog watchdog(kWatchdog);
+// duplex() with `options`, stdin (`input`) open and silent, and a peer that sends
+// more than printing holds, then resets once the kernel has acknowledged
+// it all; stdout is read only then. duplex() must end with ECONNRESET from
+// the read, having printed every byte, those in the kernel's receive queue
+// and in its down buffer included.
+void expect_everything_printed_before_the_reset(const Pipe& input, Pipe& output,
+                                                const DuplexOptions& options) {
   Connection connection = tcp_pair();
-  Pipe input = make_pipe();  // open and silent: nothing goes up
-  Pipe output = make_pipe();
   const std::string before = random_bytes(more_than_printing_holds(output), 9);
-  DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), DuplexOptions{});
-  // stdout is not read yet: duplex() holds some bytes in its buffer and the
-  // kernel the rest, when the reset arrives.
+  DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), options);
   write_everything(connection.peer.get(), before);
   ASSERT_TRUE(wait_until_acknowledged(connection.peer.get(), kLimit));
   reset(connection.peer);
@@ -881,6 +868,13 @@ TEST(DuplexTest, PeerResetThrowsAfterPrintingEverythingReceived) {
   EXPECT_EQ(before.size(), run.counts().received);
 }
 
+// A reset ends duplex() with ECONNRESET from the read; every byte the peer
+// sent before it, including those still queued in the kernel and in the
+// down buffer while stdout was not being read, reaches stdout.
+TEST_F(DuplexTest, PeerResetThrowsAfterPrintingEverythingReceived) {
+  expect_everything_printed_before_the_reset(input, output, DuplexOptions{});
+}
+
 // As above, but with bytes from stdin waiting to go up when the reset comes,
 // so that the write to the socket is what fails first. What the peer sent
 // before the reset, and the kernel acknowledged, must still be printed.
@@ -888,23 +882,13 @@ TEST(DuplexTest, PeerResetThrowsAfterPrintingEverythingReceived) {
 // The write to the socket fails first here, while most of what the peer
 // sent is still in the kernel's receive queue: duplex() must read it out
 // and print it before reporting the reset.
-TEST(DuplexTest, PeerResetWhileSendingStillPrintsEverythingReceived) {
-  Watchdog watchdog(kWatchdog);
+TEST_F(DuplexTest, PeerResetWhileSendingStillPrintsEverythingReceived) {
   const std::string bytes = random_bytes(DuplexOptions{}.buffer_size + kMiB, 10);
   Connection connection = tcp_pair(256 * 1024);
-  Pipe input = make_pipe();
-  Pipe output = make_pipe();
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), DuplexOptions{});
   // The peer does not read: duplex() fills the connection, then its up
   // buffer, and keeps bytes of stdin waiting there.
-  std::thread typist([&] {
-    std::string endless(64 * kKiB, 'u');
-    set_nonblocking(input.write.get());
-    while (!run.finished()) {
-      if (::write(input.write.get(), endless.data(), endless.size()) == -1)
-        std::this_thread::sleep_for(1ms);
-    }
-  });
+  std::thread typist = write_until_finished(input.write.get(), 'u', run);
   std::this_thread::sleep_for(200ms);  // let the up buffer fill
   // stdout is not read yet: the peer's bytes fill the stdout pipe, the down
   // buffer and then the kernel's receive queue. How much duplex() reads
@@ -937,36 +921,18 @@ TEST(DuplexTest, PeerResetWhileSendingStillPrintsEverythingReceived) {
 
 // -w after a reset: what arrived is still printed, every byte of it, to a
 // stdout that takes it (here only once the reset is in), as without -w.
-TEST(DuplexTest, PeerResetWithIdleTimeoutStillPrintsEverythingReceived) {
-  Watchdog watchdog(kWatchdog);
-  Connection connection = tcp_pair();
-  Pipe input = make_pipe();  // open and silent: nothing goes up
-  Pipe output = make_pipe();
-  const std::string before = random_bytes(more_than_printing_holds(output), 11);
+TEST_F(DuplexTest, PeerResetWithIdleTimeoutStillPrintsEverythingReceived) {
   DuplexOptions options;
   options.idle_timeout_ms = 5000;  // wide: the window includes the send and the reset
-  DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), options);
-  write_everything(connection.peer.get(), before);
-  ASSERT_TRUE(wait_until_acknowledged(connection.peer.get(), kLimit));
-  reset(connection.peer);
-  std::thread reader([&] { EXPECT_SAME_BYTES(before, read_to_eof(output.read.get(), kLimit)); });
-  bool returned = run.finished_within(kLimit);
-  output.write.reset();
-  reader.join();
-  ASSERT_TRUE(returned) << "duplex() went on after the peer's reset: " << kResetIsRead;
-  EXPECT_EQ(system_error_text(ECONNRESET, "read from network"), outcome(run.error()))
-      << kResetIsRead;
-  EXPECT_EQ(before.size(), run.counts().received);
+  expect_everything_printed_before_the_reset(input, output, options);
 }
 
 // -w after a reset, with stdout a pipe nobody reads: printing what arrived
 // gives up once stdout has taken nothing for -w, and the reset, not the
 // stall, is reported. A blocking write() there would wait for a reader.
-TEST(DuplexTest, PeerResetWithStdoutStalledGivesUpAfterIdleTimeout) {
-  Watchdog watchdog(kWatchdog);
+TEST_F(DuplexTest, PeerResetWithStdoutStalledGivesUpAfterIdleTimeout) {
   Connection connection = tcp_pair();
-  Pipe input = make_pipe();   // open and silent
-  Pipe output = make_pipe();  // never read
+  // stdin open and silent, stdout never read
   // Enough to fill the pipe, with 1 KiB left over, which any down buffer
   // (4 KiB or more, reused once empty or not) has room for: then duplex()
   // keeps reading the socket, and so meets the reset.
@@ -991,11 +957,8 @@ TEST(DuplexTest, PeerResetWithStdoutStalledGivesUpAfterIdleTimeout) {
 }
 
 // -w: a silent peer and a silent keyboard end duplex() with ETIMEDOUT.
-TEST(DuplexTest, IdleTimeoutWithASilentPeerThrowsTimedOut) {
-  Watchdog watchdog(kWatchdog);
+TEST_F(DuplexTest, IdleTimeoutWithASilentPeerThrowsTimedOut) {
   Connection connection = unix_pair();
-  Pipe input = make_pipe();
-  Pipe output = make_pipe();
   DuplexOptions options;
   options.idle_timeout_ms = 1000;
   const auto start = Clock::now();
@@ -1009,11 +972,8 @@ TEST(DuplexTest, IdleTimeoutWithASilentPeerThrowsTimedOut) {
 
 // -w counts silence, not the whole conversation: bytes trickling in more
 // often than the limit keep it alive well past it.
-TEST(DuplexTest, IdleTimeoutIsNotTriggeredWhileBytesMove) {
-  Watchdog watchdog(kWatchdog);
+TEST_F(DuplexTest, IdleTimeoutIsNotTriggeredWhileBytesMove) {
   Connection connection = unix_pair();
-  Pipe input = make_pipe();
-  Pipe output = make_pipe();
   DuplexOptions options;
   options.idle_timeout_ms = 500;
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), options);
@@ -1036,22 +996,13 @@ TEST(DuplexTest, IdleTimeoutIsNotTriggeredWhileBytesMove) {
 // stdout is blocking (it is shared with the shell): a write() of more than
 // the pipe has room for would block inside the loop, out of poll()'s reach,
 // so with -w duplex() writes at most PIPE_BUF bytes to a pipe at a time.
-TEST(DuplexTest, IdleTimeoutFiresWhileStdoutIsStalled) {
-  Watchdog watchdog(kWatchdog);
+TEST_F(DuplexTest, IdleTimeoutFiresWhileStdoutIsStalled) {
   Connection connection = unix_pair();
-  Pipe input = make_pipe();   // open and silent
-  Pipe output = make_pipe();  // never read
+  // stdin open and silent, stdout never read
   DuplexOptions options;
   options.idle_timeout_ms = 1000;
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), options);
-  std::thread peer([&] {
-    std::string chunk(64 * kKiB, 'd');
-    set_nonblocking(connection.peer.get());
-    while (!run.finished()) {
-      if (::write(connection.peer.get(), chunk.data(), chunk.size()) == -1)
-        std::this_thread::sleep_for(1ms);
-    }
-  });
+  std::thread peer = write_until_finished(connection.peer.get(), 'd', run);
   // Within the hang budget, with stdout still held: a write() stuck on the
   // full pipe would never return. No time is measured.
   const bool gave_up = run.finished_within(kLimit);
@@ -1064,11 +1015,8 @@ TEST(DuplexTest, IdleTimeoutFiresWhileStdoutIsStalled) {
 }
 
 // stdout gone (its reader closed the pipe): EPIPE, reported, no crash.
-TEST(DuplexTest, OutputClosedThrowsBrokenPipe) {
-  Watchdog watchdog(kWatchdog);
+TEST_F(DuplexTest, OutputClosedThrowsBrokenPipe) {
   Connection connection = unix_pair();
-  Pipe input = make_pipe();
-  Pipe output = make_pipe();
   output.read.reset();
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), DuplexOptions{});
   write_everything(connection.peer.get(), "nobody reads this");
@@ -1077,20 +1025,10 @@ TEST(DuplexTest, OutputClosedThrowsBrokenPipe) {
 }
 
 // stdout goes away in the middle of a large transfer.
-TEST(DuplexTest, OutputClosedMidwayThrowsBrokenPipe) {
-  Watchdog watchdog(kWatchdog);
+TEST_F(DuplexTest, OutputClosedMidwayThrowsBrokenPipe) {
   Connection connection = unix_pair();
-  Pipe input = make_pipe();
-  Pipe output = make_pipe();
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), DuplexOptions{});
-  std::thread peer([&] {
-    std::string chunk(64 * kKiB, 'd');
-    set_nonblocking(connection.peer.get());
-    while (!run.finished()) {
-      if (::write(connection.peer.get(), chunk.data(), chunk.size()) == -1)
-        std::this_thread::sleep_for(1ms);
-    }
-  });
+  std::thread peer = write_until_finished(connection.peer.get(), 'd', run);
   // The first bytes on stdout, unless duplex() gives up before printing any
   // (a blocking read would then wait for ever: the test holds stdout open).
   pollfd slot{output.read.get(), POLLIN, 0};
@@ -1113,21 +1051,11 @@ TEST(DuplexTest, OutputClosedMidwayThrowsBrokenPipe) {
 
 // The peer closes completely (not a half-close) while stdin still has a lot
 // to send: the write fails, and duplex() says so instead of dying of SIGPIPE.
-TEST(DuplexTest, PeerGoneWhileSendingThrows) {
-  Watchdog watchdog(kWatchdog);
+TEST_F(DuplexTest, PeerGoneWhileSendingThrows) {
   Connection connection = unix_pair();
-  Pipe input = make_pipe();
-  Pipe output = make_pipe();
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), DuplexOptions{});
   connection.peer.reset();
-  std::thread typist([&] {
-    std::string chunk(64 * kKiB, 'u');
-    set_nonblocking(input.write.get());
-    while (!run.finished()) {
-      if (::write(input.write.get(), chunk.data(), chunk.size()) == -1)
-        std::this_thread::sleep_for(1ms);
-    }
-  });
+  std::thread typist = write_until_finished(input.write.get(), 'u', run);
   bool returned = run.finished_within(kLimit);
   typist.join();
   ASSERT_TRUE(returned);
@@ -1151,14 +1079,11 @@ long vm_rss_kib() {
 // peer, not yet read from stdout) never exceed what the kernel's buffers and
 // duplex()'s own can hold, however much is moved; and the process does not
 // grow. An unbounded buffer fails both checks within the first pause.
-TEST(DuplexTest, SlowReaderBackpressureKeepsMemoryBounded) {
-  Watchdog watchdog(kWatchdog);
+TEST_F(DuplexTest, SlowReaderBackpressureKeepsMemoryBounded) {
   const std::uint64_t total = 48 * kMiB;
   const int kernel_buffer = 64 * 1024;
   Connection connection = tcp_pair(kernel_buffer);
-  Pipe input = make_pipe();
   input.write.reset();  // nothing goes up
-  Pipe output = make_pipe();
   DuplexOptions options;
   DuplexThread run(input.read.get(), connection.dut.get(), output.write.get(), options);
 

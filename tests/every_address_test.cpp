@@ -50,11 +50,9 @@ const char kName[] = "fallback.test";
 // The -v lines that tell the attempts, in order.
 std::string attempts(const std::string& err) {
   std::string kept;
-  for (std::size_t start = 0, end; (end = err.find('\n', start)) != std::string::npos;
-       start = end + 1) {
-    const std::string line = err.substr(start, end - start + 1);
+  for (const std::string& line : lines_of(err)) {
     for (const char* start_of_attempt : {"trying ", "connect to ", "connected to "})
-      if (line.rfind(start_of_attempt, 0) == 0) kept += line;
+      if (line.rfind(start_of_attempt, 0) == 0) kept += line + "\n";
   }
   return kept;
 }
@@ -71,12 +69,6 @@ std::string refused(const std::string& address, const std::string& port) {
 
 std::string connected(const std::string& address, const std::string& port) {
   return trying(address, port) + "connected to " + address + " port " + port + "\n";
-}
-
-// "stage2" for "stage2-connect": test names say which stage.
-std::string stage_only(const ::testing::TestParamInfo<const char*>& program) {
-  const std::string name = program.param;
-  return name.substr(0, name.find('-'));
 }
 
 // True when a client waits in `server`'s listen queue.
@@ -118,8 +110,7 @@ class EveryAddress : public ::testing::TestWithParam<const char*> {
 // Two addresses that refuse, then the one that listens: both failures are
 // told in order, then the connection, and the text goes through.
 TEST_P(EveryAddress, TriesEachAddressInOrderUntilOneConnects) {
-  if (with_host(kName, {}).empty())
-    SKIP_OR_FAIL_IN_CI("the fake hosts shim is built on Linux only");
+  REQUIRE_SHIM(with_host(kName, {}));
   LoopbackServer bob(AF_INET);
   const std::string port = std::to_string(bob.port());
   const std::string err = connect_through({"127.0.0.2", "127.0.0.3", "127.0.0.1"}, true, bob);
@@ -133,8 +124,7 @@ TEST_P(EveryAddress, TriesEachAddressInOrderUntilOneConnects) {
 // It stops at the first address that connects: the one after is never
 // tried. Without -v, nothing is said about the refused one.
 TEST_P(EveryAddress, StopsAtTheFirstThatConnects) {
-  if (with_host(kName, {}).empty())
-    SKIP_OR_FAIL_IN_CI("the fake hosts shim is built on Linux only");
+  REQUIRE_SHIM(with_host(kName, {}));
   LoopbackServer bob(AF_INET);
   const std::string port = std::to_string(bob.port());
   const std::string err = connect_through({"127.0.0.2", "127.0.0.1", "127.0.0.3"}, true, bob);
@@ -148,8 +138,7 @@ TEST_P(EveryAddress, StopsAtTheFirstThatConnects) {
 // When every address refuses, each is tried, and the last failure is the
 // error (said once, not also as a -v line), exit 1.
 TEST_P(EveryAddress, AllRefusedReportsTheLast) {
-  if (with_host(kName, {}).empty())
-    SKIP_OR_FAIL_IN_CI("the fake hosts shim is built on Linux only");
+  REQUIRE_SHIM(with_host(kName, {}));
   const std::string port = std::to_string(unused_port(AF_INET));
   Process alice = Process::start(stage_program(GetParam()), {"-v", kName, port}, Stdin::null(),
                                  Stdout::file(), with_host(kName, {"127.0.0.2", "127.0.0.3"}));

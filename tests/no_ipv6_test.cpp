@@ -50,7 +50,7 @@ using OneClient = WithoutIPv6;
 
 TEST_P(OneClient, DefaultListenFallsBackToIPv4) {
   const std::vector<std::string> env = without_ipv6(mode());
-  if (env.empty()) SKIP_OR_FAIL_IN_CI("the no-IPv6 shim is built on Linux only");
+  REQUIRE_SHIM(env);
   Process bob = Process::start(stage_program(program()), {"-v", "-l", "0"}, Stdin::null(),
                                Stdout::file(), env);
   const int port = bob.wait_for_listening_port();
@@ -75,7 +75,7 @@ INSTANTIATE_TEST_SUITE_P(Shim, OneClient,
 // is reported as before.
 TEST_P(WithoutIPv6, MinusSixAndAnAddressStillFail) {
   const std::vector<std::string> env = without_ipv6(mode());
-  if (env.empty()) SKIP_OR_FAIL_IN_CI("the no-IPv6 shim is built on Linux only");
+  REQUIRE_SHIM(env);
   const bool no_socket = mode() == "socket";
   const std::string error = no_socket ? "socket: Address family not supported by protocol"
                                       : "setsockopt IPV6_V6ONLY: Invalid argument";

@@ -119,12 +119,6 @@ TEST_P(Restart, AfterCtrlCTheSamePortServesAgainAtOnce) {
   EXPECT_EQ(second.wait(), Exit::code(0)) << second.stderr_text();
 }
 
-// "stage1" for "stage1-listen": test names say which stage.
-std::string stage_only(const ::testing::TestParamInfo<const char*>& program) {
-  const std::string name = program.param;
-  return name.substr(0, name.find('-'));
-}
-
 INSTANTIATE_TEST_SUITE_P(Stages, Restart,
                          ::testing::Values("stage1-listen", "stage2-connect", "stage3-duplex",
                                            "stage4-http", "stage5-chat", "stage6-class"),

@@ -52,17 +52,12 @@ using Clock = std::chrono::steady_clock;
 
 const std::string kProgram = stage_program("stage3-duplex");
 
-std::string summary(std::size_t sent, std::size_t received) {
-  return "sent " + std::to_string(sent) + " bytes, received " + std::to_string(received) +
-         " bytes\n";
-}
-
 // The end of -v after the peer closed its end first (docs/stage3-duplex.md):
 // said when it happens, then the counts. A failure says its error instead.
 const std::string kPeerClosed = "the peer closed its end of the connection\n";
 
 std::string summary_after_close(std::size_t sent, std::size_t received) {
-  return kPeerClosed + summary(sent, received);
+  return kPeerClosed + bytes_summary(sent, received);
 }
 
 // A peer that sends without end, from a thread of its own, until the
@@ -109,10 +104,7 @@ TEST(Stage3CommandLine, HelpGoesToStdoutAndExitsZero) {
 
 TEST(Stage3CommandLine, UsageErrorsExitTwoWithReasonAndUsage) {
   const std::string kOperands = "expected -l [ADDRESS] PORT or HOST PORT";
-  const struct {
-    std::vector<std::string> args;
-    std::string reason;
-  } cases[] = {
+  const std::vector<RefusedCommandLine> cases = {
       {{}, kOperands},
       {{"localhost"}, kOperands},
       {{"-l"}, kOperands},
@@ -136,13 +128,7 @@ TEST(Stage3CommandLine, UsageErrorsExitTwoWithReasonAndUsage) {
       {{"-l", "localhost", "0"},
        "invalid address \"localhost\": not a numeric IPv4 or IPv6 address"},
   };
-  for (const auto& test : cases) {
-    std::string command;
-    for (const std::string& arg : test.args)
-      command += " '" + arg + "'";
-    SCOPED_TRACE("stage3-duplex" + command);
-    EXPECT_TRUE(is_usage_error(kProgram, test.args, test.reason));
-  }
+  EXPECT_TRUE(are_usage_errors(kProgram, cases));
 }
 
 // The largest accepted -w is valid, not only its neighbours rejected.
@@ -157,12 +143,10 @@ TEST(Stage3CommandLine, TimeoutOfADayIsAccepted) {
   EXPECT_EQ(alice.stderr_text(), "");
 }
 
-// Found by fuzzing (fuzz/args_fuzz.cpp): for a long option given a value it
-// does not take, getopt sets optopt to the option's own letter, and the
-// message named -h (for --body, a NUL byte). The word as typed is named.
+// A long option given a value it does not take is named as typed
+// (support/stages.hpp, kLongOptionsGivenAValue: found by fuzzing).
 TEST(Stage3CommandLine, LongOptionGivenAValueIsNamedAsTyped) {
-  EXPECT_TRUE(is_usage_error(kProgram, {"--help=1", "-l", "3000"}, "unknown option --help=1"));
-  EXPECT_TRUE(is_usage_error(kProgram, {"--=1", "-l", "3000"}, "unknown option --=1"));
+  EXPECT_TRUE(are_usage_errors(kProgram, kLongOptionsGivenAValue));
 }
 
 // -------------------------------------------------------------- both ways
@@ -187,10 +171,8 @@ TEST_P(Stage3BothWays, FilesCrossByteForByte) {
   EXPECT_TRUE(same_bytes(from_bob, alice.stdout_text()));
   EXPECT_EQ(alice.stderr_text(), connected_lines(std::string(address) + " port " + port) +
                                      summary_after_close(from_alice.size(), from_bob.size()));
-  EXPECT_TRUE(matches(bob.stderr_text(),
-                      "listening on " + quote(address) + " port " + port + "\nconnection from " +
-                          quote(address) + " port \\d+\n" +
-                          quote(summary_after_close(from_bob.size(), from_alice.size()))));
+  EXPECT_TRUE(served_one_client(bob.stderr_text(), address, port, address,
+                                summary_after_close(from_bob.size(), from_alice.size())));
 }
 
 std::string address_name(const ::testing::TestParamInfo<const char*>& address) {
@@ -218,9 +200,8 @@ TEST(Stage3Transfer, WholeFileArrivesAtAListenerWithEmptyStdin) {
   EXPECT_EQ(alice.stdout_text(), "");
   EXPECT_EQ(alice.stderr_text(),
             connected_lines("127.0.0.1 port " + port) + summary_after_close(data.size(), 0));
-  EXPECT_TRUE(matches(bob.stderr_text(), "listening on :: port " + port +
-                                             "\nconnection from 127\\.0\\.0\\.1 port \\d+\n" +
-                                             quote(summary_after_close(0, data.size()))));
+  EXPECT_TRUE(served_one_client(bob.stderr_text(), "::", port, "127.0.0.1",
+                                summary_after_close(0, data.size())));
 }
 
 // The same roles swapped: Bob sends a file, Alice's stdin is empty.
@@ -279,9 +260,8 @@ TEST(Stage3WithNc, OpenBsdNcAsClientBothWays) {
   ASSERT_EQ(bob.wait(), Exit::code(0)) << bob.stderr_text();
   EXPECT_TRUE(same_bytes(from_alice, bob.stdout_text()));
   EXPECT_TRUE(same_bytes(from_bob, read_file(dir.file("at-alice"))));
-  EXPECT_TRUE(matches(bob.stderr_text(),
-                      "listening on :: port " + port + "\nconnection from ::1 port \\d+\n" +
-                          quote(summary_after_close(from_bob.size(), from_alice.size()))));
+  EXPECT_TRUE(served_one_client(bob.stderr_text(), "::", port, "::1",
+                                summary_after_close(from_bob.size(), from_alice.size())));
 }
 
 // ----------------------------------------------------------- scripted peers
@@ -366,10 +346,8 @@ TEST(Stage3Peers, ClientLeavesWhileBobsTerminalIsIdle) {
   connection.reset();
   ASSERT_EQ(bob.wait(), Exit::code(0)) << bob.stderr_text();
   EXPECT_EQ(bob.stdout_text(), answer);
-  EXPECT_TRUE(matches(bob.stderr_text(), "listening on 127\\.0\\.0\\.1 port " +
-                                             std::to_string(port) +
-                                             "\nconnection from 127\\.0\\.0\\.1 port \\d+\n" +
-                                             quote(summary_after_close(15, answer.size()))));
+  EXPECT_TRUE(served_one_client(bob.stderr_text(), "127.0.0.1", std::to_string(port), "127.0.0.1",
+                                summary_after_close(15, answer.size())));
 }
 
 // A peer that half-closes at once (it has nothing to say) but keeps
@@ -431,11 +409,9 @@ TEST(Stage3Timeout, SilentClientEndsTheListenerAfterOneSecond) {
   const int port = bob.wait_for_listening_port();
   Fd connection = connect_to(AF_INET6, port);
   EXPECT_EQ(bob.wait(), Exit::code(1));
-  EXPECT_TRUE(matches(bob.stderr_text(),
-                      "listening on ::1 port " + std::to_string(port) +
-                          "\nconnection from ::1 port \\d+\n"
-                          "stage3-duplex: nothing moved for 1 s: Connection timed out\n" +
-                          quote(summary(0, 0))));
+  EXPECT_TRUE(served_one_client(
+      bob.stderr_text(), "::1", std::to_string(port), "::1",
+      "stage3-duplex: nothing moved for 1 s: Connection timed out\n" + bytes_summary(0, 0)));
 }
 
 // -w measures silence, not the whole conversation: a byte every 200 ms
@@ -461,7 +437,7 @@ TEST(Stage3Timeout, TrickleKeepsTheConnectionAlive) {
 // timeout once: the final error, with no "failed" line that repeats it.
 TEST(Stage3Timeout, ConnectThatGetsNoAnswerGivesUpAfterOneSecond) {
   SilentListener server;
-  if (!server.silent()) GTEST_SKIP() << "this system answers connects to a full accept queue";
+  REQUIRE_SILENT(server);
   const auto start = Clock::now();
   Result alice = run(kProgram, {"-v", "-w", "1", "127.0.0.1", std::to_string(server.port())},
                      Stdin::terminal());
@@ -469,7 +445,7 @@ TEST(Stage3Timeout, ConnectThatGetsNoAnswerGivesUpAfterOneSecond) {
   EXPECT_EQ(alice.exit, Exit::code(1));
   const std::string where = "127.0.0.1 port " + std::to_string(server.port());
   EXPECT_EQ(alice.err, "trying " + where + "\n" + "stage3-duplex: connect to " + where +
-                           ": Connection timed out\n" + summary(0, 0));
+                           ": Connection timed out\n" + bytes_summary(0, 0));
   EXPECT_GE(waited, std::chrono::seconds(1));
 }
 
@@ -479,36 +455,31 @@ TEST(Stage3Timeout, ConnectThatGetsNoAnswerGivesUpAfterOneSecond) {
 // that was not its own. It is not tried: the error names the attempt that
 // waited.
 TEST(Stage3Timeout, TheAddressThatUsedUpTheTimeIsTheOneReported) {
-  SilentListener server;
-  if (!server.silent()) GTEST_SKIP() << "this system answers connects to a full accept queue";
-  const std::vector<std::string> env = with_host("two.test", {"127.0.0.1", "127.0.0.2"});
-  if (env.empty()) GTEST_SKIP() << "no fake_hosts_shim here: it needs Linux (LD_PRELOAD)";
-  const std::string port = std::to_string(server.port());
-  Process alice = Process::start(kProgram, {"-v", "-w", "1", "two.test", port}, Stdin::terminal(),
-                                 Stdout::file(), env);
+  SilentFirstOfTwo two;
+  REQUIRE_SILENT(two.first);
+  REQUIRE_SHIM(two.env);
+  Process alice = Process::start(kProgram, {"-v", "-w", "1", "two.test", two.port},
+                                 Stdin::terminal(), Stdout::file(), two.env);
   EXPECT_EQ(alice.wait(), Exit::code(1));
-  const std::string where = "127.0.0.1 port " + port;
+  const std::string where = "127.0.0.1 port " + two.port;
   EXPECT_EQ(alice.stderr_text(), "trying " + where + "\nstage3-duplex: connect to " + where +
-                                     ": Connection timed out\n" + summary(0, 0))
-      << "two.test is 127.0.0.1 (silent) then 127.0.0.2, port " << port << ", with -w 1";
+                                     ": Connection timed out\n" + bytes_summary(0, 0))
+      << "two.test is 127.0.0.1 (silent) then 127.0.0.2, port " << two.port << ", with -w 1";
 }
 
 // Without -w, a connect to an address that never answers waits for the
 // kernel's SYN retries (minutes): -v has said where, before it waits.
 TEST(Stage3Connect, SaysWhereItTriesWhileConnectWaits) {
   SilentListener server;
-  if (!server.silent()) GTEST_SKIP() << "this system answers connects to a full accept queue";
+  REQUIRE_SILENT(server);
   const std::string where = "127.0.0.1 port " + std::to_string(server.port());
   Process alice =
       Process::start(kProgram, {"-v", "127.0.0.1", std::to_string(server.port())}, Stdin::pipe());
-  ASSERT_TRUE(alice.wait_for_stderr("trying " + where + "\n"))
-      << "expected \"trying " << where << "\" on stderr while connect() waits; stderr was: \""
-      << alice.stderr_text() << "\"";
-  EXPECT_TRUE(alice.running()) << alice.stderr_text();
+  ASSERT_TRUE(says_while_running(alice, "trying " + where + "\n"));  // connect() waits
   server.close();  // the next SYN the kernel resends is refused
   EXPECT_EQ(alice.wait(), Exit::code(1));
   EXPECT_EQ(alice.stderr_text(), "trying " + where + "\nstage3-duplex: connect to " + where +
-                                     ": Connection refused\n" + summary(0, 0));
+                                     ": Connection refused\n" + bytes_summary(0, 0));
 }
 
 // ---------------------------------------------------------------- failures
@@ -530,7 +501,7 @@ TEST(Stage3Failures, PeerResetIsReportedAfterPrintingWhatCameBefore) {
             connected_lines("127.0.0.1 port " + std::to_string(server.port())) +
                 "stage3-duplex: read from network: Connection reset by "
                 "peer\n" +
-                summary(0, before.size()))
+                bytes_summary(0, before.size()))
       << kReadToTheEnd;
 }
 
@@ -545,27 +516,7 @@ TEST(Stage3Failures, PeerResetIsReportedAfterPrintingWhatCameBefore) {
 // program's socket on this machine over IPv4 loopback: the kernel's own count
 // (/proc/net/tcp), -1 when that socket is not found.
 long receive_queue_of_peer(int connection) {
-  sockaddr_in mine{};
-  sockaddr_in theirs{};
-  socklen_t size = sizeof mine;
-  check(getsockname(connection, reinterpret_cast<sockaddr*>(&mine), &size), "getsockname");
-  size = sizeof theirs;
-  check(getpeername(connection, reinterpret_cast<sockaddr*>(&theirs), &size), "getpeername");
-  std::ifstream table("/proc/net/tcp");
-  std::string line;
-  std::getline(table, line);  // the header
-  while (std::getline(table, line)) {
-    unsigned local_port = 0;
-    unsigned remote_port = 0;
-    unsigned long sending = 0;
-    unsigned long receiving = 0;
-    if (std::sscanf(line.c_str(), " %*d: %*x:%x %*x:%x %*x %lx:%lx", &local_port, &remote_port,
-                    &sending, &receiving) == 4 &&
-        local_port == ntohs(theirs.sin_port) && remote_port == ntohs(mine.sin_port)) {
-      return static_cast<long>(receiving);
-    }
-  }
-  return -1;
+  return tcp_queues(remote_port(connection), local_port(connection)).unread;
 }
 
 TEST(Stage3Failures, PeerResetWhileSendingStillPrintsWhatCameBefore) {
@@ -730,9 +681,8 @@ TEST(Stage3Memory, TwiceTheBoundEachWayInBoundedMemory) {
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   EXPECT_EQ(alice.stderr_text(),
             connected_lines("127.0.0.1 port " + port) + summary_after_close(amount, amount));
-  EXPECT_TRUE(matches(bob.stderr_text(), "listening on 127\\.0\\.0\\.1 port " + port +
-                                             "\nconnection from 127\\.0\\.0\\.1 port \\d+\n" +
-                                             quote(summary_after_close(amount, amount))));
+  EXPECT_TRUE(served_one_client(bob.stderr_text(), "127.0.0.1", port, "127.0.0.1",
+                                summary_after_close(amount, amount)));
   std::printf("stage3-duplex moved %zu MiB each way in %.2f s; peak RSS %ld KiB\n", amount >> 20,
               seconds, peak);
   RecordProperty("peak_rss_kib", static_cast<int>(peak));

@@ -67,11 +67,6 @@ std::string request(const std::string& target, const std::string& authority) {
   return "GET " + target + " HTTP/1.1\r\nHost: " + authority + "\r\nConnection: close\r\n\r\n";
 }
 
-std::string summary(std::size_t sent, std::size_t received) {
-  return "sent " + std::to_string(sent) + " bytes, received " + std::to_string(received) +
-         " bytes\n";
-}
-
 bool starts_with(const std::string& text, const std::string& prefix) {
   return text.compare(0, prefix.size(), prefix) == 0;
 }
@@ -130,12 +125,10 @@ TEST(Stage4CommandLine, HelpShowsTheUrlForm) {
   EXPECT_EQ(help.err, "");
 }
 
-// Found by fuzzing (fuzz/args_fuzz.cpp): for a long option given a value it
-// does not take, getopt sets optopt to the option's own letter, and the
-// message named -h (for --body, a NUL byte). The word as typed is named.
+// A long option given a value it does not take is named as typed
+// (support/stages.hpp, kLongOptionsGivenAValue: found by fuzzing).
 TEST(Stage4CommandLine, LongOptionGivenAValueIsNamedAsTyped) {
-  EXPECT_TRUE(is_usage_error(kProgram, {"--help=1", "-l", "3000"}, "unknown option --help=1"));
-  EXPECT_TRUE(is_usage_error(kProgram, {"--=1", "-l", "3000"}, "unknown option --=1"));
+  EXPECT_TRUE(are_usage_errors(kProgram, kLongOptionsGivenAValue));
   EXPECT_TRUE(is_usage_error(kProgram, {"--body=1", "http://x/"}, "unknown option --body=1"));
 }
 
@@ -305,45 +298,40 @@ TEST(Stage4Url, VerboseConnectionRefusedIsSaidOnce) {
   Outcome got = run_stage4({"-v", url});
   EXPECT_EQ(got.exit, Exit::code(1));
   EXPECT_EQ(got.err, "* resolving 127.0.0.1\n* trying " + where + "\nstage4-http: connect to " +
-                         where + ": Connection refused\n" + summary(0, 0));
+                         where + ": Connection refused\n" + bytes_summary(0, 0));
 }
 
 // An address that never answers (a SilentListener): -v says where it waits
 // before the wait, which -w (30 s by default here) would otherwise end.
 TEST(Stage4Url, SaysWhereItTriesWhileConnectWaits) {
   SilentListener server;
-  if (!server.silent()) GTEST_SKIP() << "this system answers connects to a full accept queue";
+  REQUIRE_SILENT(server);
   const std::string where = "127.0.0.1 port " + std::to_string(server.port());
   Process client =
       Process::start(kProgram, {"-v", "http://127.0.0.1:" + std::to_string(server.port()) + "/"});
-  ASSERT_TRUE(client.wait_for_stderr("* trying " + where + "\n"))
-      << "expected \"* trying " << where << "\" on stderr while connect() waits; stderr was: \""
-      << client.stderr_text() << "\"";
-  EXPECT_TRUE(client.running()) << client.stderr_text();
+  ASSERT_TRUE(says_while_running(client, "* trying " + where + "\n"));  // connect() waits
   server.close();  // the next SYN the kernel resends is refused
   EXPECT_EQ(client.wait(), Exit::code(1));
   EXPECT_EQ(client.stderr_text(), "* resolving 127.0.0.1\n* trying " + where +
                                       "\nstage4-http: connect to " + where +
-                                      ": Connection refused\n" + summary(0, 0));
+                                      ": Connection refused\n" + bytes_summary(0, 0));
 }
 
 // -w bounds all the attempts together, as in stage 3: with the time spent
 // on the first address of two.test (silent; support/fake_hosts_shim.cpp),
 // the second is not tried, and the error names the one that waited.
 TEST(Stage4Url, TheAddressThatUsedUpTheTimeIsTheOneReported) {
-  SilentListener server;
-  if (!server.silent()) GTEST_SKIP() << "this system answers connects to a full accept queue";
-  const std::vector<std::string> env = with_host("two.test", {"127.0.0.1", "127.0.0.2"});
-  if (env.empty()) GTEST_SKIP() << "no fake_hosts_shim here: it needs Linux (LD_PRELOAD)";
-  const std::string port = std::to_string(server.port());
-  Process client = Process::start(kProgram, {"-v", "-w", "1", "http://two.test:" + port + "/"},
-                                  Stdin::null(), Stdout::file(), env);
+  SilentFirstOfTwo two;
+  REQUIRE_SILENT(two.first);
+  REQUIRE_SHIM(two.env);
+  Process client = Process::start(kProgram, {"-v", "-w", "1", "http://two.test:" + two.port + "/"},
+                                  Stdin::null(), Stdout::file(), two.env);
   EXPECT_EQ(client.wait(), Exit::code(1));
-  const std::string where = "127.0.0.1 port " + port;
+  const std::string where = "127.0.0.1 port " + two.port;
   EXPECT_EQ(client.stderr_text(), "* resolving two.test\n* trying " + where +
                                       "\nstage4-http: connect to " + where +
-                                      ": Connection timed out\n" + summary(0, 0))
-      << "two.test is 127.0.0.1 (silent) then 127.0.0.2, port " << port << ", with -w 1";
+                                      ": Connection timed out\n" + bytes_summary(0, 0))
+      << "two.test is 127.0.0.1 (silent) then 127.0.0.2, port " << two.port << ", with -w 1";
 }
 
 // HOST PORT mode says it as stages 2 and 3 do, without the "* ", and that the
@@ -356,8 +344,9 @@ TEST(Stage4Connect, SaysWhereItTriesBeforeConnecting) {
   EXPECT_EQ(receive_all(connection.get()), "");  // stdin is empty: the end at once
   connection.reset();
   EXPECT_EQ(client.wait(), Exit::code(0));
-  EXPECT_EQ(client.stderr_text(),
-            connected_lines(where) + "the peer closed its end of the connection\n" + summary(0, 0));
+  EXPECT_EQ(
+      client.stderr_text(),
+      connected_lines(where) + "the peer closed its end of the connection\n" + bytes_summary(0, 0));
 }
 
 TEST(Stage4Url, VerboseNarratesLikeCurl) {
@@ -382,7 +371,7 @@ TEST(Stage4Url, VerboseNarratesLikeCurl) {
   std::string expected;
   for (const std::string& line : lines)
     expected += line + "\n";
-  expected += summary(request("/", "127.0.0.1:" + port).size(), kContentLength.size());
+  expected += bytes_summary(request("/", "127.0.0.1:" + port).size(), kContentLength.size());
   EXPECT_EQ(got.err, expected);
 }
 
@@ -530,7 +519,7 @@ TEST_F(Stage4Nginx, VerboseNarration) {
   }
   // The request is what was counted as sent; all that nginx sent is printed.
   const std::string sent = request("/", "127.0.0.1:" + port);
-  EXPECT_TRUE(ends_with(got.err, summary(sent.size(), got.out.size()))) << got.err;
+  EXPECT_TRUE(ends_with(got.err, bytes_summary(sent.size(), got.out.size()))) << got.err;
 }
 
 TEST_F(Stage4Nginx, KeepAliveByHandWithCrlf) {
@@ -583,7 +572,7 @@ TEST(Stage4Duplex, MegabytesBothWaysByteForByte) {
   EXPECT_EQ(bob.wait(), Exit::code(0)) << bob.stderr_text();
   EXPECT_TRUE(same_bytes(to_bob, bob.stdout_text()));
   EXPECT_TRUE(same_bytes(to_alice, alice.stdout_text()));
-  const std::string counts = summary(to_alice.size(), to_bob.size());
+  const std::string counts = bytes_summary(to_alice.size(), to_bob.size());
   EXPECT_NE(bob.stderr_text().find(counts), std::string::npos) << bob.stderr_text();
 }
 

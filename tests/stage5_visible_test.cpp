@@ -14,7 +14,6 @@
 // rest of the room), support/chat_peers.hpp.
 
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -51,16 +50,6 @@ std::string raw_control(const Lines& lines) {
   return "";
 }
 
-// SIGTERM; true when the room exits 0.
-::testing::AssertionResult closes(Room& room, ChatPeers& peers) {
-  room.server.send_signal(SIGTERM);
-  peers.pump_until([&] { return !room.server.running(); });
-  const Exit exit = room.server.wait();
-  if (exit == Exit::code(0)) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "stage5-chat: " << exit << "; stderr:\n"
-                                       << room.server.stderr_text();
-}
-
 // Sent by one client, as each other party must see it.
 struct Shown {
   std::string sent;
@@ -79,9 +68,10 @@ const std::vector<Shown> kControls = {
     {"raw \x9bK", "raw M-^[K"},         // 0x9B, C1 as one byte
 };
 
-TEST(Stage5Visible, ControlCharactersReachOthersShownNeverRaw) {
-  Room room = open_room(kProgram, {}, Stdin::pipe());
-  ChatPeers peers(AF_INET, room.port, room.server);
+using Stage5Visible = RoomTest;
+
+TEST_F(Stage5Visible, ControlCharactersReachOthersShownNeverRaw) {
+  open(kProgram, {}, Stdin::pipe());
   const std::size_t sender = join(peers);
   const std::size_t receiver = join(peers);
   const std::string s = peers[sender].name;
@@ -90,7 +80,7 @@ TEST(Stage5Visible, ControlCharactersReachOthersShownNeverRaw) {
   room.server.write_stdin("\x1b[2Jfrom the host\x07\n");
   Lines expected;
   for (const Shown& line : kControls)
-    expected.push_back("<" + s + "> " + line.seen);
+    expected.push_back(msg::said(s, line.seen));
   const std::string from_host = "<host> ^[[2Jfrom the host^G";
   ASSERT_TRUE(peers.pump_until([&] {
     return contains(peers[receiver].lines, expected.back()) &&
@@ -108,34 +98,23 @@ TEST(Stage5Visible, ControlCharactersReachOthersShownNeverRaw) {
   EXPECT_EQ(raw_control(peers[receiver].lines), "");
   EXPECT_EQ(raw_control(peers[sender].lines), "");
   EXPECT_EQ(raw_control(screen), "");
-  EXPECT_TRUE(closes(room, peers));
+  EXPECT_TRUE(closes(room.server, peers));
 }
 
-TEST(Stage5Visible, Utf8TextPassesByteForByte) {
-  Room room = open_room(kProgram, {}, Stdin::pipe());
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage5Visible, Utf8TextPassesByteForByte) {
+  open(kProgram, {}, Stdin::pipe());
   const std::size_t sender = join(peers);
   const std::size_t receiver = join(peers);
   const std::string text =
       "caf\xc3\xa9 \xc3\xb1 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x99\x82 \xe2\x82\xac\t"
       "\xc2\xa0\xf4\x8f\xbf\xbf end";
   peers.send(sender, text + "\n");
-  const std::string line = "<" + peers[sender].name + "> " + text;
+  const std::string line = msg::said(peers[sender].name, text);
   ASSERT_TRUE(peers.pump_until([&] { return peers.has_line(receiver, line); }))
       << ::testing::PrintToString(peers[receiver].lines);
   ASSERT_TRUE(peers.pump_until([&] { return contains(lines_of(room.server.stdout_text()), line); }))
       << room.server.stdout_text();
-  EXPECT_TRUE(closes(room, peers));
-}
-
-// The pieces of `name`'s lines a client received, in order.
-Lines pieces_from(const ChatPeer& peer, const std::string& name) {
-  Lines pieces;
-  const std::string prefix = msg::said(name, "");
-  for (const std::string& line : peer.lines) {
-    if (line.compare(0, prefix.size(), prefix) == 0) pieces.push_back(line.substr(prefix.size()));
-  }
-  return pieces;
+  EXPECT_TRUE(closes(room.server, peers));
 }
 
 std::string escapes_shown(std::size_t count) {
@@ -147,19 +126,18 @@ std::string escapes_shown(std::size_t count) {
 
 // 4096 ESCs are 8192 bytes shown: two pieces of 4096. Then 10,000 more, in
 // reads TCP cuts where it likes: pieces of 4096 bytes at most, in order.
-TEST(Stage5Visible, LinesOfEscapesGoWholeInPiecesOfAtMost4KiB) {
-  Room room = open_room(kProgram, {}, Stdin::pipe());
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage5Visible, LinesOfEscapesGoWholeInPiecesOfAtMost4KiB) {
+  open(kProgram, {}, Stdin::pipe());
   const std::size_t sender = join(peers);
   const std::size_t receiver = join(peers);
   const std::string s = peers[sender].name;
   peers.send(sender, std::string(4096, '\x1b') + "\n");
-  ASSERT_TRUE(peers.pump_until([&] { return pieces_from(peers[receiver], s).size() == 2; }));
-  EXPECT_EQ(pieces_from(peers[receiver], s), (Lines{escapes_shown(2048), escapes_shown(2048)}));
+  ASSERT_TRUE(peers.pump_until([&] { return said_by(peers[receiver].lines, s).size() == 2; }));
+  EXPECT_EQ(said_by(peers[receiver].lines, s), (Lines{escapes_shown(2048), escapes_shown(2048)}));
 
   peers.send(sender, std::string(10000, '\x1b') + "\nlast\n");
   ASSERT_TRUE(peers.pump_until([&] { return peers.has_line(receiver, msg::said(s, "last")); }));
-  Lines pieces = pieces_from(peers[receiver], s);
+  Lines pieces = said_by(peers[receiver].lines, s);
   pieces.erase(pieces.begin(), pieces.begin() + 2);
   ASSERT_EQ(pieces.back(), "last");
   pieces.pop_back();
@@ -175,10 +153,8 @@ TEST(Stage5Visible, LinesOfEscapesGoWholeInPiecesOfAtMost4KiB) {
 
   ASSERT_TRUE(peers.pump_until(
       [&] { return contains(lines_of(room.server.stdout_text()), msg::said(s, "last")); }));
-  ChatPeer screen;
-  screen.lines = lines_of(room.server.stdout_text());
-  EXPECT_EQ(pieces_from(screen, s), pieces_from(peers[receiver], s));
-  EXPECT_TRUE(closes(room, peers));
+  EXPECT_EQ(said_by(lines_of(room.server.stdout_text()), s), said_by(peers[receiver].lines, s));
+  EXPECT_TRUE(closes(room.server, peers));
 }
 
 }  // namespace

@@ -67,7 +67,7 @@ TEST(Stage6Paste, TwoHundredLinesAtRateTwoArriveWholeAfterAMinuteHeld) {
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   Lines expected{peers[reader].lines[0], joined};
   for (std::size_t n = 0; n < 200; ++n)
-    expected.push_back("<" + p + "> " + paste_line(n));
+    expected.push_back(msg::said(p, paste_line(n)));
   expected.push_back(left);
   EXPECT_EQ(peers[reader].lines, expected);
   // 150 lines at 2 a second cannot take less than 75 s: held more than a minute.

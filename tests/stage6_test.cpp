@@ -90,9 +90,10 @@ std::string welcome(const std::string& name, const Lines& here = {}) {
 
 // ------------------------------------------------------------------- /nick
 
-TEST(Stage6Nick, RenamingRulesAndWhoIsTold) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+using Stage6Nick = RoomTest;
+
+TEST_F(Stage6Nick, RenamingRulesAndWhoIsTold) {
+  open(kProgram);
   const std::size_t alice = join(peers);
   const std::size_t bob = join(peers);
   const std::string a = peers[alice].name, b = peers[bob].name;
@@ -165,7 +166,7 @@ TEST(Stage6Nick, RenamingRulesAndWhoIsTold) {
 // and "* K clients left" lines (not 10,000 each), their counts add up, and
 // the room still serves newcomers afterwards. The server is paused while
 // each storm gathers in its backlog, so that it meets the storm at once.
-TEST(Stage6Scale, TenThousandJoinAndLeaveInStorms) {
+TEST_F(Stage6Scale, TenThousandJoinAndLeaveInStorms) {
   const long limit = raise_descriptor_limit();
   const std::size_t storm = std::min<std::size_t>(10000, limit > 200 ? limit - 200 : 0);
   if (storm < 10000) SKIP_OR_FAIL_IN_CI("RLIMIT_NOFILE " << limit << " is too low for 10,000");
@@ -175,24 +176,18 @@ TEST(Stage6Scale, TenThousandJoinAndLeaveInStorms) {
   const std::size_t batch = std::max<std::size_t>(16, std::min<std::size_t>(1000, somaxconn / 2));
   std::printf("%zu clients, in batches of %zu\n", storm, batch);
 
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+  open(kProgram);
   const std::size_t watcher = join(peers);
   while (peers.size() - 1 < storm) {
     const std::size_t first = peers.size();
     const std::size_t n = std::min(batch, storm - (first - 1));
     Paused paused(room.server);
     peers.connect(n);
-    ASSERT_TRUE(peers.pump_until([&] {
-      for (std::size_t i = first; i < peers.size(); ++i)
-        if (!peers[i].connected) return false;
-      return true;
-    })) << "connections did not complete while the server was paused";
+    ASSERT_TRUE(pump_until_all(peers, first, [&](std::size_t i) { return peers[i].connected; }))
+        << "connections did not complete while the server was paused";
     paused.resume();
-    ASSERT_TRUE(peers.pump_until([&] {
-      for (std::size_t i = first; i < peers.size(); ++i)
-        if (peers[i].lines.empty()) return false;
-      return true;
+    ASSERT_TRUE(pump_until_all(peers, first, [&](std::size_t i) {
+      return !peers[i].lines.empty();
     })) << "a batch was not welcomed";
   }
   for (std::size_t i = 1; i < peers.size(); ++i) {
@@ -263,15 +258,6 @@ std::string numbered_lines(std::size_t count) {
   return paste;
 }
 
-// The text of the lines `lines` holds from `name` ("<NAME> TEXT"), in order.
-Lines said_by(const Lines& lines, const std::string& name) {
-  Lines said;
-  const std::string prefix = msg::said(name, "");
-  for (const std::string& line : lines)
-    if (line.rfind(prefix, 0) == 0) said.push_back(line.substr(prefix.size()));
-  return said;
-}
-
 // "" when `said` is numbered(0), numbered(1), ... numbered(count - 1),
 // else where it first differs.
 std::string unlike_numbered(const Lines& said, std::size_t count) {
@@ -285,19 +271,39 @@ std::string unlike_numbered(const Lines& said, std::size_t count) {
   return "";
 }
 
-// The line the host's screen shows once per episode, and the sender's.
-std::string too_fast(const std::string& name, const std::string& rate) {
-  return "* " + name + " is sending too fast: held to " + rate + " lines a second";
+// What `yes` prints: `count` lines of "y".
+std::string yes_lines(std::size_t count) {
+  std::string text;
+  for (std::size_t n = 0; n < count; ++n)
+    text += "y\n";
+  return text;
 }
+
+// `yes | nc` from client `flooder` for `how_long`: 32 KiB of "y" lines kept
+// queued, so that its kernel's buffers and the room's inbox for it fill.
+void flood_with_yes(ChatPeers& peers, std::size_t flooder, Millis how_long) {
+  const std::string yes = yes_lines(1 << 15);
+  const auto start = Clock::now();
+  peers.pump_until(
+      [&] {
+        if (peers[flooder].unsent.size() < yes.size()) peers.send(flooder, yes);
+        return Clock::now() - start > how_long;
+      },
+      how_long + Millis(3000));
+}
+
 // The notice comes with the first line over the burst, within milliseconds;
 // 5 s leaves room for a slow machine, and a room that never holds a flooder
 // (a copy without flood control) fails in 5 s instead of 20.
 constexpr Millis kNoticeTimeout{5000};
 
+// What the sender is told, once per episode.
 std::string you_are_too_fast(const std::string& rate) {
   return "* you are sending too fast: your lines wait their turn, " + rate +
          " lines a second; 1000 lines waiting for 60 s is a flood, and is dropped";
 }
+
+using Stage6Flood = RoomTest;
 
 // -r 20: a paste of 300 lines, then the end of the sender's stream (as
 // nc -N sends). They go out 50 at once (the burst), then 20 a second: at
@@ -305,9 +311,8 @@ std::string you_are_too_fast(const std::string& rate) {
 // slow machine only makes it fewer). All 300 arrive, in order, once each,
 // then the sender's departure; nobody is dropped. The first read takes
 // most of the paste (4 KiB), so lines the room already holds are paced too.
-TEST(Stage6Flood, APasteAtTwentyLinesASecondIsPacedInOrderLosingNothing) {
-  Room room = open_room(kProgram, {"-r", "20"});
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Flood, APasteAtTwentyLinesASecondIsPacedInOrderLosingNothing) {
+  open(kProgram, {"-r", "20"});
   const std::size_t sender = join(peers);
   const std::size_t reader = join(peers);
   const std::string s = peers[sender].name, r = peers[reader].name;
@@ -341,7 +346,7 @@ TEST(Stage6Flood, APasteAtTwentyLinesASecondIsPacedInOrderLosingNothing) {
   EXPECT_TRUE(closes(room.server, peers));
   const Lines screen = lines_of(room.server.stdout_text());
   EXPECT_EQ(unlike_numbered(said_by(screen, s), total), "");
-  EXPECT_EQ(std::count(screen.begin(), screen.end(), too_fast(s, "20")), 1)
+  EXPECT_EQ(std::count(screen.begin(), screen.end(), msg::too_fast(s, "20")), 1)
       << room.server.stdout_text().substr(0, 2000);
   const std::string err = room.server.stderr_text();
   EXPECT_EQ(err.find("not reading"), std::string::npos) << err;
@@ -351,9 +356,8 @@ TEST(Stage6Flood, APasteAtTwentyLinesASecondIsPacedInOrderLosingNothing) {
 // While one client's paste is held back (it would take 12 s at -r 20),
 // another client's line goes through at once: the room reads every other
 // client as usual.
-TEST(Stage6Flood, AnotherClientIsHeardDuringAFlood) {
-  Room room = open_room(kProgram, {"-r", "20"});
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Flood, AnotherClientIsHeardDuringAFlood) {
+  open(kProgram, {"-r", "20"});
   const std::size_t flooder = join(peers);
   const std::size_t reader = join(peers);
   const std::size_t talker = join(peers);
@@ -361,13 +365,13 @@ TEST(Stage6Flood, AnotherClientIsHeardDuringAFlood) {
   ASSERT_TRUE(heard(peers, reader, msg::joined(t)));
   const std::size_t total = 300;
   peers.send(flooder, numbered_lines(total));
-  ASSERT_TRUE(on_screen(room.server, peers, too_fast(f, "20"), kNoticeTimeout));
+  ASSERT_TRUE(on_screen(room.server, peers, msg::too_fast(f, "20"), kNoticeTimeout));
   peers.send(talker, "excuse me\n");
   EXPECT_TRUE(peers.pump_until([&] { return peers.has_line(reader, msg::said(t, "excuse me")); },
                                Millis(5000)))
       << "another client's line waited over 5 s behind a flood; the reader got "
       << said_by(peers[reader].lines, f).size() << " of its " << total << " lines";
-  EXPECT_FALSE(peers.has_line(reader, "<" + f + "> " + numbered(total - 1)))
+  EXPECT_FALSE(peers.has_line(reader, msg::said(f, numbered(total - 1))))
       << "the whole flood arrived: it was not held back";
   ASSERT_TRUE(on_screen(room.server, peers, msg::said(t, "excuse me")));
   EXPECT_TRUE(closes(room.server, peers));
@@ -378,9 +382,8 @@ TEST(Stage6Flood, AnotherClientIsHeardDuringAFlood) {
 // The host's keyboard is never limited: 300 lines typed (pasted) on stdin
 // reach a client at once, even at -r 1, which would take over 4 minutes
 // to let them through.
-TEST(Stage6Flood, TheHostIsNeverHeldBack) {
-  Room room = open_room(kProgram, {"-r", "1"}, Stdin::pipe());
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Flood, TheHostIsNeverHeldBack) {
+  open(kProgram, {"-r", "1"}, Stdin::pipe());
   const std::size_t reader = join(peers);
   const std::size_t total = 300;
   room.server.write_stdin(numbered_lines(total));
@@ -396,9 +399,8 @@ TEST(Stage6Flood, TheHostIsNeverHeldBack) {
 
 // -r 0: no limit. 1,000 lines reach the reader at once, where the default
 // rate would take over three minutes; nobody is told of sending too fast.
-TEST(Stage6Flood, RateZeroLetsAFloodThrough) {
-  Room room = open_room(kProgram, {"-r", "0"});
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Flood, RateZeroLetsAFloodThrough) {
+  open(kProgram, {"-r", "0"});
   const std::size_t sender = join(peers);
   const std::size_t reader = join(peers);
   const std::string s = peers[sender].name;
@@ -420,21 +422,18 @@ TEST(Stage6Flood, RateZeroLetsAFloodThrough) {
 // (the flooder's own buffers fill and it is made to wait), the room's
 // memory stays small, and it sleeps between lines (poll() times out when
 // the next one is due) instead of spinning.
-TEST(Stage6Flood, AYesFloodForSecondsKeepsTheRoomSmall) {
+TEST_F(Stage6Flood, AYesFloodForSecondsKeepsTheRoomSmall) {
   // As in the slow reader's test: a small quarantine, so that the bound
   // measures the program under AddressSanitizer too.
   const char* asan = std::getenv("ASAN_OPTIONS");
   const std::string quarantine =
       "ASAN_OPTIONS=" + std::string(asan && *asan ? std::string(asan) + ":" : "") +
       "quarantine_size_mb=1";
-  Room room = open_room(kProgram, {}, Stdin::null(), "127.0.0.1", Stdout::file(), {quarantine});
-  ChatPeers peers(AF_INET, room.port, room.server);
+  open(kProgram, {}, Stdin::null(), "127.0.0.1", Stdout::file(), {quarantine});
   const std::size_t flooder = join(peers);
   const std::size_t reader = join(peers);
   const std::string f = peers[flooder].name;
-  std::string yes;
-  for (int n = 0; n < (1 << 19); ++n)
-    yes += "y\n";  // 1 MiB of what yes prints: the room is offered far more than it takes
+  const std::string yes = yes_lines(1 << 19);  // 1 MiB: far more than the room takes
   long peak = 0;
   std::size_t offered = 0, taken_halfway = 0;
   const long cpu_before = cpu_ticks(room.server.pid());
@@ -470,7 +469,7 @@ TEST(Stage6Flood, AYesFloodForSecondsKeepsTheRoomSmall) {
   // flooder's kernel takes a few bytes a second: what the room relays.
   EXPECT_LT(peers[flooder].sent - taken_halfway, std::size_t{1} << 20)
       << "bytes taken from the flooder in the last 1.5 s: the room kept reading it";
-  ASSERT_TRUE(on_screen(room.server, peers, too_fast(f, "5"), kNoticeTimeout));
+  ASSERT_TRUE(on_screen(room.server, peers, msg::too_fast(f, "5"), kNoticeTimeout));
   EXPECT_TRUE(closes(room.server, peers));
 }
 
@@ -480,27 +479,18 @@ TEST(Stage6Flood, AYesFloodForSecondsKeepsTheRoomSmall) {
 // dropped with it, as its kernel dropped the rest; none goes out at once.
 // At any instant t after the flood began, the reader has had at most the
 // burst, 50, plus 5 t of its lines; -v says how many were not relayed.
-TEST(Stage6Flood, AFlooderThatResetsTakesItsHeldLinesWithIt) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Flood, AFlooderThatResetsTakesItsHeldLinesWithIt) {
+  open(kProgram);
   const std::size_t flooder = join(peers);
   const std::size_t reader = join(peers);
   const std::string f = peers[flooder].name;
-  std::string yes;
-  for (int n = 0; n < (1 << 15); ++n)
-    yes += "y\n";
   const auto start = Clock::now();
   auto most_allowed = [&] {
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return 50 + 5 * seconds + 3;  // +3: a token due a moment ago, and rounding
   };
-  peers.pump_until(
-      [&] {
-        if (peers[flooder].unsent.size() < yes.size()) peers.send(flooder, yes);
-        return Clock::now() - start > Millis(2000);
-      },
-      Millis(5000));
-  ASSERT_TRUE(on_screen(room.server, peers, too_fast(f, "5"), kNoticeTimeout));
+  flood_with_yes(peers, flooder, Millis(2000));
+  ASSERT_TRUE(on_screen(room.server, peers, msg::too_fast(f, "5"), kNoticeTimeout));
   peers.reset(flooder);
   peers.send(reader, "hi\n");
   std::string ahead;
@@ -534,23 +524,14 @@ TEST(Stage6Flood, AFlooderThatResetsTakesItsHeldLinesWithIt) {
 // client, but still watches it for a reset (poll() reports POLLHUP and
 // POLLERR unasked), so the flooder is seen out at once, not when its turn
 // to be read comes (400 s of held lines later) or a minute has passed.
-TEST(Stage6Flood, AHeldFlooderThatResetsIsSeenOutAtOnce) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Flood, AHeldFlooderThatResetsIsSeenOutAtOnce) {
+  open(kProgram);
   const std::size_t flooder = join(peers);
   const std::size_t reader = join(peers);
   const std::string f = peers[flooder].name;
-  std::string yes;
-  for (int n = 0; n < (1 << 15); ++n)
-    yes += "y\n";
   const auto start = Clock::now();
-  peers.pump_until(
-      [&] {
-        if (peers[flooder].unsent.size() < yes.size()) peers.send(flooder, yes);
-        return Clock::now() - start > Millis(1000);
-      },
-      Millis(5000));
-  ASSERT_TRUE(on_screen(room.server, peers, too_fast(f, "5"), kNoticeTimeout));
+  flood_with_yes(peers, flooder, Millis(1000));
+  ASSERT_TRUE(on_screen(room.server, peers, msg::too_fast(f, "5"), kNoticeTimeout));
   peers.reset(flooder);
   const std::string left = msg::left(f, "Connection reset by peer");
   EXPECT_TRUE(peers.pump_until([&] { return peers.has_line(reader, left); }, Millis(5000)))
@@ -571,9 +552,8 @@ TEST(Stage6Flood, AHeldFlooderThatResetsIsSeenOutAtOnce) {
 // A line already sent in pieces ends as words, however TCP cut it: its
 // tail is never a command, and the CR before its LF is dropped even when
 // the LF comes in a later read.
-TEST(Stage6LongLines, TheTailOfALongLineIsWordsAndItsCrIsDropped) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6LongLines, TheTailOfALongLineIsWordsAndItsCrIsDropped) {
+  open(kProgram);
   const std::size_t sender = join(peers);
   const std::size_t receiver = join(peers);
   ASSERT_TRUE(heard(peers, sender, msg::joined(peers[receiver].name)));
@@ -581,7 +561,7 @@ TEST(Stage6LongLines, TheTailOfALongLineIsWordsAndItsCrIsDropped) {
   const std::string x(4096, 'x'), z(4096, 'z');
   auto apart = [&] { peers.pump_until([] { return false; }, Millis(100)); };  // separate reads
   peers.send(sender, x + "/");
-  ASSERT_TRUE(heard(peers, receiver, "<" + s + "> " + x));
+  ASSERT_TRUE(heard(peers, receiver, msg::said(s, x)));
   peers.send(sender, "nick mallory\n");
   ASSERT_TRUE(heard(peers, receiver, msg::said(s, "/nick mallory")));
   peers.send(sender, z + "\r");
@@ -589,15 +569,14 @@ TEST(Stage6LongLines, TheTailOfALongLineIsWordsAndItsCrIsDropped) {
   peers.send(sender, "\nlast\n");
   ASSERT_TRUE(heard(peers, receiver, msg::said(s, "last")));
   EXPECT_EQ(Lines(peers[receiver].lines.begin() + 1, peers[receiver].lines.end()),
-            (Lines{"<" + s + "> " + x, msg::said(s, "/nick mallory"), "<" + s + "> " + z,
+            (Lines{msg::said(s, x), msg::said(s, "/nick mallory"), msg::said(s, z),
                    msg::said(s, "last")}));
   EXPECT_TRUE(closes(room.server, peers));
 }
 
 // Alice and alice would look like one person; HOST like the host.
-TEST(Stage6Nick, NamesThatDifferOnlyInCaseAreTaken) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Nick, NamesThatDifferOnlyInCaseAreTaken) {
+  open(kProgram);
   const std::size_t alice = join(peers);
   const std::size_t bob = join(peers);
   const std::string a = peers[alice].name;
@@ -613,9 +592,8 @@ TEST(Stage6Nick, NamesThatDifferOnlyInCaseAreTaken) {
 
 // A name is 1 to 32 letters, digits, '-', '_' or '.': no escape sequence,
 // no byte past ASCII, ever reaches a screen as a name.
-TEST(Stage6Nick, NicksTakeNoControlCharacters) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Nick, NicksTakeNoControlCharacters) {
+  open(kProgram);
   const std::size_t sender = join(peers);
   const std::size_t receiver = join(peers);
   const std::string s = peers[sender].name;
@@ -632,23 +610,20 @@ TEST(Stage6Nick, NicksTakeNoControlCharacters) {
   EXPECT_TRUE(closes(room.server, peers));
 }
 
+using Stage6Crowds = RoomTest;
+
 // Joins told together: up to three are named, more are counted, and each
 // goes only to those who were in the room before it: nobody hears of its
 // own arrival, nor of those before it, which its welcome counted.
-TEST(Stage6Crowds, ThreeJoinsAreNamedFourAreCounted) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Crowds, ThreeJoinsAreNamedFourAreCounted) {
+  open(kProgram);
   const std::size_t watcher = join(peers);
   // Clients arrive while the room is stopped, so it lets them all in in
   // one pass when it goes on.
   auto arrive = [&](std::size_t n) {
     Paused paused(room.server);
     const std::size_t first = peers.connect(n);
-    EXPECT_TRUE(peers.pump_until([&] {
-      for (std::size_t i = first; i < peers.size(); ++i)
-        if (!peers[i].connected) return false;
-      return true;
-    }));
+    EXPECT_TRUE(pump_until_all(peers, first, [&](std::size_t i) { return peers[i].connected; }));
     return first;
   };
   const std::size_t three = arrive(3);
@@ -698,9 +673,8 @@ TEST(Stage6Crowds, ThreeJoinsAreNamedFourAreCounted) {
 // Joins and leaves wait for the next broadcast (or a second), and go out
 // before it: nobody hears a new name before hearing it came in. A leave
 // is told to those who were there, not to whoever comes in after it.
-TEST(Stage6Crowds, NewsGoesOutBeforeTheNextBroadcastAndOnlyToThoseThere) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Crowds, NewsGoesOutBeforeTheNextBroadcastAndOnlyToThoseThere) {
+  open(kProgram);
   const std::size_t watcher = join(peers);
   const std::size_t carol = join(peers);
   const std::string c = peers[carol].name;
@@ -739,37 +713,27 @@ TEST(Stage6Crowds, NewsGoesOutBeforeTheNextBroadcastAndOnlyToThoseThere) {
 // receives its welcome, a few bytes of news at most, then the next line.
 // Named one by one, the storm would cost the first arrivals 200 lines each,
 // and the room some 200 x 200 / 2 lines in all.
-TEST(Stage6Crowds, AStormOfJoinsCostsEachClientAFewBytes) {
+TEST_F(Stage6Crowds, AStormOfJoinsCostsEachClientAFewBytes) {
   const std::size_t storm = 200;
   if (raise_descriptor_limit() < static_cast<long>(storm + 64))
     SKIP_OR_FAIL_IN_CI("RLIMIT_NOFILE too low for " << storm << " clients");
-  Room room = open_room(kProgram, {}, Stdin::pipe());
-  ChatPeers peers(AF_INET, room.port, room.server);
+  open(kProgram, {}, Stdin::pipe());
   const std::size_t watcher = join(peers);
   {
     // They wait in the backlog while the room is stopped: it lets them all
     // in in one pass when it goes on.
     Paused paused(room.server);
     peers.connect(storm);
-    ASSERT_TRUE(peers.pump_until([&] {
-      for (std::size_t i = 0; i < peers.size(); ++i)
-        if (!peers[i].connected) return false;
-      return true;
-    })) << "connections did not complete while the room was paused";
+    ASSERT_TRUE(pump_until_all(peers, 0, [&](std::size_t i) { return peers[i].connected; }))
+        << "connections did not complete while the room was paused";
   }
-  ASSERT_TRUE(peers.pump_until([&] {
-    for (std::size_t i = 0; i < peers.size(); ++i)
-      if (peers[i].lines.empty()) return false;
-    return true;
-  })) << "not every client was welcomed";
+  ASSERT_TRUE(pump_until_all(peers, 0, [&](std::size_t i) { return !peers[i].lines.empty(); }))
+      << "not every client was welcomed";
   // The host's next line: news not told yet goes out before it.
   room.server.write_stdin("storm over\n");
   const std::string next = "<host> storm over";
-  ASSERT_TRUE(peers.pump_until([&] {
-    for (std::size_t i = 0; i < peers.size(); ++i)
-      if (!peers.has_line(i, next)) return false;
-    return true;
-  })) << "the host's line did not reach everyone";
+  ASSERT_TRUE(pump_until_all(peers, 0, [&](std::size_t i) { return peers.has_line(i, next); }))
+      << "the host's line did not reach everyone";
 
   // Named, three joins would be some 80 bytes: room for them, or a count.
   const std::size_t few = 128;
@@ -795,13 +759,14 @@ TEST(Stage6Crowds, AStormOfJoinsCostsEachClientAFewBytes) {
 
 // ------------------------------------------------------------ the instructor
 
+using Stage6Host = RoomTest;
+
 // The host's "/" lines are commands, answered on the host's screen only,
 // never relayed: /who (every client: its name, address, time here, lines
 // sent, state), /help, an unknown command's one-line error, and /kick,
 // which tells the client why, closes it and tells the room.
-TEST(Stage6Host, WhoHelpAndKickFromTheHostsKeyboard) {
-  Room room = open_room(kProgram, {}, Stdin::pipe());
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Host, WhoHelpAndKickFromTheHostsKeyboard) {
+  open(kProgram, {}, Stdin::pipe());
   const std::size_t alice = join(peers);
   const std::size_t bob = join(peers);
   const std::string a = peers[alice].name, b = peers[bob].name;
@@ -844,9 +809,8 @@ TEST(Stage6Host, WhoHelpAndKickFromTheHostsKeyboard) {
 // The host's /who quotes the start of each client's last line, as shown,
 // so that an address with no name (a flooder) can be told by what it says:
 // 40 bytes at most, never half a UTF-8 character, "..." where it goes on.
-TEST(Stage6Host, WhoQuotesTheStartOfEachClientsLastLine) {
-  Room room = open_room(kProgram, {}, Stdin::pipe());
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Host, WhoQuotesTheStartOfEachClientsLastLine) {
+  open(kProgram, {}, Stdin::pipe());
   const std::size_t alice = join(peers);
   const std::size_t bob = join(peers);
   std::string accents;
@@ -868,9 +832,8 @@ TEST(Stage6Host, WhoQuotesTheStartOfEachClientsLastLine) {
 }
 
 // A student's /who: the names of everyone here, to that student alone.
-TEST(Stage6Host, AStudentsWhoListsNamesOnly) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Host, AStudentsWhoListsNamesOnly) {
+  open(kProgram);
   const std::size_t alice = join(peers);
   const std::size_t bob = join(peers);
   const std::string b = peers[bob].name;
@@ -888,11 +851,12 @@ TEST(Stage6Host, AStudentsWhoListsNamesOnly) {
 
 // ------------------------------------------------------------ announcements
 
+using Stage6Welcome = RoomTest;
+
 // A newcomer's first line says who is here: how many, and their names in
 // the order they came, as many as fit in 80 columns.
-TEST(Stage6Welcome, ANewcomersFirstLineSaysWhoIsHere) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Welcome, ANewcomersFirstLineSaysWhoIsHere) {
+  open(kProgram);
   const std::size_t alice = join(peers);
   const std::size_t bob = join(peers);
   const std::size_t third = join(peers);
@@ -918,9 +882,8 @@ TEST(Stage6Welcome, ANewcomersFirstLineSaysWhoIsHere) {
 // Renames after a crowd came in at once: the crowd was counted, not named,
 // so a reader who was here before it hears nobody named by a rename, and
 // the renames stay off its screen; the host's screen likewise.
-TEST(Stage6Crowds, RenamesAfterACountedCrowdNameNobodyUnknown) {
-  Room room = open_room(kProgram);
-  ChatPeers peers(AF_INET, room.port, room.server);
+TEST_F(Stage6Crowds, RenamesAfterACountedCrowdNameNobodyUnknown) {
+  open(kProgram);
   const std::size_t watcher = join(peers);
   std::size_t crowd;
   {

@@ -232,6 +232,37 @@ TEST(Harness, LoopbackPeers) {
   EXPECT_EQ(try_connect(AF_INET, unused_port(AF_INET)), ECONNREFUSED);
 }
 
+// Both ends of a loopback connection by their ports; what one end sent and
+// the other has not read waits in the other's receive queue.
+TEST(Harness, TcpQueuesShowWhatWaitsUnread) {
+  LoopbackServer server(AF_INET);
+  Fd client = connect_to(AF_INET, server.port());
+  Fd accepted = server.accept();
+  EXPECT_EQ(remote_port(client.get()), server.port());
+  EXPECT_EQ(remote_port(accepted.get()), local_port(client.get()));
+  send_all(client.get(), "waiting");
+  ASSERT_TRUE(acknowledged(client.get()));
+  const TcpQueues queues = tcp_queues(local_port(accepted.get()), local_port(client.get()));
+  EXPECT_EQ(queues.unread, 7);
+  EXPECT_EQ(queues.unsent, 0);
+  EXPECT_EQ(tcp_queues(unused_port(AF_INET), 1).unread, -1);
+}
+
+TEST(Harness, LinesOfLeaveOutAnUnfinishedLine) {
+  EXPECT_EQ(lines_of("one\n\nthree\nfou"), (Lines{"one", "", "three"}));
+  EXPECT_EQ(lines_of(""), Lines{});
+}
+
+// A listener's -v for one client, whatever port the client had; the rest
+// word for word, regex characters and all.
+TEST(Harness, ServedOneClientTakesAnyClientPort) {
+  const std::string err = "listening on :: port 3000\nconnection from ::1 port 51234\nsent 0 (x)\n";
+  EXPECT_TRUE(served_one_client(err, "::", "3000", "::1", "sent 0 (x)\n"));
+  EXPECT_FALSE(served_one_client(err, "::", "3001", "::1", "sent 0 (x)\n"));
+  EXPECT_FALSE(served_one_client(err, "::", "3000", "127.0.0.1", "sent 0 (x)\n"));
+  EXPECT_FALSE(served_one_client(err, "::", "3000", "::1", "sent 0 (y)\n"));
+}
+
 TEST(Harness, QuoteEscapesRegexCharacters) {
   EXPECT_TRUE(matches("connect to ::1 port 80 (x)",
                       "connect to " + quote("::1") + " port \\d+ " + quote("(x)")));

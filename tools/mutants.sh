@@ -78,7 +78,7 @@ mutant stage5-no-reuseaddr stage5 stage5-chat/main.cpp \
   'setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on)' '(on = 0)' \
   'SO_REUSEADDR never set: the room cannot open again right after Ctrl-C'
 mutant stage5-no-slow-reader-drop stage5 stage5-chat/chat.cpp \
-  '    if (client.out.data.size() + text.size() > options_.max_queued) {' '    if (false) {' \
+  '      if (client.out.data.size() + text.size() > options_.max_queued) {' '      if (false) {' \
   'a reader that stops reading is never dropped: its queue grows without bound'
 mutant stage5-cr-kept stage5 stage5-chat/chat.cpp \
   "if (lf != std::string_view::npos && !line.empty() && line.back() == '\r') {" 'if (false) {' \

@@ -53,6 +53,15 @@ std::string random_bytes(std::size_t size, std::uint32_t seed) {
   return data;
 }
 
+Lines lines_of(const std::string& text) {
+  Lines lines;
+  for (std::size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos;
+       start = end + 1) {
+    lines.push_back(text.substr(start, end - start));
+  }
+  return lines;
+}
+
 void write_file(const std::string& path, std::string_view data) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(data.data(), static_cast<std::streamsize>(data.size()));

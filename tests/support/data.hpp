@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace support {
 
@@ -37,6 +38,12 @@ class TempDir {
 // `size` bytes, the same for the same `seed`: first every byte value 0 to
 // 255 in order, then a run of NUL bytes, then pseudo-random bytes.
 std::string random_bytes(std::size_t size, std::uint32_t seed = 1);
+
+using Lines = std::vector<std::string>;
+
+// The whole lines of `text`, each without its "\n" (an unfinished last
+// line is left out: it may still be being written).
+Lines lines_of(const std::string& text);
 
 void write_file(const std::string& path, std::string_view data);  // throws on failure
 std::string read_file(const std::string& path);                   // throws if it cannot be read

@@ -14,8 +14,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <stdexcept>
 #include <system_error>
@@ -92,6 +94,16 @@ std::string check_program(const std::string& name, const std::string& package) {
          "` does not say so): " + install;
 }
 
+// The port of `fd`'s own end (getsockname) or of its peer's (getpeername).
+int port_from(int fd, int (*name)(int, sockaddr*, socklen_t*), const char* what) {
+  sockaddr_storage address{};
+  socklen_t size = sizeof address;
+  check(name(fd, reinterpret_cast<sockaddr*>(&address), &size), what);
+  const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address);
+  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address);
+  return ntohs(address.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
+}
+
 }  // namespace
 
 bool in_ci() {
@@ -131,12 +143,27 @@ std::string loopback_address(int family) {
 }
 
 int local_port(int fd) {
-  sockaddr_storage address{};
-  socklen_t size = sizeof address;
-  check(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size), "getsockname");
-  const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address);
-  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address);
-  return ntohs(address.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
+  return port_from(fd, getsockname, "getsockname");
+}
+
+int remote_port(int fd) {
+  return port_from(fd, getpeername, "getpeername");
+}
+
+TcpQueues tcp_queues(int local, int remote) {
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);  // the header
+  while (std::getline(table, line)) {
+    unsigned local_port = 0, remote_port = 0;
+    unsigned long tx = 0, rx = 0;
+    if (std::sscanf(line.c_str(), " %*u: %*8[0-9A-F]:%X %*8[0-9A-F]:%X %*X %lX:%lX", &local_port,
+                    &remote_port, &tx, &rx) == 4 &&
+        static_cast<int>(local_port) == local && static_cast<int>(remote_port) == remote) {
+      return {static_cast<long>(tx), static_cast<long>(rx)};
+    }
+  }
+  return {};
 }
 
 int unused_port(int family) {

@@ -62,8 +62,19 @@ std::string missing_program(const std::string& name, const std::string& package)
 // "127.0.0.1" for AF_INET, "::1" for AF_INET6.
 std::string loopback_address(int family);
 
-// The local port of a socket (getsockname).
+// The local port of a socket (getsockname), and the port of its peer
+// (getpeername).
 int local_port(int fd);
+int remote_port(int fd);
+
+// The bytes the kernel holds on the IPv4 connection from local port
+// `local` to remote port `remote` (/proc/net/tcp, Linux): unsent
+// (tx_queue) and unread (rx_queue); -1 each when there is no such socket.
+struct TcpQueues {
+  long unsent = -1;
+  long unread = -1;
+};
+TcpQueues tcp_queues(int local, int remote);
 
 // A port on the loopback address that was free a moment ago: bound to port
 // 0, read, closed. Connecting to it is refused (unless, rarely, another
@@ -106,6 +117,14 @@ class SilentListener {
   int port_ = 0;
   bool silent_ = false;
 };
+
+// In a test body, after `SilentListener server;`: skip the test where this
+// system answers it.
+#define REQUIRE_SILENT(listener)                                             \
+  do {                                                                       \
+    if (!(listener).silent())                                                \
+      GTEST_SKIP() << "this system answers connects to a full accept queue"; \
+  } while (false)
 
 // Connects to the loopback address of `family` at `port`; throws
 // std::system_error "connect to ::1 port N: reason" on failure.

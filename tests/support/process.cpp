@@ -29,6 +29,8 @@
 #include <thread>
 #include <utility>
 
+#include "data.hpp"  // lines_of()
+
 extern char** environ;  // the environment (declared by unistd.h on some systems only)
 
 namespace support {
@@ -476,9 +478,7 @@ int Process::wait_for_listening_port(Millis timeout, std::string_view prefix) {
     const bool alive = running();  // before reading, so no line is missed
     const std::string text = stderr_text();
     // Whole lines only: the last one may still be half written.
-    for (std::size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos;
-         start = end + 1) {
-      const std::string line = text.substr(start, end - start);
+    for (const std::string& line : lines_of(text)) {
       if (line.compare(0, prefix.size(), prefix) != 0) continue;
       const std::string word = line.substr(line.find_last_of(' ') + 1);
       char* rest = nullptr;

@@ -130,6 +130,7 @@ class Process {
                        Stdin in = Stdin::null(), Stdout out = Stdout::file(),
                        const std::vector<std::string>& env = {});
 
+  Process() = default;  // no child yet: as a Process moved from, or a RoomTest's room
   Process(Process&& other) noexcept;
   Process& operator=(Process&& other) noexcept;
   Process(const Process&) = delete;
@@ -176,7 +177,6 @@ class Process {
   void send_signal(int number);
 
  private:
-  Process() = default;
   void drain_stdout(Millis wait_at_most);
   void close_all();
   void move_from(Process& other);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 namespace support {
 
@@ -17,15 +18,12 @@ std::string summary(std::size_t clients, std::size_t lines) {
          " lines\n";
 }
 
-// The whole lines of `text`, each without its "\n" (an unfinished last
-// line is left out: it may still be being written).
-Lines lines_of(const std::string& text) {
-  Lines lines;
-  for (std::size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos;
-       start = end + 1) {
-    lines.push_back(text.substr(start, end - start));
-  }
-  return lines;
+Lines said_by(const Lines& lines, const std::string& name) {
+  Lines said;
+  const std::string prefix = msg::said(name, "");
+  for (const std::string& line : lines)
+    if (line.rfind(prefix, 0) == 0) said.push_back(line.substr(prefix.size()));
+  return said;
 }
 
 // The last whole line of `text` with its "\n", or "" if there is none.
@@ -64,6 +62,12 @@ Room open_room(const std::string& program, const std::vector<std::string>& optio
   return Room{std::move(server), port};
 }
 
+void RoomTest::open(const std::string& program, const std::vector<std::string>& options, Stdin in,
+                    const std::string& address, Stdout out, const std::vector<std::string>& env) {
+  room = open_room(program, options, std::move(in), address, std::move(out), env);
+  peers = ChatPeers(AF_INET, room.port, room.server);
+}
+
 // Connects one more client (over IPv4 unless `family` says otherwise) and
 // waits for its welcome; returns its index.
 std::size_t join(ChatPeers& peers, int family, int receive_buffer) {
@@ -74,6 +78,15 @@ std::size_t join(ChatPeers& peers, int family, int receive_buffer) {
     throw std::runtime_error("no welcome for client " + std::to_string(i) +
                              ": does the room accept clients and greet them?");
   return i;
+}
+
+bool pump_until_all(ChatPeers& peers, std::size_t first,
+                    const std::function<bool(std::size_t)>& done) {
+  return peers.pump_until([&] {
+    for (std::size_t i = first; i < peers.size(); ++i)
+      if (!done(i)) return false;
+    return true;
+  });
 }
 
 // Pumps `peers` until client `i` has received `line`.
@@ -129,25 +142,6 @@ std::size_t join(ChatPeers& peers, int family, int receive_buffer) {
 }
 
 // CPU time (user + system) a process has used, in clock ticks; -1 if gone.
-// The bytes the kernel holds unsent (tx_queue in /proc/net/tcp) on the IPv4
-// connection from local port `local` to remote port `remote`; -1 if none.
-long send_queue(int local, int remote) {
-  std::ifstream table("/proc/net/tcp");
-  std::string line;
-  std::getline(table, line);  // the header
-  while (std::getline(table, line)) {
-    unsigned slot = 0, local_port = 0, remote_port = 0;
-    unsigned long tx = 0, rx = 0;
-    char local_ip[9] = {}, remote_ip[9] = {};
-    if (std::sscanf(line.c_str(), " %u: %8[0-9A-F]:%X %8[0-9A-F]:%X %*X %lX:%lX", &slot, local_ip,
-                    &local_port, remote_ip, &remote_port, &tx, &rx) == 7 &&
-        static_cast<int>(local_port) == local && static_cast<int>(remote_port) == remote) {
-      return static_cast<long>(tx);
-    }
-  }
-  return -1;
-}
-
 long cpu_ticks(pid_t pid) {
   std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
   std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());

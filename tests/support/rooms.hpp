@@ -16,26 +16,41 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "chat_peers.hpp"
+#include "data.hpp"  // Lines, lines_of()
 #include "process.hpp"
+#include "stages.hpp"  // RefusedCommandLine
 
 namespace support {
-
-using Lines = std::vector<std::string>;
 
 // PROGRAM -v OPTIONS -l ADDRESS 0: the room, its port known.
 struct Room {
   Process server;
-  int port;
+  int port = 0;
 };
 
 Room open_room(const std::string& program, const std::vector<std::string>& options = {},
                Stdin in = Stdin::null(), const std::string& address = "127.0.0.1",
                Stdout out = Stdout::file(), const std::vector<std::string>& env = {});
+
+// The fixture of the room tests (TEST_F): open() is each test's first
+// line, saying how its room runs; `room` and its clients, `peers`, are then
+// the test's own, stopped and closed when it ends, also on failure.
+class RoomTest : public ::testing::Test {
+ protected:
+  // Opens the room (open_room()) and points `peers` at it, over IPv4.
+  void open(const std::string& program, const std::vector<std::string>& options = {},
+            Stdin in = Stdin::null(), const std::string& address = "127.0.0.1",
+            Stdout out = Stdout::file(), const std::vector<std::string>& env = {});
+
+  Room room;
+  ChatPeers peers{AF_INET, 0};
+};
 
 // The room's lines, word for word (docs/design.md), written once.
 namespace msg {
@@ -55,20 +70,18 @@ inline std::string renamed(const std::string& from, const std::string& to) {
 inline std::string said(const std::string& name, const std::string& text) {
   return "<" + name + "> " + text;
 }
+// Stage 6: what the host's screen shows once per episode of flood control.
+inline std::string too_fast(const std::string& name, const std::string& rate) {
+  return "* " + name + " is sending too fast: held to " + rate + " lines a second";
+}
 const std::string kServerClosing = "* server closing";
 const std::string kYouWereDropped = "* you were dropped: ";  // then why
 }  // namespace msg
 
-// A command line the room refuses, and the reason it must give.
-struct RefusedCommandLine {
-  std::vector<std::string> args;
-  std::string reason;
-};
-
 // The -v summary line.
 std::string summary(std::size_t clients, std::size_t lines);
-// The whole lines of `text`, each without its "\n" (an unfinished last line is left out).
-Lines lines_of(const std::string& text);
+// The text of the lines `lines` holds from `name` ("<NAME> TEXT"), in order.
+Lines said_by(const Lines& lines, const std::string& name);
 // The last whole line of `text` with its "\n", or "" if there is none.
 std::string last_line(const std::string& text);
 bool has_line(const std::string& text, const std::string& line);
@@ -80,6 +93,9 @@ std::string port_of(const std::string& name);
 // Connects one more client (over IPv4 unless `family` says otherwise) and
 // waits for its welcome; returns its index. Throws without one.
 std::size_t join(ChatPeers& peers, int family = AF_INET, int receive_buffer = 0);
+// Pumps `peers` until `done(i)` holds for every client `i` from `first` on.
+bool pump_until_all(ChatPeers& peers, std::size_t first,
+                    const std::function<bool(std::size_t)>& done);
 // Pumps `peers` until client `i` has received `line`.
 ::testing::AssertionResult heard(ChatPeers& peers, std::size_t i, const std::string& line);
 // Pumps `peers` until the host's screen (the server's stdout) shows `line`.
@@ -91,9 +107,6 @@ std::size_t join(ChatPeers& peers, int family = AF_INET, int receive_buffer = 0)
 // clients that still read were sent last, to the end.
 ::testing::AssertionResult closes(Process& server, ChatPeers& peers);
 
-// The bytes the kernel holds unsent on the IPv4 connection from local port
-// `local` to remote port `remote`; -1 if none.
-long send_queue(int local, int remote);
 // CPU time (user + system) a process has used, in clock ticks; -1 if gone.
 long cpu_ticks(pid_t pid);
 

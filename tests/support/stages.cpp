@@ -43,6 +43,47 @@ std::string usage_text(const std::string& program) {
   return failure;
 }
 
+const std::vector<RefusedCommandLine> kLongOptionsGivenAValue = {
+    {{"--help=1", "-l", "3000"}, "unknown option --help=1"},
+    {{"--=1", "-l", "3000"}, "unknown option --=1"},
+};
+
+::testing::AssertionResult are_usage_errors(const std::string& program,
+                                            const std::vector<RefusedCommandLine>& cases) {
+  ::testing::AssertionResult failure = ::testing::AssertionFailure();
+  bool failed = false;
+  for (const RefusedCommandLine& test : cases) {
+    const ::testing::AssertionResult refused = is_usage_error(program, test.args, test.reason);
+    if (!refused) failure << (failed ? "\n" : "") << refused.message();
+    failed = failed || !refused;
+  }
+  return failed ? failure : ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult says_while_running(Process& program, const std::string& text) {
+  if (!program.wait_for_stderr(text)) {
+    return ::testing::AssertionFailure() << "expected " << ::testing::PrintToString(text)
+                                         << " on stderr while it runs; stderr was: "
+                                         << ::testing::PrintToString(program.stderr_text());
+  }
+  if (program.running()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "it said " << ::testing::PrintToString(text) << ", then ended: " << program.wait()
+         << "; stderr was: " << ::testing::PrintToString(program.stderr_text());
+}
+
+::testing::AssertionResult served_one_client(const std::string& err, const std::string& where,
+                                             const std::string& port, const std::string& client,
+                                             const std::string& rest) {
+  return matches(err, "listening on " + quote(where) + " port " + quote(port) +
+                          "\nconnection from " + quote(client) + " port \\d+\n" + quote(rest));
+}
+
+std::string stage_only(const ::testing::TestParamInfo<const char*>& program) {
+  const std::string name = program.param;
+  return name.substr(0, name.find('-'));
+}
+
 ::testing::AssertionResult matches(const std::string& text, const std::string& pattern) {
   if (std::regex_match(text, std::regex(pattern))) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
@@ -104,6 +145,11 @@ std::string ipv4_fallback_line(const std::string& mode) {
   const std::string why = mode == "v6only" ? "setsockopt IPV6_V6ONLY: Invalid argument"
                                            : "socket: Address family not supported by protocol";
   return "no dual-stack socket here (" + why + "): listening on IPv4 only\n";
+}
+
+std::string bytes_summary(std::size_t sent, std::size_t received) {
+  return "sent " + std::to_string(sent) + " bytes, received " + std::to_string(received) +
+         " bytes\n";
 }
 
 std::string connected_lines(const std::string& where) {
