@@ -197,7 +197,7 @@ TEST(Stage2Connect, SendsWithoutWaitingForANewline) {
   LoopbackServer bob(AF_INET);
   Process alice =
       Process::start(kProgram, {"127.0.0.1", std::to_string(bob.port())}, Stdin::pipe());
-  Fd connection = bob.accept();
+  Fd connection = bob.accept(alice);
   alice.write_stdin("Hel");
   char buffer[16] = {};
   std::string received;
@@ -218,7 +218,7 @@ TEST(Stage2Connect, LargeInputThroughAPipe) {
   LoopbackServer bob(AF_INET6);
   Process alice =
       Process::start(kProgram, {"-v", "::1", std::to_string(bob.port())}, Stdin::pipe());
-  Fd connection = bob.accept();
+  Fd connection = bob.accept(alice);
   const std::string data = random_bytes(2 << 20, 13);
   std::string received;
   // The test writes and reads in turns, so neither side's buffers fill up.
@@ -245,7 +245,7 @@ TEST(Stage2Connect, LargeInputThroughAPipe) {
 TEST(Stage2Connect, EmptyInputClosesAtOnce) {
   LoopbackServer bob(AF_INET);
   Process alice = Process::start(kProgram, {"-v", "127.0.0.1", std::to_string(bob.port())});
-  Fd connection = bob.accept();
+  Fd connection = bob.accept(alice);
   EXPECT_EQ(receive_all(connection.get()), "");
   EXPECT_EQ(alice.wait(), Exit::code(0));
   EXPECT_EQ(alice.stderr_text(),
@@ -262,7 +262,7 @@ TEST(Stage2Connect, MinusFourAndMinusSixConnectWithTheirFamily) {
     Process alice = Process::start(
         kProgram, {option, "-v", loopback_address(family), std::to_string(bob.port())},
         Stdin::pipe());
-    Fd connection = bob.accept();
+    Fd connection = bob.accept(alice);
     alice.write_stdin(option);
     alice.close_stdin();
     EXPECT_EQ(receive_all(connection.get()), option);
@@ -298,7 +298,7 @@ TEST(Stage2Listen, MinusSixRefusesAnIPv4Client) {
   EXPECT_EQ(ipv4.err,
             "stage2-connect: connect to 127.0.0.1 port " + port + ": Connection refused\n");
   Result ipv6 = run(kProgram, {"::1", port}, Stdin::null());
-  EXPECT_EQ(ipv6.exit, Exit::code(0)) << ipv6.err;
+  ASSERT_EQ(ipv6.exit, Exit::code(0)) << ipv6.err;  // else Bob waits for it forever
   EXPECT_EQ(bob.wait(), Exit::code(0));
   EXPECT_TRUE(served_one_client(bob.stderr_text(), "::", port, "::1", bytes_summary(0, 0)));
 }
@@ -317,7 +317,7 @@ TEST(Stage2Connect, TriesEveryAddressInOrder) {
   const std::string port = std::to_string(bob.port());
   const Lookup addresses = look_up("localhost", bob.port());
   Process alice = Process::start(kProgram, {"-v", "localhost", port});
-  Fd connection = bob.accept();
+  Fd connection = bob.accept(alice);
   EXPECT_EQ(receive_all(connection.get()), "");
   EXPECT_EQ(alice.wait(), Exit::code(0));
   EXPECT_EQ(alice.stderr_text(), "trying " + addresses.addresses[0] + "\nconnect to " +
@@ -399,7 +399,7 @@ TEST(Stage2Failures, PeerGoneWhileSending) {
   LoopbackServer bob(AF_INET);
   Process alice =
       Process::start(kProgram, {"-v", "127.0.0.1", std::to_string(bob.port())}, Stdin::pipe());
-  bob.accept().reset();
+  bob.accept(alice).reset();
   const std::string chunk(1024, 'x');
   // Keeps typing until Alice notices; bounded in count and time.
   EXPECT_TRUE(eventually(

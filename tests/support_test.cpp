@@ -179,6 +179,25 @@ TEST(Harness, ListeningPort) {
   EXPECT_EQ(nc_like.wait_for_listening_port(kStartTimeout, "Listening on "), 4343);
 }
 
+// A client program that ends without connecting (stopped at a stub) ends
+// the wait with why; one that connected and ended is still accepted.
+TEST(Harness, AcceptFromAClientThatEndsWithoutConnecting) {
+  LoopbackServer server(AF_INET);
+  Process quitter = Process::start("sh", {"-c", "exit 3"});
+  try {
+    server.accept(quitter, Millis(60000));
+    ADD_FAILURE() << "accepted a connection nobody made";
+  } catch (const std::runtime_error& error) {
+    EXPECT_NE(std::string(error.what()).find("sh ended (exit status 3) without connecting"),
+              std::string::npos)
+        << error.what();
+  }
+  const std::string port = std::to_string(server.port());
+  Process connecter = Process::start("bash", {"-c", "exec 3<>/dev/tcp/127.0.0.1/" + port});
+  EXPECT_EQ(connecter.wait(), Exit::code(0));
+  EXPECT_GE(server.accept(connecter).get(), 0);
+}
+
 TEST(Harness, ListeningPortWhenTheProgramEndsFirst) {
   Process failing = Process::start("sh", {"-c", "echo 'bind: Address already in use' >&2; exit 1"});
   try {

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 #include <system_error>
 #include <vector>
@@ -198,6 +199,24 @@ Fd LoopbackServer::accept(Millis timeout) {
                              std::to_string(timeout.count()) + " ms");
   }
   return Fd(cloexec(check(::accept(listener_.get(), nullptr, nullptr), "accept")));
+}
+
+Fd LoopbackServer::accept(Process& client, Millis timeout) {
+  const auto deadline = Clock::now() + timeout;
+  // In slices, so a client that has exited is noticed; its connection, if it
+  // made one before exiting, is still in the queue and is taken first.
+  while (Clock::now() < deadline) {
+    const bool exited = !client.running();
+    pollfd ready{listener_.get(), POLLIN, 0};
+    if (poll(&ready, 1, exited ? 0 : 50) == 1) return accept(Millis(0));
+    if (exited) {
+      std::ostringstream why;
+      why << client.program() << " ended (" << client.wait() << ") without connecting to port "
+          << port_;
+      throw std::runtime_error(why.str());
+    }
+  }
+  return accept(Millis(0));
 }
 
 SilentListener::SilentListener() {

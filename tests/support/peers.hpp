@@ -90,6 +90,9 @@ class LoopbackServer {
   int fd() const { return listener_.get(); }
   // The next client; throws std::runtime_error after `timeout`.
   Fd accept(Millis timeout = kStartTimeout);
+  // The connection `client` makes; throws as soon as it has exited without
+  // one (a program stopped at a stub), not only after `timeout`.
+  Fd accept(Process& client, Millis timeout = kStartTimeout);
   void close() { listener_.reset(); }
 
  private:
