@@ -531,11 +531,13 @@ TEST_F(Stage4Nginx, KeepAliveByHandWithCrlf) {
                                   Stdin::pipe(), Stdout::pipe());
   client.write_stdin("GET / HTTP/1.1\nHost: x\n\n");
   std::string out;
-  ASSERT_TRUE(eventually([&] {
+  // A client that has ended gets no answer: no point waiting for one.
+  eventually([&] {
     out = client.stdout_text();
-    return ends_with(out, kIndex);
-  })) << out
-      << client.stderr_text();
+    return ends_with(out, kIndex) || !client.running();
+  });
+  out = client.stdout_text();
+  ASSERT_TRUE(ends_with(out, kIndex)) << out << client.stderr_text();
   EXPECT_TRUE(starts_with(out, "HTTP/1.1 200 OK\r\n")) << out;
   EXPECT_NE(head_of(out).find("\r\nConnection: keep-alive\r\n"), std::string::npos) << out;
   EXPECT_TRUE(client.running());
