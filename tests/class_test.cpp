@@ -346,7 +346,13 @@ TEST(ClassFlood, PastesHeldBackLessThanTheLimitGoWhole) {
       expected.push_back(msg::said(s, numbered(n)));
     }
     peers.send(0, paste);
-    EXPECT_TRUE(peers.pump_until([&] { return peers.has_line(1, expected.back()); }))
+    // Until the last line, or the paster's drop (no more lines come then).
+    ASSERT_TRUE(peers.pump_until([&] {
+      return peers.has_line(1, expected.back()) || peers.has_line(1, msg::dropped(s, "flooding"));
+    }));
+    ASSERT_FALSE(peers.has_line(1, msg::dropped(s, "flooding")))
+        << "a paste held past the limit was dropped as a flood, though its backlog shrank";
+    ASSERT_TRUE(peers.has_line(1, expected.back()))
         << "got " << peers[1].lines.size() << " lines: " << peers[1].lines.back();
     // 0.1 s: 2 tokens come back, far from 5: the same episode.
     peers.pump_until([] { return false; }, std::chrono::milliseconds(100));
@@ -354,6 +360,46 @@ TEST(ClassFlood, PastesHeldBackLessThanTheLimitGoWhole) {
   EXPECT_EQ(peers[1].lines, expected);
   EXPECT_FALSE(peers[0].ended) << "the paster was dropped";
   EXPECT_EQ(room.stop().lines, 60u);
+  EXPECT_EQ(room.failure(), "");
+}
+
+// stage6_long_test's paste (200 lines at -r 2, held past the minute) in a
+// few seconds: 30 lines, then the end of the sender's stream (as nc -N
+// sends), at 20 a second after 5. 25 wait 1.25 s, longer than the limit of
+// 0.5 s, but the backlog only shrinks: all 30 arrive, in order, then the
+// paster's departure; its last line is the notice, not a drop.
+TEST(ClassFlood, APasteThatEndsHeldPastTheLimitArrivesWholeThenLeaves) {
+  RoomThread room(limited(20, 5, 40, 500));
+  ChatPeers peers = clients_of(room);
+  join(peers);
+  join(peers);
+  const std::string s = peers[0].name;
+  Lines expected{peers[1].lines[0]};
+  std::string paste;
+  for (int n = 0; n < 30; ++n) {
+    paste += numbered(n) + "\n";
+    expected.push_back(msg::said(s, numbered(n)));
+  }
+  expected.push_back(msg::left(s));
+  const auto start = std::chrono::steady_clock::now();
+  peers.send(0, paste);
+  peers.shutdown_write(0);
+  const std::string dropped = msg::dropped(s, "flooding");
+  ASSERT_TRUE(peers.pump_until([&] {
+    return peers.has_line(1, expected.back()) || peers.has_line(1, dropped);
+  })) << "no departure; got "
+      << starting_with(peers[1].lines, msg::said(s, "")) << " of 30 lines";
+  ASSERT_FALSE(peers.has_line(1, dropped))
+      << "a paste held past the limit was dropped as a flood, though its backlog shrank";
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GE(took, 1.25) << "25 lines at 20 a second: they were not held past the limit";
+  EXPECT_EQ(peers[1].lines, expected) << "the paste whole, in order, then the departure";
+  ASSERT_FALSE(peers[0].lines.empty());
+  EXPECT_EQ(peers[0].lines.back(),
+            "* you are sending too fast: your lines wait their turn, 20 lines a second; 40 lines "
+            "waiting for 500 ms is a flood, and is dropped");
+  EXPECT_EQ(room.stop().lines, 30u);
   EXPECT_EQ(room.failure(), "");
 }
 

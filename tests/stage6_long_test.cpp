@@ -2,7 +2,9 @@
 // at -r 2, with OpenBSD nc as the sender, as in class: each test takes a
 // minute and more, on the room's own clock (its pace cannot be hurried), so
 // they have a program and a label of their own (ctest -L long) and run side
-// by side with the others.
+// by side with the others. Ungraded, so make check never waits for them:
+// class_test.cpp's ClassFlood grades the same paste and flood in seconds,
+// with a limit of a second or so.
 //
 // See also: docs/stage6-class.md (paste or flood); stage6_test.cpp.
 

@@ -305,20 +305,21 @@ std::string you_are_too_fast(const std::string& rate) {
 
 using Stage6Flood = RoomTest;
 
-// -r 20: a paste of 300 lines, then the end of the sender's stream (as
-// nc -N sends). They go out 50 at once (the burst), then 20 a second: at
-// any instant t after the paste, at most 50 + 20 t lines have arrived (a
-// slow machine only makes it fewer). All 300 arrive, in order, once each,
-// then the sender's departure; nobody is dropped. The first read takes
-// most of the paste (4 KiB), so lines the room already holds are paced too.
-TEST_F(Stage6Flood, APasteAtTwentyLinesASecondIsPacedInOrderLosingNothing) {
-  open(kProgram, {"-r", "20"});
+// -r 100: a paste of 300 lines, then the end of the sender's stream (as
+// nc -N sends). They go out 50 at once (the burst), then 100 a second
+// (2.5 s): at any instant t after the paste, at most 50 + 100 t lines have
+// arrived (a slow machine only makes it fewer). All 300 arrive, in order,
+// once each, then the sender's departure; nobody is dropped. The first
+// read takes most of the paste (4 KiB), so lines the room already holds
+// are paced too, and so are those it reads while it holds them.
+TEST_F(Stage6Flood, APasteAtAHundredLinesASecondIsPacedInOrderLosingNothing) {
+  open(kProgram, {"-r", "100"});
   const std::size_t sender = join(peers);
   const std::size_t reader = join(peers);
   const std::string s = peers[sender].name, r = peers[reader].name;
   ASSERT_TRUE(heard(peers, sender, msg::joined(r)));
   const std::size_t total = 300;
-  const double burst = 50, rate = 20;
+  const double burst = 50, rate = 100;
   const auto start = Clock::now();
   peers.send(sender, numbered_lines(total));
   peers.shutdown_write(sender);
@@ -337,16 +338,16 @@ TEST_F(Stage6Flood, APasteAtTwentyLinesASecondIsPacedInOrderLosingNothing) {
         return peers.has_line(reader, msg::left(s));
       },
       Millis(60000));
-  EXPECT_EQ(ahead, "") << "not paced to -r 20: 20 lines a second after a burst of 50";
+  EXPECT_EQ(ahead, "") << "not paced to -r 100: 100 lines a second after a burst of 50";
   ASSERT_TRUE(all) << arrived << " of " << total << " lines arrived, and no departure";
   EXPECT_EQ(unlike_numbered(said_by(peers[reader].lines, s), total), "");
   EXPECT_EQ(peers[reader].lines.size(), 1 + total + 1) << "the welcome, the paste, the departure";
   EXPECT_EQ(peers[reader].lines.back(), msg::left(s));
-  EXPECT_EQ(peers[sender].lines, (Lines{welcome(s), msg::joined(r), you_are_too_fast("20")}));
+  EXPECT_EQ(peers[sender].lines, (Lines{welcome(s), msg::joined(r), you_are_too_fast("100")}));
   EXPECT_TRUE(closes(room.server, peers));
   const Lines screen = lines_of(room.server.stdout_text());
   EXPECT_EQ(unlike_numbered(said_by(screen, s), total), "");
-  EXPECT_EQ(std::count(screen.begin(), screen.end(), msg::too_fast(s, "20")), 1)
+  EXPECT_EQ(std::count(screen.begin(), screen.end(), msg::too_fast(s, "100")), 1)
       << room.server.stdout_text().substr(0, 2000);
   const std::string err = room.server.stderr_text();
   EXPECT_EQ(err.find("not reading"), std::string::npos) << err;

@@ -40,7 +40,8 @@ unless set), ONLY (a regular expression: grade only the tests it matches).
 
 The points table (tools/exercise/points.txt) gives each test of a stage's
 label its part and points, or "ungraded"; it is checked against the real
-test list every time, and a mismatch stops everything with a message.
+test list every time, and a mismatch stops everything with a message. Only
+graded tests run; a test labelled long (a minute and more) must be ungraded.
 """
 
 import concurrent.futures
@@ -67,6 +68,9 @@ EXERCISES = ROOT / "exercises"
 BUILD = ROOT / "build-exercises"
 HONESTY_BUILD = ROOT / "build-honesty"
 TEST_TIMEOUT = 120  # seconds per test, as ctest's TIMEOUT: a hung program fails its test only
+# Tests of this label (ctest -L long) take a minute and more: ungraded, so
+# check, grade and honesty never run them; CI's make test does.
+LONG = "long"
 STUB_TEXT = re.compile(r"exercise (\d+\.\d+) \(([^)]*)\) is not written yet")
 
 
@@ -190,6 +194,9 @@ def check_table(rows, number, parts, tests):
                                 "(renamed or removed?)")
             if row.part not in parts:
                 problems.append(f"{row.where}: part {row.part} has no markers in stage {number}")
+            if row.test in tests and LONG in tests[row.test][1].get("LABELS", []):
+                problems.append(f"{row.where}: {row.test} has label {LONG} (a minute and more): "
+                                "check and grade run no such test; make it 'ungraded'")
     for part in parts:
         if not any(row.part == part for row in rows):
             problems.append(f"part {part} has no test in the table: it could not be graded")
