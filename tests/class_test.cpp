@@ -327,6 +327,17 @@ TEST(ClassFlood, AClientHeldBackTooLongIsDroppedAsFlooding) {
   EXPECT_EQ(room.failure(), "");
 }
 
+// Lines `from` to `to` (numbered) as one paste from `name`, and what the
+// others read of them appended to `expected`.
+std::string paste_of(int from, int to, const std::string& name, Lines& expected) {
+  std::string paste;
+  for (int n = from; n < to; ++n) {
+    paste += numbered(n) + "\n";
+    expected.push_back(msg::said(name, numbered(n)));
+  }
+  return paste;
+}
+
 // A paste is only delayed, never cut: 30 lines at 20 a second after 5
 // are held back 1.25 s, longer than the limit of 0.5 s, but 25 lines wait,
 // never the 40 of a full backlog, and the backlog shrinks: all arrive, and
@@ -340,12 +351,7 @@ TEST(ClassFlood, PastesHeldBackLessThanTheLimitGoWhole) {
   Lines expected{peers[1].lines[0]};
   for (int round = 0; round < 2; ++round) {
     SCOPED_TRACE("paste " + std::to_string(round + 1));
-    std::string paste;
-    for (int n = 30 * round; n < 30 * (round + 1); ++n) {
-      paste += numbered(n) + "\n";
-      expected.push_back(msg::said(s, numbered(n)));
-    }
-    peers.send(0, paste);
+    peers.send(0, paste_of(30 * round, 30 * (round + 1), s, expected));
     // Until the last line, or the paster's drop (no more lines come then).
     ASSERT_TRUE(peers.pump_until([&] {
       return peers.has_line(1, expected.back()) || peers.has_line(1, msg::dropped(s, "flooding"));
@@ -375,11 +381,7 @@ TEST(ClassFlood, APasteThatEndsHeldPastTheLimitArrivesWholeThenLeaves) {
   join(peers);
   const std::string s = peers[0].name;
   Lines expected{peers[1].lines[0]};
-  std::string paste;
-  for (int n = 0; n < 30; ++n) {
-    paste += numbered(n) + "\n";
-    expected.push_back(msg::said(s, numbered(n)));
-  }
+  const std::string paste = paste_of(0, 30, s, expected);
   expected.push_back(msg::left(s));
   const auto start = std::chrono::steady_clock::now();
   peers.send(0, paste);
