@@ -398,9 +398,7 @@ TEST(ClassFlood, APasteThatEndsHeldPastTheLimitArrivesWholeThenLeaves) {
   EXPECT_GE(took, 1.25) << "25 lines at 20 a second: they were not held past the limit";
   EXPECT_EQ(peers[1].lines, expected) << "the paste whole, in order, then the departure";
   ASSERT_FALSE(peers[0].lines.empty());
-  EXPECT_EQ(peers[0].lines.back(),
-            "* you are sending too fast: your lines wait their turn, 20 lines a second; 40 lines "
-            "waiting for 500 ms is a flood, and is dropped");
+  EXPECT_EQ(peers[0].lines.back(), msg::you_are_too_fast("20", "40", "500 ms"));
   EXPECT_EQ(room.stop().lines, 30u);
   EXPECT_EQ(room.failure(), "");
 }

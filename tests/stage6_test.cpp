@@ -297,12 +297,6 @@ void flood_with_yes(ChatPeers& peers, std::size_t flooder, Millis how_long) {
 // (a copy without flood control) fails in 5 s instead of 20.
 constexpr Millis kNoticeTimeout{5000};
 
-// What the sender is told, once per episode.
-std::string you_are_too_fast(const std::string& rate) {
-  return "* you are sending too fast: your lines wait their turn, " + rate +
-         " lines a second; 1000 lines waiting for 60 s is a flood, and is dropped";
-}
-
 using Stage6Flood = RoomTest;
 
 // -r 100: a paste of 300 lines, then the end of the sender's stream (as
@@ -343,7 +337,7 @@ TEST_F(Stage6Flood, APasteAtAHundredLinesASecondIsPacedInOrderLosingNothing) {
   EXPECT_EQ(unlike_numbered(said_by(peers[reader].lines, s), total), "");
   EXPECT_EQ(peers[reader].lines.size(), 1 + total + 1) << "the welcome, the paste, the departure";
   EXPECT_EQ(peers[reader].lines.back(), msg::left(s));
-  EXPECT_EQ(peers[sender].lines, (Lines{welcome(s), msg::joined(r), you_are_too_fast("100")}));
+  EXPECT_EQ(peers[sender].lines, (Lines{welcome(s), msg::joined(r), msg::you_are_too_fast("100")}));
   EXPECT_TRUE(closes(room.server, peers));
   const Lines screen = lines_of(room.server.stdout_text());
   EXPECT_EQ(unlike_numbered(said_by(screen, s), total), "");

@@ -74,6 +74,13 @@ inline std::string said(const std::string& name, const std::string& text) {
 inline std::string too_fast(const std::string& name, const std::string& rate) {
   return "* " + name + " is sending too fast: held to " + rate + " lines a second";
 }
+// Stage 6: what the sender is told, once per episode (the defaults: 1000
+// lines held a minute make a flood).
+inline std::string you_are_too_fast(const std::string& rate, const std::string& lines = "1000",
+                                    const std::string& limit = "60 s") {
+  return "* you are sending too fast: your lines wait their turn, " + rate + " lines a second; " +
+         lines + " lines waiting for " + limit + " is a flood, and is dropped";
+}
 const std::string kServerClosing = "* server closing";
 const std::string kYouWereDropped = "* you were dropped: ";  // then why
 }  // namespace msg
